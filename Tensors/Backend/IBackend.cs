@@ -1,0 +1,67 @@
+namespace Sparkle.Tensors.Backend;
+
+/// <summary>
+/// The device seam (DESIGN.md §2.4): the small set of primitives every device implements.
+/// Composite ops (cat, pad, var, matmul broadcasting, ...) are written once above it, in Tensor.
+///
+/// Contract for all methods: the caller has already checked shapes, dtypes and devices, so every
+/// tensor argument lives on this backend's device. Output tensors (<c>dst</c>) are freshly allocated and
+/// contiguous unless the method says otherwise; inputs may have any strides, including 0 (broadcast).
+/// </summary>
+public interface IBackend
+{
+    Device Device { get; }
+
+    /// <summary>A zero-filled storage of <paramref name="length"/> elements.</summary>
+    Storage Allocate(DType dtype, int length);
+
+    /// <summary>A storage holding a copy of host data.</summary>
+    Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged;
+
+    /// <summary>Copies the elements of <paramref name="src"/> (any strides, dtype T) to the host in row-major order.</summary>
+    void CopyToHost<T>(Tensor src, Span<T> dst) where T : unmanaged;
+
+    /// <summary>dst[i] = (dst.dtype) src[i]. Same shape; dst may be any non-overlapping view (writes in place);
+    /// src may be broadcast (0 strides). Float to int truncates toward zero; to bool is x != 0.</summary>
+    void Copy(Tensor src, Tensor dst);
+
+    /// <summary>Writes <paramref name="value"/> into every element of the view dst (any strides).</summary>
+    void Fill(Tensor dst, double value);
+
+    /// <summary>dst = op(x). x and dst have the same shape and dtype (bool for predicates).
+    /// <paramref name="p0"/>, <paramref name="p1"/> are the op's scalar parameters (see <see cref="UnaryOp"/>).</summary>
+    void Unary(UnaryOp op, Tensor x, Tensor dst, double p0 = 0, double p1 = 0);
+
+    /// <summary>dst = a op b. a and b have dst's shape (broadcast already expressed as 0 strides) and the
+    /// same dtype; dst has that dtype, or Bool for comparisons.</summary>
+    void Binary(BinaryOp op, Tensor a, Tensor b, Tensor dst);
+
+    /// <summary>dst = cond ? a : b. cond is Bool; all have dst's shape (0 strides for broadcast).</summary>
+    void Where(Tensor cond, Tensor a, Tensor b, Tensor dst);
+
+    /// <summary>Reduces x over <paramref name="axes"/> (sorted, distinct). dst has x's shape with
+    /// those axes set to 1 (keepdim form). Var uses <paramref name="correction"/> (0 biased, 1 unbiased).</summary>
+    void Reduce(ReduceOp op, Tensor x, ReadOnlySpan<int> axes, Tensor dst, int correction = 0);
+
+    /// <summary>Index (Int64) of the max/min along <paramref name="axis"/>; first occurrence wins.
+    /// dst has x's shape with that axis set to 1.</summary>
+    void ArgReduce(ArgReduceOp op, Tensor x, int axis, Tensor dst);
+
+    /// <summary>Batched matrix product dst[b] = a[b] @ b[b] (+ dst[b] when <paramref name="accumulate"/>).
+    /// a is (B, M, K), b is (B, K, N), any strides (batch stride 0 = broadcast); dst is (B, M, N) contiguous.
+    /// Float32 or Float64.</summary>
+    void MatMul(Tensor a, Tensor b, Tensor dst, bool accumulate = false);
+
+    /// <summary>dst = x.index_select(dim, index); index is 1-D Int64 or Int32.</summary>
+    void IndexSelect(Tensor x, int dim, Tensor index, Tensor dst);
+
+    /// <summary>dst = torch.gather(x, dim, index); index has dst's shape.</summary>
+    void Gather(Tensor x, int dim, Tensor index, Tensor dst);
+
+    /// <summary>In place: dst.scatter_add_(dim, index, src). dst is contiguous.</summary>
+    void ScatterAdd(Tensor dst, int dim, Tensor index, Tensor src);
+
+    /// <summary>Fills contiguous dst with random numbers. Element i uses only (seed, offset + i), so
+    /// the result does not depend on thread count or device (see <see cref="Philox"/>).</summary>
+    void Random(RandomSpec spec, Tensor dst, ulong seed, ulong offset);
+}

@@ -1,0 +1,148 @@
+using System.Runtime.CompilerServices;
+using Sparkle.Tensors.Backend;
+
+namespace Sparkle.Tensors.Cpu;
+
+/// <summary>
+/// The CPU backend. One partial file per op family: this one holds storage, copy and fill;
+/// CpuBackend.Elementwise/Reduce/MatMul/Indexing/Random.cs the rest. Kernels are generic over the
+/// element type and specialised by the JIT; contiguous rows take SIMD paths.
+/// </summary>
+public sealed partial class CpuBackend : IBackend
+{
+    public static CpuBackend Instance { get; } = new();
+    private CpuBackend() { }
+
+    public Device Device => Device.Cpu;
+
+    public Storage Allocate(DType dtype, int length) => dtype switch
+    {
+        DType.Float32 => new CpuStorage<float>(new float[length]),
+        DType.Float64 => new CpuStorage<double>(new double[length]),
+        DType.Int32 => new CpuStorage<int>(new int[length]),
+        DType.Int64 => new CpuStorage<long>(new long[length]),
+        DType.Bool => new CpuStorage<bool>(new bool[length]),
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
+    };
+
+    public Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged => new CpuStorage<T>(data.ToArray());
+
+    public void CopyToHost<T>(Tensor src, Span<T> dst) where T : unmanaged
+    {
+        var data = Data<T>(src);
+        if (src.IsContiguous) { data.AsSpan(src.Offset, src.NumElements).CopyTo(dst); return; }
+        int pos = 0;
+        var plan = new StridedPlan(src.Shape, src);
+        int stride = plan.InnerStride(0);
+        var arr = new T[src.NumElements];
+        plan.ForRows(0, plan.Rows, (o, n) =>
+        {
+            for (int i = 0, s = o[0]; i < n; i++, s += stride) arr[pos++] = data[s];
+        });
+        arr.CopyTo(dst);
+    }
+
+    /// <summary>The backing array of a CPU tensor, checked against T.</summary>
+    internal static T[] Data<T>(Tensor t) where T : unmanaged =>
+        t.Storage is CpuStorage<T> s ? s.Data
+        : throw new InvalidOperationException($"CPU kernel expected {typeof(T).Name} storage, got {t.DType.Name()} on {t.Device}.");
+
+    public void Fill(Tensor dst, double value)
+    {
+        switch (dst.DType)
+        {
+            case DType.Float32: FillTyped(dst, (float)value); break;
+            case DType.Float64: FillTyped(dst, value); break;
+            case DType.Int32: FillTyped(dst, (int)value); break;
+            case DType.Int64: FillTyped(dst, (long)value); break;
+            case DType.Bool: FillTyped(dst, value != 0); break;
+        }
+    }
+
+    private static void FillTyped<T>(Tensor dst, T value) where T : unmanaged
+    {
+        var data = Data<T>(dst);
+        var plan = new StridedPlan(dst.Shape, dst);
+        int stride = plan.InnerStride(0);
+        plan.ParallelRows((o, n) =>
+        {
+            if (stride == 1) data.AsSpan(o[0], n).Fill(value);
+            else for (int i = 0, s = o[0]; i < n; i++, s += stride) data[s] = value;
+        });
+    }
+
+    public void Copy(Tensor src, Tensor dst)
+    {
+        switch (src.DType)
+        {
+            case DType.Float32: CopyFrom<float>(src, dst); break;
+            case DType.Float64: CopyFrom<double>(src, dst); break;
+            case DType.Int32: CopyFrom<int>(src, dst); break;
+            case DType.Int64: CopyFrom<long>(src, dst); break;
+            case DType.Bool: CopyFrom<bool>(src, dst); break;
+        }
+    }
+
+    private static void CopyFrom<TS>(Tensor src, Tensor dst) where TS : unmanaged
+    {
+        switch (dst.DType)
+        {
+            case DType.Float32: CopyTyped<TS, float>(src, dst); break;
+            case DType.Float64: CopyTyped<TS, double>(src, dst); break;
+            case DType.Int32: CopyTyped<TS, int>(src, dst); break;
+            case DType.Int64: CopyTyped<TS, long>(src, dst); break;
+            case DType.Bool: CopyTyped<TS, bool>(src, dst); break;
+        }
+    }
+
+    private static void CopyTyped<TS, TD>(Tensor src, Tensor dst) where TS : unmanaged where TD : unmanaged
+    {
+        var s = Data<TS>(src);
+        var d = Data<TD>(dst);
+        var plan = new StridedPlan(dst.Shape, dst, src);
+        int ds = plan.InnerStride(0), ss = plan.InnerStride(1);
+        plan.ParallelRows((o, n) =>
+        {
+            if (typeof(TS) == typeof(TD) && ds == 1 && ss == 1)
+            {
+                s.AsSpan(o[1], n).CopyTo(((TS[])(object)d).AsSpan(o[0], n));
+                return;
+            }
+            for (int i = 0, a = o[1], b = o[0]; i < n; i++, a += ss, b += ds) d[b] = Convert<TS, TD>(s[a]);
+        });
+    }
+
+    /// <summary>Element conversion with PyTorch rules (float to int truncates, to bool is != 0).
+    /// The type tests are constants for the JIT, so each instantiation is one conversion.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TD Convert<TS, TD>(TS x) where TS : unmanaged where TD : unmanaged
+    {
+        if (typeof(TS) == typeof(TD)) return Unsafe.As<TS, TD>(ref x);
+        if (typeof(TS) == typeof(long) && typeof(TD) == typeof(int)) { int v = (int)Unsafe.As<TS, long>(ref x); return Unsafe.As<int, TD>(ref v); }
+        if (typeof(TS) == typeof(int) && typeof(TD) == typeof(long)) { long v = Unsafe.As<TS, int>(ref x); return Unsafe.As<long, TD>(ref v); }
+        double dv = ToDouble(x);
+        return FromDouble<TD>(dv);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static double ToDouble<T>(T x) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) return Unsafe.As<T, float>(ref x);
+        if (typeof(T) == typeof(double)) return Unsafe.As<T, double>(ref x);
+        if (typeof(T) == typeof(int)) return Unsafe.As<T, int>(ref x);
+        if (typeof(T) == typeof(long)) return Unsafe.As<T, long>(ref x);
+        if (typeof(T) == typeof(bool)) return Unsafe.As<T, bool>(ref x) ? 1 : 0;
+        throw new NotSupportedException(typeof(T).Name);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static T FromDouble<T>(double v) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) { float r = (float)v; return Unsafe.As<float, T>(ref r); }
+        if (typeof(T) == typeof(double)) return Unsafe.As<double, T>(ref v);
+        if (typeof(T) == typeof(int)) { int r = (int)v; return Unsafe.As<int, T>(ref r); }
+        if (typeof(T) == typeof(long)) { long r = (long)v; return Unsafe.As<long, T>(ref r); }
+        if (typeof(T) == typeof(bool)) { bool r = v != 0; return Unsafe.As<bool, T>(ref r); }
+        throw new NotSupportedException(typeof(T).Name);
+    }
+}

@@ -1,0 +1,13 @@
+using Sparkle.Tensors.Backend;
+
+namespace Sparkle.Tensors;
+
+/// <summary>A flat buffer of elements on one device. Tensors are strided views over a storage.</summary>
+public abstract class Storage
+{
+    public abstract IBackend Backend { get; }
+    public Device Device => Backend.Device;
+    public abstract DType DType { get; }
+    /// <summary>Number of elements.</summary>
+    public abstract int Length { get; }
+}
