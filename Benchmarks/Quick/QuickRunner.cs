@@ -1,0 +1,38 @@
+using System.Diagnostics;
+
+namespace Sparkle.Benchmarks.Quick;
+
+public static class QuickRunner
+{
+    public static void Run(string[] args)
+    {
+        var suites = typeof(IQuickSuite).Assembly.GetTypes()
+            .Where(t => typeof(IQuickSuite).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)
+            .Select(t => (IQuickSuite)Activator.CreateInstance(t)!)
+            .OrderBy(s => s.Name).ToList();
+        var wanted = args.TakeWhile(a => !a.Contains('=')).ToList();
+        var rest = args.SkipWhile(a => !a.Contains('=')).ToArray();
+        if (wanted.Count == 0 || wanted.Contains("all")) wanted = suites.Select(s => s.Name).ToList();
+        foreach (var name in wanted)
+        {
+            var s = suites.FirstOrDefault(x => x.Name == name);
+            if (s is null) { Console.Error.WriteLine($"unknown quick suite '{name}'; known: {string.Join(", ", suites.Select(x => x.Name))}"); Environment.Exit(2); }
+            s.Run(rest);
+        }
+    }
+
+    /// <summary>Times <paramref name="action"/>: warm-up runs, then <paramref name="reps"/> samples; returns (median, min) in ms.</summary>
+    public static (double MedianMs, double MinMs) Time(Action action, int reps = 7, int warmup = 2)
+    {
+        for (int i = 0; i < warmup; i++) action();
+        var samples = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            action();
+            samples[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(samples);
+        return (samples[reps / 2], samples[0]);
+    }
+}
