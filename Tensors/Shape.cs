@@ -59,7 +59,7 @@ public static class ShapeUtil
     public static int[]? ViewStrides(ReadOnlySpan<int> shape, ReadOnlySpan<int> strides, ReadOnlySpan<int> newShape)
     {
         var newStrides = new int[newShape.Length];
-        if (NumElements(shape) == 0)
+        if (shape.Length == 0 || NumElements(shape) == 0)
             return ContiguousStrides(newShape);
         int viewD = newShape.Length - 1;
         long chunkBaseStride = strides.Length > 0 ? strides[^1] : 1;
