@@ -1,0 +1,90 @@
+using Sparkle.Tensors;
+using Sparkle.Tensors.Cpu;
+using Sparkle.Tests.Support;
+using Xunit;
+
+namespace Sparkle.Tests;
+
+public class DeviceTests
+{
+    private static readonly Device Fake = FakeBackend.Instance.Device;
+
+    [Fact]
+    public void ToDeviceRoundTripsEveryDType()
+    {
+        foreach (var dt in Enum.GetValues<DType>())
+        {
+            var x = TensorGen.Random(new Random(1), [3, 4], dt).T; // non-contiguous source
+            var g = x.To(Fake);
+            Assert.Equal(Fake, g.Device);
+            Assert.Equal(dt, g.DType);
+            var back = g.To(Device.Cpu);
+            Assert.Equal(Device.Cpu, back.Device);
+            Assert.Equal(TensorGen.Values(x), TensorGen.Values(back));
+        }
+    }
+
+    [Fact]
+    public void ToSameDeviceIsIdentity()
+    {
+        var x = Tensor.Zeros([2]);
+        Assert.Same(x, x.To(Device.Cpu));
+        Assert.Same(x, x.To(DType.Float32));
+    }
+
+    [Fact]
+    public void UnknownDeviceIsAClearError()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Tensor.Zeros([2], device: new Device(DeviceKind.Cuda, 3)));
+        Assert.Contains("cuda:3", e.Message);
+    }
+
+    [Fact]
+    public void ElementAccessOnAnotherDeviceSaysHowToFixIt()
+    {
+        var g = Tensor.Zeros([2]).To(Fake);
+        var e = Assert.Throws<InvalidOperationException>(() => g.GetDouble(0));
+        Assert.Contains("ilgpu-cpu:99", e.Message);
+    }
+}
+
+public class IntraOpPoolTests
+{
+    [Fact]
+    public void ForRunsEveryItemOnceAndNestsInline()
+    {
+        int saved = IntraOpPool.NumThreads;
+        try
+        {
+            IntraOpPool.NumThreads = 2;
+            var hits = new int[1000];
+            IntraOpPool.For(100, i => IntraOpPool.For(10, j => Interlocked.Increment(ref hits[i * 10 + j])));
+            Assert.All(hits, h => Assert.Equal(1, h));
+        }
+        finally { IntraOpPool.NumThreads = saved; }
+    }
+
+    [Fact]
+    public void ExceptionsPropagateToTheCaller()
+    {
+        int saved = IntraOpPool.NumThreads;
+        try
+        {
+            IntraOpPool.NumThreads = 2;
+            var e = Assert.Throws<InvalidOperationException>(() => IntraOpPool.For(64, i => { if (i == 37) throw new InvalidOperationException("item 37"); }));
+            Assert.Equal("item 37", e.Message);
+            int count = 0; // the pool still works afterwards
+            IntraOpPool.For(64, _ => Interlocked.Increment(ref count));
+            Assert.Equal(64, count);
+        }
+        finally { IntraOpPool.NumThreads = saved; }
+    }
+
+    [Fact]
+    public void ForRangeCoversTheRangeWithoutOverlap()
+    {
+        var hits = new int[12345];
+        IntraOpPool.ForRange(hits.Length, 100, (a, b) => { for (int i = a; i < b; i++) Interlocked.Increment(ref hits[i]); });
+        Assert.All(hits, h => Assert.Equal(1, h));
+    }
+}
