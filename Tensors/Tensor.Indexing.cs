@@ -82,6 +82,7 @@ public sealed partial class Tensor
         var outShape = x.ShapeArray();
         outShape[d] = checked(outShape[d] * repeats);
         var r = NewEmpty(outShape, DType);
+        if (r.NumElements == 0) return r;   // (CPU Copy/Fill are not safe on empty tensors with non-empty outer dims)
         Backend.Copy(x.Unsqueeze(d + 1).Expand([.. expandedShape]), r.View([.. expandedShape]));
         return r;
     }
@@ -145,6 +146,7 @@ public sealed partial class Tensor
         if (mask.DType != DType.Bool)
             throw new ArgumentException($"MaskedSelect: mask must be bool, got {mask.DType.Name()} {ShapeUtil.Format(mask.Shape)}.");
         var shape = ShapeUtil.Broadcast(_shape, mask.Shape);
+        if (ShapeUtil.NumElements(shape) == 0) return NewEmpty([0], DType);
         var flags = mask.Expand(shape).ToArray<bool>();
         var index = new List<long>();
         for (int i = 0; i < flags.Length; i++) if (flags[i]) index.Add(i);

@@ -131,7 +131,9 @@ public sealed partial class Tensor
             src = src.Narrow(d, Math.Min(from, _shape[d]), Math.Max(0, to - from));
             dstStart[d] = Math.Max(0, before);
         }
-        var r = Full(shape, value, DType, Device);
+        var r = Empty(shape, DType, Backend);
+        if (r.NumElements == 0) return r;   // (Fill of an empty tensor is not safe in the CPU backend)
+        if (value != 0) Backend.Fill(r, value);
         if (src.NumElements == 0) return r;
         var target = r;
         for (int d = 0; d < Rank; d++) target = target.Narrow(d, dstStart[d], src.Shape[d]);

@@ -298,3 +298,18 @@ public class IndexingThreadCountTests
         for (int p = 0; p < one.Length; p += 4099) Assert.Equal((p / 1024) * 1024 + idx[p], one[p]);
     }
 }
+
+public class IndexingEmptyTests
+{
+    [Fact]
+    public void EmptyTensorsGiveEmptyResults()
+    {
+        var x = Tensor.Zeros([3, 0]);
+        Check.Shape(x.RepeatInterleave(2, 0), 6, 0);
+        Check.Shape(x.MaskedSelect(Tensor.Zeros([1], DType.Bool)), 0);
+        Check.Shape(x.IndexSelect(0, Tensor.FromArray(new long[] { 2, 1 })), 2, 0);
+        Check.Shape(Tensor.Zeros([2, 3]).IndexSelect(1, Tensor.Zeros([0], DType.Int64)), 2, 0);
+        Check.Shape(Tensor.Cat([x, x], 1), 3, 0);
+        Check.Shape(x.Pad([1, 1]), 3, 2);
+    }
+}
