@@ -18,22 +18,35 @@ public static class Philox
     private const uint M0 = 0xD2511F53, M1 = 0xCD9E8D57;   // round multipliers
     private const uint W0 = 0x9E3779B9, W1 = 0xBB67AE85;   // Weyl key increments (golden ratio, sqrt(3)-1)
 
-    /// <summary>Ten Philox rounds of <paramref name="counter"/> under key (k0, k1).</summary>
+    /// <summary>Ten Philox rounds of <paramref name="counter"/> under key (k0, k1); the key is bumped by the Weyl
+    /// increments before every round but the first. Unrolled by hand: the JIT does not unroll the loop.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static PhiloxBlock Generate(PhiloxBlock counter, uint k0, uint k1)
     {
         uint c0 = counter.X0, c1 = counter.X1, c2 = counter.X2, c3 = counter.X3;
-        for (int round = 0; round < 10; round++)
-        {
-            if (round > 0) { k0 += W0; k1 += W1; }
-            ulong p0 = (ulong)M0 * c0, p1 = (ulong)M1 * c2;
-            uint hi0 = (uint)(p0 >> 32), lo0 = (uint)p0, hi1 = (uint)(p1 >> 32), lo1 = (uint)p1;
-            c0 = hi1 ^ c1 ^ k0;
-            c1 = lo1;
-            c2 = hi0 ^ c3 ^ k1;
-            c3 = lo0;
-        }
+        Round(ref c0, ref c1, ref c2, ref c3, k0, k1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
         return new PhiloxBlock(c0, c1, c2, c3);
+    }
+
+    /// <summary>One round: (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Round(ref uint c0, ref uint c1, ref uint c2, ref uint c3, uint k0, uint k1)
+    {
+        ulong p0 = (ulong)M0 * c0, p1 = (ulong)M1 * c2;
+        uint n0 = (uint)(p1 >> 32) ^ c1 ^ k0, n2 = (uint)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint)p1;
+        c3 = (uint)p0;
+        c0 = n0;
+        c2 = n2;
     }
 
     /// <summary>The block for element <paramref name="counter"/> of the stream <paramref name="seed"/>:
