@@ -35,6 +35,7 @@ public sealed partial class Tensor
     public static Tensor Randint(long low, long high, int[] shape, Generator? generator = null, DType dtype = DType.Int64, Device? device = null)
     {
         if (high <= low) throw new ArgumentException($"Randint: high ({high}) must be greater than low ({low}).");
+        // RandomSpec carries its parameters as doubles, exact for integers up to 2^53.
         if (Math.Abs((double)low) > (1L << 53) || Math.Abs((double)high) > (1L << 53))
             throw new ArgumentException($"Randint: bounds must lie within ±2^53, got [{low}, {high}).");
         var t = Empty(shape, dtype, BackendOf(device));

@@ -59,7 +59,7 @@ public class RandomTests
         var b = Tensor.Randn([500], g1);
         var all = Tensor.Randn([1500], new Generator(7));
         Assert.Equal(all.ToArray<float>(), Tensor.Cat([a, b], 0).ToArray<float>());
-        Assert.NotEqual(a.ToArray<float>(), b.ToArray<float>()[..500].Concat(b.ToArray<float>()).Take(1000).ToArray());
+        Assert.NotEqual(a.ToArray<float>()[..500], b.ToArray<float>());
         Assert.NotEqual(Tensor.Rand([64], new Generator(7)).ToArray<float>(), Tensor.Rand([64], new Generator(8)).ToArray<float>());
         Assert.Equal(Tensor.Rand([64], new Generator(9)).ToArray<float>(), Tensor.Rand([64], new Generator(9)).ToArray<float>());
     }

@@ -16,6 +16,7 @@ internal static class IndexAccess
     public static void CheckInRange<TI>(string op, Tensor index, int size, int dim, ReadOnlySpan<int> shape) where TI : unmanaged
     {
         if (index.NumElements == 0) return;
+        index = WithoutBroadcastDims(index);
         var data = CpuBackend.Data<TI>(index);
         var plan = new StridedPlan(index.Shape, index);
         int stride = plan.InnerStride(0);
@@ -39,6 +40,17 @@ internal static class IndexAccess
                     throw new IndexOutOfRangeException($"{op}: index {k} is out of bounds for dim {dim} with size {size} (shape {shapeText}).");
             }
         });
+    }
+
+    /// <summary>The view without its stride-0 dims: they only repeat values (index_select's broadcast index
+    /// would otherwise be checked once per output element).</summary>
+    private static Tensor WithoutBroadcastDims(Tensor t)
+    {
+        var shape = new List<int>();
+        var strides = new List<int>();
+        for (int d = 0; d < t.Rank; d++)
+            if (t.Strides[d] != 0) { shape.Add(t.Shape[d]); strides.Add(t.Strides[d]); }
+        return shape.Count == t.Rank ? t : new Tensor(t.Storage, t.Offset, [.. shape], [.. strides]);
     }
 
     /// <summary>a + b in T; for Bool this is logical or (PyTorch's bool add).</summary>
