@@ -242,3 +242,18 @@ public class ViewTests
         finally { Sparkle.Tensors.Cpu.IntraOpPool.NumThreads = saved; }
     }
 }
+
+public class EmptyTensorTests
+{
+    [Fact]
+    public void EmptyTensorsCopyFillAndReshape()
+    {
+        var x = Tensor.Full([3, 0], 1.0);
+        Assert.Equal(0, x.NumElements);
+        Assert.Empty(x.Clone().ToArray<float>());
+        Assert.Empty(Tensor.Zeros([0, 4]).T.Contiguous().ToArray<float>());
+        Check.Shape(x.Reshape(0, 5), 0, 5);
+        Check.Shape(Tensor.Scalar(3).Reshape(1), 1);
+        Check.Shape(Tensor.Scalar(3).Flatten(), 1);
+    }
+}

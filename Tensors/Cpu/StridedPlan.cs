@@ -48,7 +48,8 @@ internal sealed class StridedPlan
         }
         int rows = 1;
         for (int d = 0; d < Shape.Length - 1; d++) rows *= Shape[d];
-        Rows = rows;
+        // An empty tensor (some dim 0) has no rows at all, whatever the other dims are.
+        Rows = Shape[^1] == 0 ? 0 : rows;
     }
 
     public int InnerStride(int operand) => Strides[operand][^1];
@@ -89,6 +90,7 @@ internal sealed class StridedPlan
     /// A single long row is split into segments (rowAction then gets the segment's offsets and length).</summary>
     public void ParallelRows(RowAction rowAction, int minElementsPerChunk = 1 << 15)
     {
+        if (Rows == 0) return;
         if (Rows == 1)
         {
             IntraOpPool.ForRange(RowLength, minElementsPerChunk, (a, b) =>
