@@ -2,9 +2,9 @@ namespace Sparkle.Tensors.Cpu.Elementwise;
 
 /// <summary>
 /// Scalar float64 erf and exact GELU (the vector forms of the double ops call this per lane; float64 is for
-/// gradient checks, not for speed). |x| &lt; 1: erf x = x * P(x^2), P of degree 12. |x| &gt;= 1:
-/// erfc x = exp(-x^2) * R(v) on six pieces up to x = 28 (beyond, erfc underflows), with v = x on the first two
-/// and v = 1/x on the rest. The polynomials interpolate the exact functions at Chebyshev nodes (see
+/// gradient checks, not for speed). |x| &lt; 1: erf x = x * P(x^2), P of degree 12. Beyond:
+/// erfc x = exp(-x^2) * R(v) on pieces from x = 0.5 (GELU uses erfc from there for negative x) up to x = 28
+/// (beyond, erfc underflows), with v = x up to 2.25 and v = 1/x after. The polynomials interpolate the exact functions at Chebyshev nodes (see
 /// erf_coefficients.py); after rounding the coefficients their relative error is below 1e-16
 /// (2.8e-16 on the last piece, which only GELU of x &lt; -9 reaches).
 /// </summary>
@@ -25,21 +25,29 @@ internal static class ErfDouble
     public static double Gelu(double x)
     {
         double v = x * InvSqrt2, av = Math.Abs(v);
-        if (av < 1) return x * 0.5 * (1 + v * Horner(SmallCoefficients, v * v));
+        if (av < 1 && v >= -0.5) return x * 0.5 * (1 + v * Horner(SmallCoefficients, v * v));
         if (double.IsNaN(x)) return x;
-        double erfc = ErfcLarge(av);
+        // exp(-v^2) from x^2 / 2 (exact halving), not from the rounded v: keeps erfc's relative accuracy far out
+        double sq = x * x;
+        double erfc = ErfcLarge(av, sq * 0.5, Math.FusedMultiplyAdd(x, x, -sq) * 0.5);
         return x * 0.5 * (v < 0 ? erfc : 2 - erfc);
     }
 
-    /// <summary>erfc(a) for a &gt;= 1.</summary>
+    /// <summary>erfc(a) for a &gt;= 0.5.</summary>
     public static double ErfcLarge(double a)
     {
+        double hi = a * a;
+        return ErfcLarge(a, hi, Math.FusedMultiplyAdd(a, a, -hi));
+    }
+
+    /// <summary>erfc(a) for a &gt;= 0.5 given a^2 = hi + lo (the exponential's argument split for accuracy).</summary>
+    private static double ErfcLarge(double a, double hi, double lo)
+    {
         if (a >= 27.5) return 0; // exp(-a^2) underflows
-        int k = a < 1.5 ? 0 : a < 2.25 ? 1 : a < 3.25 ? 2 : a < 4.5 ? 3 : a < 6.5 ? 4 : 5;
+        int k = a < 1 ? 0 : a < 1.5 ? 1 : a < 2.25 ? 2 : a < 3.25 ? 3 : a < 4.5 ? 4 : a < 6.5 ? 5 : 6;
         var piece = Pieces[k];
-        double v = k < 2 ? a : 1 / a;
+        double v = k < 3 ? a : 1 / a;
         double r = Horner(piece.Coefficients, (v - piece.Center) * piece.InvHalfWidth);
-        double hi = a * a, lo = Math.FusedMultiplyAdd(a, a, -hi);
         double e = Math.Exp(-hi);
         return Math.FusedMultiplyAdd(-lo, e, e) * r;
     }
@@ -64,6 +72,13 @@ internal static class ErfDouble
     /// <summary>erfcx(x) = exp(x^2) erfc(x) in powers of s = (v - Center) * InvHalfWidth, s in [-1, 1].</summary>
     private static readonly Piece[] Pieces =
     [
+        // x in [0.5, 1], v = x (GELU only)
+        new(0.75, 4.0,
+        [
+            0.5069376502931449, -0.09199317291394885, 0.014434883221956143, -0.0020286884686699707, 0.00026090055674831184,
+            -3.114966996112664e-05, 3.488573893088815e-06, -3.6935621693335953e-07, 3.719539411742085e-08, -3.5801452026870127e-09,
+            3.306876440008758e-10, -2.940238691685661e-11, 2.5250183778041673e-12, -2.149720777127483e-13, 1.7310702436308993e-14,
+        ]),
         // x in [1, 1.5], v = x
         new(1.25, 4.0,
         [

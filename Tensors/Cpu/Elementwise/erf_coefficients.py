@@ -96,8 +96,8 @@ def fmt(v, single):
     return s + ('f' if single else '')
 out = []
 A_f = regionA(True, 5); A_d = regionA(False, 12)
-pf = [piece(True, 1, 2, 8, 'u'), piece(True, 2, 10, 8, 'u')]
-pd = [piece(False, 1, 1.5, 14, 'x'), piece(False, 1.5, 2.25, 14, 'x'), piece(False, 2.25, 3.25, 12, 'u'),
+pf = [piece(True, 0.5, 2, 10, 'x'), piece(True, 2, 10, 8, 'u')]
+pd = [piece(False, 0.5, 1, 14, 'x'), piece(False, 1, 1.5, 14, 'x'), piece(False, 1.5, 2.25, 14, 'x'), piece(False, 2.25, 3.25, 12, 'u'),
       piece(False, 3.25, 4.5, 12, 'u'), piece(False, 4.5, 6.5, 12, 'u'), piece(False, 6.5, 28, 14, 'u')]
 print("A_f = [" + ", ".join(fmt(v, True) for v in A_f) + "]")
 print("A_d = [" + ", ".join(fmt(v, False) for v in A_d) + "]")
