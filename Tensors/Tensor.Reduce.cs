@@ -35,8 +35,10 @@ public sealed partial class Tensor
     public Tensor ArgMin(int dim, bool keepDim = false) => ArgCore("ArgMin", ArgReduceOp.ArgMin, dim, keepDim);
 
     /// <summary>Index into the flattened tensor (a 0-d Int64 tensor).</summary>
-    public Tensor ArgMax() => Reshape(-1).ArgCore("ArgMax", ArgReduceOp.ArgMax, 0, false);
-    public Tensor ArgMin() => Reshape(-1).ArgCore("ArgMin", ArgReduceOp.ArgMin, 0, false);
+    public Tensor ArgMax() => Flat().ArgCore("ArgMax", ArgReduceOp.ArgMax, 0, false);
+    public Tensor ArgMin() => Flat().ArgCore("ArgMin", ArgReduceOp.ArgMin, 0, false);
+
+    private Tensor Flat() => Rank == 0 ? this : Reshape(-1);
 
     private Tensor ReduceCore(string name, ReduceOp op, int[]? axes, bool keepDim, int correction = 0)
     {

@@ -31,7 +31,7 @@ internal static class ArgReduceDriver
                     {
                         int xBase = p.XOffset + Odometer.OffsetOf(p.KShape, p.KxStrides, g, outerK);
                         int dBase = dOff + Odometer.OffsetOf(p.KShape, p.KdStrides, g, outerK);
-                        Array.Copy(xs, xBase, best, 0, len);
+                        xs.AsSpan(xBase, len).CopyTo(best); // (not Array.Copy: bool storage is read as bytes)
                         Array.Clear(idx, 0, len);
                         for (int r = 1; r < n; r++)
                         {
