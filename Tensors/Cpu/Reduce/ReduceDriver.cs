@@ -64,6 +64,18 @@ internal static class ReduceDriver
         int items = p.M * p.Chunks;
         IntraOpPool.ForRange(items, Grain(Math.Min(p.N, ReducePlan.ChunkElements)), (s, e) =>
         {
+            if (p.Chunks == 1 && rows == 1)
+            {
+                // one contiguous row per output (LayerNorm-like): walk the outputs with odometers, no per-item division
+                var xo = new Odometer(p.KShape, p.KxStrides, p.XOffset, s);
+                var po = new Odometer(p.KShape, p.KdStrides, 0, s);
+                for (int o = s; o < e; o++, xo.Next(), po.Next())
+                {
+                    T center = TK.UsesCenter ? centers![po.Offset] : default;
+                    sink.Put(0, po.Offset, ReduceRows.Along<T, TK>(ref ElementData.At(xs, xo.Offset), lr, center));
+                }
+                return;
+            }
             for (int item = s; item < e; item++)
             {
                 int o = item / p.Chunks, c = item % p.Chunks;
@@ -112,8 +124,19 @@ internal static class ReduceDriver
                     if (TK.UsesCenter) for (int j = 0; j < n; j++) cbuf[j] = centers![dBase + j * dInner];
                     int r0 = c * p.RowsPerChunk, r1 = Math.Min(p.N, r0 + p.RowsPerChunk);
                     var odo = new Odometer(p.RShape, p.RxStrides, xBase, r0);
-                    for (int r = r0; r < r1; r++, odo.Next())
-                        ReduceRows.Across<T, TK>(a, ref ElementData.At(xs, odo.Offset), cbuf.AsSpan(0, n));
+                    var cs = cbuf.AsSpan(0, n);
+                    int r = r0;
+                    for (; r + 4 <= r1; r += 4)
+                    {
+                        int o0 = odo.Offset; odo.Next();
+                        int o1 = odo.Offset; odo.Next();
+                        int o2 = odo.Offset; odo.Next();
+                        int o3 = odo.Offset; odo.Next();
+                        ReduceRows.Across4<T, TK>(a, ref ElementData.At(xs, o0), ref ElementData.At(xs, o1),
+                            ref ElementData.At(xs, o2), ref ElementData.At(xs, o3), cs);
+                    }
+                    for (; r < r1; r++, odo.Next())
+                        ReduceRows.Across<T, TK>(a, ref ElementData.At(xs, odo.Offset), cs);
                     for (int j = 0; j < n; j++) sink.Put(c, dBase + j * dInner, a[j]);
                 }
             }

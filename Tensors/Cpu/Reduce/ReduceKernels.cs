@@ -15,6 +15,7 @@ internal interface IReduceKernel<T> where T : unmanaged
     static abstract T Combine(T acc, T x);
     static abstract Vector256<T> Combine(Vector256<T> acc, Vector256<T> x);
     static abstract Vector512<T> Combine(Vector512<T> acc, Vector512<T> x);
+    static abstract Vector128<T> Combine(Vector128<T> acc, Vector128<T> x);
     static abstract T Map(T x, T center);
     static abstract Vector256<T> Map(Vector256<T> x, Vector256<T> center);
     static abstract Vector512<T> Map(Vector512<T> x, Vector512<T> center);
@@ -27,6 +28,7 @@ internal readonly struct SumKernel<T> : IReduceKernel<T> where T : unmanaged, IN
     public static T Combine(T acc, T x) => acc + x;
     public static Vector256<T> Combine(Vector256<T> acc, Vector256<T> x) => acc + x;
     public static Vector512<T> Combine(Vector512<T> acc, Vector512<T> x) => acc + x;
+    public static Vector128<T> Combine(Vector128<T> acc, Vector128<T> x) => acc + x;
     public static T Map(T x, T center) => x;
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) => x;
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) => x;
@@ -40,6 +42,7 @@ internal readonly struct SquaredDeviationKernel<T> : IReduceKernel<T> where T : 
     public static T Combine(T acc, T x) => acc + x;
     public static Vector256<T> Combine(Vector256<T> acc, Vector256<T> x) => acc + x;
     public static Vector512<T> Combine(Vector512<T> acc, Vector512<T> x) => acc + x;
+    public static Vector128<T> Combine(Vector128<T> acc, Vector128<T> x) => acc + x;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Map(T x, T center) { T d = x - center; return d * d; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -57,6 +60,7 @@ internal readonly struct MaxKernel<T> : IReduceKernel<T> where T : unmanaged, IN
     public static T Combine(T acc, T x) => T.Max(acc, x);
     public static Vector256<T> Combine(Vector256<T> acc, Vector256<T> x) => Vector256.Max(acc, x);
     public static Vector512<T> Combine(Vector512<T> acc, Vector512<T> x) => Vector512.Max(acc, x);
+    public static Vector128<T> Combine(Vector128<T> acc, Vector128<T> x) => Vector128.Max(acc, x);
     public static T Map(T x, T center) => x;
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) => x;
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) => x;
@@ -70,6 +74,7 @@ internal readonly struct MinKernel<T> : IReduceKernel<T> where T : unmanaged, IN
     public static T Combine(T acc, T x) => T.Min(acc, x);
     public static Vector256<T> Combine(Vector256<T> acc, Vector256<T> x) => Vector256.Min(acc, x);
     public static Vector512<T> Combine(Vector512<T> acc, Vector512<T> x) => Vector512.Min(acc, x);
+    public static Vector128<T> Combine(Vector128<T> acc, Vector128<T> x) => Vector128.Min(acc, x);
     public static T Map(T x, T center) => x;
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) => x;
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) => x;
