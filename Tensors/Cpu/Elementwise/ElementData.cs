@@ -16,7 +16,4 @@ internal static class ElementData
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ref T At<T>(T[] a, int index) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), index);
-
-    /// <summary>The element type the drivers use for a dtype (bool is byte).</summary>
-    public static bool IsBoolAsByte<T>() => typeof(T) == typeof(byte);
 }
