@@ -64,6 +64,29 @@ public class ReduceLargeTests
     }
 
     [Fact]
+    public void EveryRowLengthOnBothVectorWidths()
+    {
+        var rng = new Random(9);
+        foreach (bool wide in new[] { false, true })
+            for (int n = 1; n <= 70; n++)
+            {
+                var x = TensorGen.Random(rng, [3, n], DType.Float32);
+                foreach (var axes in new[] { new[] { 1 }, new[] { 0 } })
+                {
+                    var groups = ReduceReference.Groups(x, axes);
+                    KernelSettingsCollection.WithVector512(wide, () =>
+                    {
+                        string what = $"n={n} axes={axes[0]} wide={wide}";
+                        Check.Close(groups.Select(g => g.Sum()).ToArray(), x.Sum(axes), 1e-5, what: "sum " + what);
+                        Check.Close(groups.Select(g => g.Max()).ToArray(), x.Max(axes), 0, 0, "max " + what);
+                        Check.Close(groups.Select(g => ReduceReference.Var(g, 0)).ToArray(), x.Var(axes, 0), 1e-5, what: "var " + what);
+                        return 0;
+                    });
+                }
+            }
+    }
+
+    [Fact]
     public void VarianceFarFromZeroIsTwoPass()
     {
         var rng = new Random(1);
