@@ -29,11 +29,13 @@ public interface IBackend
     void Fill(Tensor dst, double value);
 
     /// <summary>dst = op(x). x and dst have the same shape and dtype (bool for predicates).
-    /// <paramref name="p0"/>, <paramref name="p1"/> are the op's scalar parameters (see <see cref="UnaryOp"/>).</summary>
+    /// <paramref name="p0"/>, <paramref name="p1"/> are the op's scalar parameters (see <see cref="UnaryOp"/>).
+    /// In-place ops pass dst = x (the same view, any strides without stride 0).</summary>
     void Unary(UnaryOp op, Tensor x, Tensor dst, double p0 = 0, double p1 = 0);
 
     /// <summary>dst = a op b. a and b have dst's shape (broadcast already expressed as 0 strides) and the
-    /// same dtype; dst has that dtype, or Bool for comparisons.</summary>
+    /// same dtype; dst has that dtype, or Bool for comparisons. In-place ops pass dst = a (the same view, any
+    /// strides without stride 0); b may then be broadcast.</summary>
     void Binary(BinaryOp op, Tensor a, Tensor b, Tensor dst);
 
     /// <summary>dst = cond ? a : b. cond is Bool; all have dst's shape (0 strides for broadcast).</summary>

@@ -15,4 +15,15 @@ public enum UnaryOp
     IsFinite,
     /// <summary>Bool only: logical not.</summary>
     Not,
+    /// <summary>x * p0 (in-place scaling, Add_ with alpha).</summary>
+    Scale,
+    /// <summary>1 / x (float types).</summary>
+    Reciprocal,
+}
+
+public static class UnaryOps
+{
+    /// <summary>Ops defined only for float32/float64 (the public API converts integer inputs to float32 first).</summary>
+    public static bool NeedsFloat(this UnaryOp op) => op is UnaryOp.Exp or UnaryOp.Log or UnaryOp.Sqrt or UnaryOp.Rsqrt
+        or UnaryOp.Gelu or UnaryOp.Sigmoid or UnaryOp.Tanh or UnaryOp.Erf or UnaryOp.Reciprocal;
 }

@@ -1,9 +1,11 @@
 using Sparkle.Tensors.Backend;
+using Sparkle.Tensors.Cpu.Reduce;
 
 namespace Sparkle.Tensors.Cpu;
 
+/// <summary>Reductions: see Cpu/Reduce (plan, kernels, driver).</summary>
 public sealed partial class CpuBackend
 {
-    public void Reduce(ReduceOp op, Tensor x, ReadOnlySpan<int> axes, Tensor dst, int correction = 0) => throw new NotSupportedException("pending: reduce");
-    public void ArgReduce(ArgReduceOp op, Tensor x, int axis, Tensor dst) => throw new NotSupportedException("pending: reduce");
+    public void Reduce(ReduceOp op, Tensor x, ReadOnlySpan<int> axes, Tensor dst, int correction = 0) => ReduceDispatch.Reduce(op, x, axes, dst, correction);
+    public void ArgReduce(ArgReduceOp op, Tensor x, int axis, Tensor dst) => ReduceDispatch.ArgReduce(op, x, axis, dst);
 }

@@ -1,0 +1,87 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+
+namespace Sparkle.Tensors.Cpu.Elementwise;
+
+internal readonly struct AddOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => a + b;
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a + b;
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a + b;
+}
+
+internal readonly struct SubOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => a - b;
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a - b;
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a - b;
+}
+
+internal readonly struct MulOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => a * b;
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a * b;
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a * b;
+}
+
+/// <summary>a / b. Integer division truncates (the public API divides integers in float32, like torch).</summary>
+internal readonly struct DivOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => FloatTypes.IsFloat<T>();
+    public T Invoke(T a, T b) => a / b;
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a / b;
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a / b;
+}
+
+/// <summary>IEEE 754-2019 maximum: NaN propagates, +0 &gt; -0 (torch.maximum).</summary>
+internal readonly struct MaxOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => T.Max(a, b);
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.Max(a, b);
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.Max(a, b);
+}
+
+internal readonly struct MinOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => T.Min(a, b);
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.Min(a, b);
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.Min(a, b);
+}
+
+/// <summary>a ^ b, scalar (Math.Pow in float64; exact repeated squaring for integers with b &gt;= 0,
+/// 0 for |a| &gt; 1 with b &lt; 0, as in integer arithmetic).</summary>
+internal readonly struct PowOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => false;
+    public T Invoke(T a, T b)
+    {
+        if (FloatTypes.IsFloat<T>() || b >= T.Zero) return PowMath.Pow(a, CpuBackend.ToDouble(b));
+        if (a == T.One) return T.One;
+        if (a == -T.One) return T.IsEvenInteger(b) ? T.One : -T.One;
+        return T.Zero;
+    }
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => throw new NotSupportedException();
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => throw new NotSupportedException();
+}
+
+/// <summary>Logical and of bools stored as bytes 0/1.</summary>
+internal readonly struct AndOp : IBinaryKernel<byte>
+{
+    public static bool Vectorizable => true;
+    public byte Invoke(byte a, byte b) => (byte)(a & b);
+    public Vector256<byte> Invoke(Vector256<byte> a, Vector256<byte> b) => a & b;
+    public Vector512<byte> Invoke(Vector512<byte> a, Vector512<byte> b) => a & b;
+}
+
+internal readonly struct OrOp : IBinaryKernel<byte>
+{
+    public static bool Vectorizable => true;
+    public byte Invoke(byte a, byte b) => (byte)(a | b);
+    public Vector256<byte> Invoke(Vector256<byte> a, Vector256<byte> b) => a | b;
+    public Vector512<byte> Invoke(Vector512<byte> a, Vector512<byte> b) => a | b;
+}

@@ -1,0 +1,132 @@
+using Sparkle.Tensors;
+using Sparkle.Tensors.Cpu;
+using Sparkle.Tensors.Cpu.Elementwise;
+using Sparkle.Tests.Support;
+using Xunit;
+using static Sparkle.Tests.ElementwiseReference;
+
+namespace Sparkle.Tests;
+
+/// <summary>Tests that flip process-wide kernel settings (vector width, thread count) run alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class KernelSettingsCollection
+{
+    public const string Name = "Kernel settings (vector width, threads)";
+
+    /// <summary>Runs f with the Vector512 paths forced on or off, restoring the setting.</summary>
+    public static T WithVector512<T>(bool force, Func<T> f)
+    {
+        bool was = SimdPolicy.ForceVector512;
+        SimdPolicy.ForceVector512 = force;
+        try { return f(); }
+        finally { SimdPolicy.ForceVector512 = was; }
+    }
+
+    public static T WithThreads<T>(int n, Func<T> f)
+    {
+        int was = IntraOpPool.NumThreads;
+        IntraOpPool.NumThreads = n;
+        try { return f(); }
+        finally { IntraOpPool.NumThreads = was; }
+    }
+}
+
+/// <summary>
+/// The SIMD drivers: Vector512 paths (forced, since this machine emulates them) give the same bits as the
+/// Vector256 ones for every op and every length 1..70 (all remainder paths), and neither the layout nor the
+/// thread count changes a single bit.
+/// </summary>
+[Collection(KernelSettingsCollection.Name)]
+public class ElementwiseSimdTests
+{
+    private static readonly (string Name, Func<Tensor, Tensor, Tensor> Op)[] Ops =
+    [
+        ("neg", (x, _) => -x), ("abs", (x, _) => x.Abs()), ("square", (x, _) => x.Square()),
+        ("exp", (x, _) => x.Exp()), ("log", (x, _) => x.Abs().Log()), ("sqrt", (x, _) => x.Abs().Sqrt()),
+        ("rsqrt", (x, _) => x.Abs().Rsqrt()), ("relu", (x, _) => x.Relu()), ("relu6", (x, _) => (x * 4).Relu6()),
+        ("gelu", (x, _) => (x * 3).Gelu()), ("sigmoid", (x, _) => (x * 3).Sigmoid()), ("tanh", (x, _) => x.Tanh()),
+        ("erf", (x, _) => (x * 2).Erf()), ("clamp", (x, _) => x.Clamp(-0.5, 0.7)), ("pow", (x, _) => x.Pow(-1)),
+        ("add", (x, y) => x + y), ("sub", (x, y) => x - y), ("mul", (x, y) => x * y), ("div", (x, y) => x / y),
+        ("max", (x, y) => x.Maximum(y)), ("min", (x, y) => x.Minimum(y)),
+        ("add scalar row", (x, y) => x + y.Narrow(0, 0, 1)), ("scalar row - x", (x, y) => y.Narrow(0, 0, 1) - x),
+        ("lt", (x, y) => x.Lt(y)), ("eq", (x, _) => x.Eq(x)), ("isfinite", (x, _) => (x / 0).IsFinite()),
+        ("where", (x, y) => Tensor.Where(x.Gt(0), x, y)), ("masked_fill", (x, y) => y.MaskedFill(x.Gt(0), 2)),
+        ("not", (x, _) => x.Gt(0).LogicalNot()), ("and", (x, y) => x.Gt(0).LogicalAnd(y.Gt(0))),
+    ];
+
+    [Fact]
+    public void Vector512PathsGiveTheSameBitsAsVector256()
+    {
+        var rng = new Random(7);
+        foreach (var dtype in Floats.Concat(Ints))
+            for (int n = 1; n <= 70; n++)
+            {
+                var x = TensorGen.Random(rng, [n], dtype);
+                var y = TensorGen.Random(rng, [n], dtype);
+                foreach (var (name, op) in Ops)
+                {
+                    if (!dtype.IsFloating() && name is "exp" or "log" or "sqrt" or "rsqrt" or "gelu" or "sigmoid" or "tanh" or "erf" or "pow" or "isfinite")
+                        continue;
+                    var b256 = KernelSettingsCollection.WithVector512(false, () => Bits(op(x, y)));
+                    var b512 = KernelSettingsCollection.WithVector512(true, () => Bits(op(x, y)));
+                    Assert.True(b256.SequenceEqual(b512), $"{name} {dtype.Name()} n={n}: Vector512 and Vector256 differ");
+                }
+            }
+    }
+
+    [Fact]
+    public void Vector512PathsMatchTheReference()
+    {
+        var rng = new Random(11);
+        foreach (var dtype in Floats)
+        {
+            var x = TensorGen.Random(rng, [67], dtype);
+            var y = TensorGen.Random(rng, [67], dtype);
+            var xv = TensorGen.Values(x);
+            var yv = TensorGen.Values(y);
+            KernelSettingsCollection.WithVector512(true, () =>
+            {
+                Check.Close(xv.Select(v => Gelu(3 * v)).ToArray(), (x * 3).Gelu(), Check.Tol(dtype), what: "gelu 512");
+                Check.Close(xv.Select(Math.Tanh).ToArray(), x.Tanh(), Check.Tol(dtype), what: "tanh 512");
+                Check.Close(xv.Zip(yv, (a, b) => a + b).ToArray(), x + y, Check.Tol(dtype), what: "add 512");
+                Check.Close(xv.Zip(yv, (a, b) => a < b ? 1.0 : 0.0).ToArray(), x.Lt(y), 0, 0, "lt 512");
+                Check.Close(xv.Zip(yv, (a, b) => a > 0 ? a : b).ToArray(), Tensor.Where(x.Gt(0), x, y), 0, 0, "where 512");
+                return 0;
+            });
+        }
+    }
+
+    [Fact]
+    public void LayoutDoesNotChangeBits()
+    {
+        var rng = new Random(3);
+        foreach (var dtype in Floats)
+        {
+            var x = TensorGen.Random(rng, [37, 5], dtype);
+            var strided = x.T.Contiguous().T; // same values, column-major
+            var row = TensorGen.Random(rng, [5], dtype);
+            foreach (var (name, op) in Ops.Where(o => o.Name is "exp" or "gelu" or "tanh" or "erf" or "sigmoid" or "log" or "rsqrt"))
+            {
+                Assert.True(Bits(op(x, x)).SequenceEqual(Bits(op(strided, strided))), $"{name} {dtype.Name()}: strided differs from contiguous");
+                // a broadcast (stride-0) operand computes each value once: same bits as computing it per element
+                var expanded = row.Expand(37, 5);
+                Assert.True(Bits(op(expanded, expanded)).SequenceEqual(Bits(op(expanded.Contiguous(), expanded))), $"{name} {dtype.Name()}: broadcast differs");
+            }
+        }
+    }
+
+    [Fact]
+    public void ThreadCountDoesNotChangeBits()
+    {
+        var rng = new Random(5);
+        var x = Tensor.FromArray(Enumerable.Range(0, 300_007).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray());
+        var bias = Tensor.FromArray(new[] { 0.25f });
+        foreach (var op in new Func<Tensor, Tensor>[] { t => t.Gelu(), t => t.Exp(), t => t + bias, t => t.Tanh() })
+        {
+            var one = KernelSettingsCollection.WithThreads(1, () => Bits(op(x)));
+            var two = KernelSettingsCollection.WithThreads(2, () => Bits(op(x)));
+            var three = KernelSettingsCollection.WithThreads(3, () => Bits(op(x)));
+            Assert.True(one.SequenceEqual(two) && one.SequenceEqual(three), "elementwise result depends on the thread count");
+        }
+    }
+}
