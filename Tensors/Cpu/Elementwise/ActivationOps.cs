@@ -53,11 +53,11 @@ internal readonly struct TanhOp<T> : IUnaryKernel<T> where T : unmanaged, INumbe
 internal readonly struct GeluOp<T> : IUnaryKernel<T> where T : unmanaged, INumber<T>
 {
     public static bool Vectorizable => FloatTypes.IsFloat<T>();
-    public T Invoke(T x) => typeof(T) == typeof(float) ? ScalarViaVector.Unary<T, GeluOp<T>>(this, x) : FloatTypes.ViaDouble(x, ErfDouble.Gelu);
+    public T Invoke(T x) => typeof(T) == typeof(float) ? ScalarViaVector.Unary<T, GeluOp<T>>(this, x) : FloatTypes.ViaDouble(x, GeluDouble.Gelu);
     public Vector256<T> Invoke(Vector256<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Gelu<Vector256<float>, Simd256<float>>(x.AsSingle()).As<float, T>()
-        : ScalarViaVector.PerLane(x.AsDouble(), ErfDouble.Gelu).As<double, T>();
+        : ScalarViaVector.PerLane(x.AsDouble(), GeluDouble.Gelu).As<double, T>();
     public Vector512<T> Invoke(Vector512<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Gelu<Vector512<float>, Simd512<float>>(x.AsSingle()).As<float, T>()
-        : ScalarViaVector.PerLane(x.AsDouble(), ErfDouble.Gelu).As<double, T>();
+        : ScalarViaVector.PerLane(x.AsDouble(), GeluDouble.Gelu).As<double, T>();
 }

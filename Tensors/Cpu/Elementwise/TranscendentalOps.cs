@@ -21,17 +21,17 @@ internal readonly struct LogOp<T> : IUnaryKernel<T> where T : unmanaged, INumber
         ? Vector512.Log(x.AsSingle()).As<float, T>() : Vector512.Log(x.AsDouble()).As<double, T>();
 }
 
-/// <summary>erf: vectorised for float32 (<see cref="ErfFloat"/>), per lane for float64 (<see cref="ErfDouble"/>).</summary>
+/// <summary>erf: vectorised for float32 (<see cref="ErfFloat"/>), per lane for float64 (<see cref="ErrorFunction"/>).</summary>
 internal readonly struct ErfOp<T> : IUnaryKernel<T> where T : unmanaged, INumber<T>
 {
     public static bool Vectorizable => FloatTypes.IsFloat<T>();
-    public T Invoke(T x) => typeof(T) == typeof(float) ? ScalarViaVector.Unary<T, ErfOp<T>>(this, x) : FloatTypes.ViaDouble(x, ErfDouble.Erf);
+    public T Invoke(T x) => typeof(T) == typeof(float) ? ScalarViaVector.Unary<T, ErfOp<T>>(this, x) : FloatTypes.ViaDouble(x, ErrorFunction.Erf);
     public Vector256<T> Invoke(Vector256<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Erf<Vector256<float>, Simd256<float>>(x.AsSingle()).As<float, T>()
-        : ScalarViaVector.PerLane(x.AsDouble(), ErfDouble.Erf).As<double, T>();
+        : ScalarViaVector.PerLane(x.AsDouble(), ErrorFunction.Erf).As<double, T>();
     public Vector512<T> Invoke(Vector512<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Erf<Vector512<float>, Simd512<float>>(x.AsSingle()).As<float, T>()
-        : ScalarViaVector.PerLane(x.AsDouble(), ErfDouble.Erf).As<double, T>();
+        : ScalarViaVector.PerLane(x.AsDouble(), ErrorFunction.Erf).As<double, T>();
 }
 
 /// <summary>x ^ p for a general exponent (scalar; the backend maps p = 0.5, -0.5, 1, -1, 2 to vector ops).

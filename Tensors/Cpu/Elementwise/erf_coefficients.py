@@ -1,4 +1,4 @@
-"""Fits the erf/erfc polynomials in ErfFloat.cs and ErfDouble.cs (pure Python, no dependencies).
+"""Fits the erf/erfc polynomials in ErfFloat.cs (float64 erf is Numerics/ErrorFunction.cs, a table + Taylor form) (pure Python, no dependencies).
 Reference: erf by its everywhere-positive series 2/sqrt(pi) e^{-x^2} sum 2^n x^{2n+1}/(2n+1)!!, erfcx by its continued
 fraction for x >= 2; both in 60-digit decimal arithmetic. Each polynomial interpolates at Chebyshev nodes; the script
 prints the worst relative error after rounding the coefficients to the target precision.
