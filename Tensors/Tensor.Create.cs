@@ -7,18 +7,18 @@ public sealed partial class Tensor
 {
     private static IBackend BackendOf(Device? device) => Backends.For(device ?? Device.Cpu);
 
-    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null) => Empty(shape, dtype, BackendOf(device));
+    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null) => Empty(shape, dtype, BackendOf(device), zeroed: true);
 
     public static Tensor Ones(int[] shape, DType dtype = DType.Float32, Device? device = null) => Full(shape, 1.0, dtype, device);
 
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null)
     {
-        var t = Empty(shape, dtype, BackendOf(device));
+        var t = Empty(shape, dtype, BackendOf(device), zeroed: value == 0);
         if (value != 0) t.Backend.Fill(t, value);
         return t;
     }
 
-    public static Tensor ZerosLike(Tensor t) => t.NewEmpty(t.Shape, t.DType);
+    public static Tensor ZerosLike(Tensor t) => t.NewZeros(t.Shape, t.DType);
     public static Tensor OnesLike(Tensor t) => Full(t._shape, 1.0, t.DType, t.Device);
     public static Tensor FullLike(Tensor t, double value) => Full(t._shape, value, t.DType, t.Device);
 

@@ -82,7 +82,6 @@ public sealed partial class Tensor
         var outShape = x.ShapeArray();
         outShape[d] = checked(outShape[d] * repeats);
         var r = NewEmpty(outShape, DType);
-        if (r.NumElements == 0) return r;   // (CPU Copy/Fill are not safe on empty tensors with non-empty outer dims)
         Backend.Copy(x.Unsqueeze(d + 1).Expand([.. expandedShape]), r.View([.. expandedShape]));
         return r;
     }
@@ -131,7 +130,7 @@ public sealed partial class Tensor
             if (v < 0 || v >= numClasses)
                 throw new ArgumentException($"OneHot: class index {v} is out of range [0, {numClasses}) (input shape {ShapeUtil.Format(_shape)}).");
         var shape = new List<int>(_shape) { numClasses };
-        var r = NewEmpty([.. shape], DType.Int64);
+        var r = NewZeros([.. shape], DType.Int64);
         if (NumElements == 0 || numClasses == 0) return r;
         var index = To(DType.Int64).Unsqueeze(-1);
         var ones = Full(Enumerable.Repeat(1, Rank + 1).ToArray(), 1, DType.Int64, Device).Expand(index.ShapeArray());

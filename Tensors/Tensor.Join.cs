@@ -131,8 +131,7 @@ public sealed partial class Tensor
             src = src.Narrow(d, Math.Min(from, _shape[d]), Math.Max(0, to - from));
             dstStart[d] = Math.Max(0, before);
         }
-        var r = Empty(shape, DType, Backend);
-        if (r.NumElements == 0) return r;   // (Fill of an empty tensor is not safe in the CPU backend)
+        var r = Empty(shape, DType, Backend, zeroed: value == 0);
         if (value != 0) Backend.Fill(r, value);
         if (src.NumElements == 0) return r;
         var target = r;

@@ -81,12 +81,16 @@ public sealed partial class Tensor
             throw new InvalidOperationException($"{op} needs a float32 or float64 tensor, got {a.DType.Name()} {ShapeUtil.Format(a.Shape)}.");
     }
 
-    /// <summary>A fresh zero-filled contiguous tensor on this tensor's device.</summary>
+    /// <summary>A fresh contiguous tensor on this tensor's device with unspecified contents (torch.empty):
+    /// for outputs that are overwritten completely. Use <see cref="NewZeros"/> otherwise.</summary>
     internal Tensor NewEmpty(ReadOnlySpan<int> shape, DType dtype) => Empty(shape, dtype, Backend);
 
-    internal static Tensor Empty(ReadOnlySpan<int> shape, DType dtype, IBackend backend)
+    /// <summary>A fresh zero-filled contiguous tensor on this tensor's device.</summary>
+    internal Tensor NewZeros(ReadOnlySpan<int> shape, DType dtype) => Empty(shape, dtype, Backend, zeroed: true);
+
+    internal static Tensor Empty(ReadOnlySpan<int> shape, DType dtype, IBackend backend, bool zeroed = false)
     {
         var s = shape.ToArray();
-        return new Tensor(backend.Allocate(dtype, ShapeUtil.NumElements(s)), 0, s, ShapeUtil.ContiguousStrides(s));
+        return new Tensor(backend.Allocate(dtype, ShapeUtil.NumElements(s), zeroed), 0, s, ShapeUtil.ContiguousStrides(s));
     }
 }

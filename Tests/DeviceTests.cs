@@ -25,6 +25,26 @@ public class DeviceTests
     }
 
     [Fact]
+    public void MixingDevicesNamesBothDevicesAndShapes()
+    {
+        var remote = Tensor.Ones([2, 3]).To(Fake);
+        var local = Tensor.Ones([3]);
+        var ops = new Func<object>[]
+        {
+            () => local + remote, () => remote * local, () => local.Lt(remote), () => local.Add_(remote),
+            () => Tensor.Where(local.Gt(0), local, remote), () => Tensor.Cat([local.Unsqueeze(0).Expand(2, 3), remote], 0),
+            () => Tensor.Ones([2, 3]).ScatterAdd(1, Tensor.Zeros([2, 3], DType.Int64), remote),
+        };
+        foreach (var f in ops)
+        {
+            var ex = Assert.Throws<InvalidOperationException>(f);
+            Assert.Contains("cpu", ex.Message);
+            Assert.Contains(Fake.ToString(), ex.Message);
+            Assert.Contains("(2, 3)", ex.Message);
+        }
+    }
+
+    [Fact]
     public void ToSameDeviceIsIdentity()
     {
         var x = Tensor.Zeros([2]);

@@ -12,8 +12,9 @@ public interface IBackend
 {
     Device Device { get; }
 
-    /// <summary>A zero-filled storage of <paramref name="length"/> elements.</summary>
-    Storage Allocate(DType dtype, int length);
+    /// <summary>A storage of <paramref name="length"/> elements, zero-filled when <paramref name="zeroed"/>;
+    /// otherwise its contents are unspecified (for outputs that a kernel overwrites completely).</summary>
+    Storage Allocate(DType dtype, int length, bool zeroed = true);
 
     /// <summary>A storage holding a copy of host data.</summary>
     Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged;

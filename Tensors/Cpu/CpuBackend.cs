@@ -15,15 +15,28 @@ public sealed partial class CpuBackend : IBackend
 
     public Device Device => Device.Cpu;
 
-    public Storage Allocate(DType dtype, int length) => dtype switch
+    public Storage Allocate(DType dtype, int length, bool zeroed = true) => dtype switch
     {
-        DType.Float32 => new CpuStorage<float>(new float[length]),
-        DType.Float64 => new CpuStorage<double>(new double[length]),
-        DType.Int32 => new CpuStorage<int>(new int[length]),
-        DType.Int64 => new CpuStorage<long>(new long[length]),
-        DType.Bool => new CpuStorage<bool>(new bool[length]),
+        DType.Float32 => new CpuStorage<float>(NewArray<float>(length, zeroed)),
+        DType.Float64 => new CpuStorage<double>(NewArray<double>(length, zeroed)),
+        DType.Int32 => new CpuStorage<int>(NewArray<int>(length, zeroed)),
+        DType.Int64 => new CpuStorage<long>(NewArray<long>(length, zeroed)),
+        DType.Bool => new CpuStorage<bool>(NewArray<bool>(length, zeroed)),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };
+
+    /// <summary>Tests set this so that every unzeroed allocation is filled with 0xFF bytes (NaN, -1, invalid
+    /// bool): a kernel that reads an output before writing it then fails loudly instead of seeing lucky zeros.</summary>
+    internal static bool PoisonUninitialized { get; set; }
+
+    // Skipping the zeroing of outputs that kernels overwrite saves a full memory pass per op.
+    private static T[] NewArray<T>(int length, bool zeroed) where T : unmanaged
+    {
+        if (zeroed) return new T[length];
+        var a = GC.AllocateUninitializedArray<T>(length);
+        if (PoisonUninitialized) System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()).Fill(0xFF);
+        return a;
+    }
 
     public Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged => new CpuStorage<T>(data.ToArray());
 

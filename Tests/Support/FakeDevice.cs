@@ -23,7 +23,7 @@ public sealed class FakeBackend : IBackend
     }
 
     public Device Device => FakeDevice;
-    public Storage Allocate(DType dtype, int length) => new FakeStorage(Array.CreateInstance(dtype.ClrType(), length), dtype);
+    public Storage Allocate(DType dtype, int length, bool zeroed = true) => new FakeStorage(Array.CreateInstance(dtype.ClrType(), length), dtype);
     public Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged => new FakeStorage(data.ToArray(), DTypes.Of<T>());
 
     public void CopyToHost<T>(Tensor src, Span<T> dst) where T : unmanaged

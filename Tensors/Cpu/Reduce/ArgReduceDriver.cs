@@ -14,7 +14,8 @@ internal static class ArgReduceDriver
     public static void Run<T>(bool isMax, Tensor x, int axis, Tensor dst) where T : unmanaged, INumber<T>
     {
         var p = new ReducePlan(x, [axis]);
-        if (p.M == 0 || p.N <= 1) return; // dst is zero-filled: index 0
+        if (p.M == 0) return;
+        if (p.N <= 1) { CpuBackend.Instance.Fill(dst, 0); return; } // a single candidate: index 0
         T[] xs = ElementData.Array<T>(x);
         long[] ds = CpuBackend.Data<long>(dst);
         int n = p.N, stride = p.RxStrides[0], dOff = dst.Offset;
