@@ -27,7 +27,7 @@ internal sealed class GemmDriver<T, TK> where T : unmanaged where TK : IMicroKer
     private T[] _c = [];
     private int _cOffset, _ldc, _m;
     // The current (jc, pc) block and how its work is split.
-    private int _jc, _nc, _pc, _kc, _mcStep, _nParts, _panelsPerPart, _panelsPerPack, _bPanels;
+    private int _jc, _nc, _pc, _kc, _mTiles, _mBlocks, _aBlockRows, _nParts, _panelsPerPart, _panelsPerPack, _bPanels;
     private bool _add;
     private PackBuffer<T> _bBuffer = null!;
 
@@ -47,9 +47,13 @@ internal sealed class GemmDriver<T, TK> where T : unmanaged where TK : IMicroKer
         int kBlocks = (k + GemmBlocking.KC - 1) / GemmBlocking.KC;
         int kcStep = (k + kBlocks - 1) / kBlocks;
         int ncStep = Math.Min(TK.NC, RoundUp(n, nr));
+        // M is cut into blocks of whole MR tiles, as equal as possible; with several threads the block
+        // count is a multiple of the thread count so every thread gets the same share.
+        _mTiles = (m + mr - 1) / mr;
         int mBlocks = (m + TK.MC - 1) / TK.MC;
-        _mcStep = RoundUp((m + mBlocks - 1) / mBlocks, mr);
-        mBlocks = (m + _mcStep - 1) / _mcStep;
+        if (threads > 1) mBlocks = Math.Min(_mTiles, RoundUp(mBlocks, threads));
+        _mBlocks = mBlocks;
+        _aBlockRows = (_mTiles + mBlocks - 1) / mBlocks * mr;
 
         _bBuffer = PackBuffers<T>.B;
         _bBuffer.Get(kcStep * ncStep);
@@ -101,10 +105,11 @@ internal sealed class GemmDriver<T, TK> where T : unmanaged where TK : IMicroKer
     {
         int mr = TK.MR, nr = TK.NR, kc = _kc;
         int mb = item / _nParts, part = item % _nParts;
-        int i0 = mb * _mcStep, mc = Math.Min(_mcStep, _m - i0);
+        int i0 = (int)((long)mb * _mTiles / _mBlocks) * mr;
+        int mc = Math.Min(_m, (int)((long)(mb + 1) * _mTiles / _mBlocks) * mr) - i0;
         int p0 = part * _panelsPerPart, p1 = Math.Min(_bPanels, p0 + _panelsPerPart);
 
-        ref T aPack = ref PackBuffers<T>.A.Get(_mcStep * kc);
+        ref T aPack = ref PackBuffers<T>.A.Get(_aBlockRows * kc);
         Packing<T, TK>.PackA(_a.At(i0, _pc), mc, kc, ref aPack);
         ref T bPack = ref _bBuffer.Origin;
         ref T cBlock = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_c), _cOffset + (nint)i0 * _ldc + _jc);

@@ -22,6 +22,7 @@ internal readonly struct MicroKernelV256<T> : IMicroKernel<T> where T : unmanage
     public static void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         nuint w = (nuint)W;
+        CachePrefetch.Tile(ref c, ldc, MR, NR);
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<T> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)

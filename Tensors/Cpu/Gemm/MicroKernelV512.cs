@@ -25,6 +25,7 @@ internal readonly struct MicroKernelV512<T> : IMicroKernel<T> where T : unmanage
     public static void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         nuint w = (nuint)W;
+        CachePrefetch.Tile(ref c, ldc, MR, NR);
         Vector512<T> c000 = default, c001 = default, c010 = default, c011 = default, c020 = default, c021 = default, c030 = default, c031 = default;
         Vector512<T> c040 = default, c041 = default, c050 = default, c051 = default, c060 = default, c061 = default, c070 = default, c071 = default;
         Vector512<T> c080 = default, c081 = default, c090 = default, c091 = default, c100 = default, c101 = default, c110 = default, c111 = default;
