@@ -54,11 +54,14 @@ internal sealed class PackBuffer<T> where T : unmanaged
 internal static class PackBuffers<T> where T : unmanaged
 {
     [ThreadStatic] private static PackBuffer<T>? _b;
+    [ThreadStatic] private static PackBuffer<T>? _b2;
     [ThreadStatic] private static PackBuffer<T>? _a;
     [ThreadStatic] private static PackBuffer<T>? _tile;
     [ThreadStatic] private static PackBuffer<T>? _vector;
 
     public static PackBuffer<T> B => _b ??= new PackBuffer<T>();
+    /// <summary>The second B panel: B is double-buffered so one k block can be packed while the previous one is in use.</summary>
+    public static PackBuffer<T> B2 => _b2 ??= new PackBuffer<T>();
     public static PackBuffer<T> A => _a ??= new PackBuffer<T>();
     public static PackBuffer<T> Tile => _tile ??= new PackBuffer<T>();
     /// <summary>A strided GEMV vector gathered to unit stride.</summary>
