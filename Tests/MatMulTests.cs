@@ -178,6 +178,36 @@ public class MatMulTests
         finally { IntraOpPool.NumThreads = saved; }
     }
 
+    /// <summary>A forced kernel applies to the products the backend runs on pool threads too: with the
+    /// scalar kernel (separate multiply and add) the bits differ from the FMA kernels, so a batch run in
+    /// parallel must still equal the same batch run on one thread.</summary>
+    [Fact]
+    public void ForcedKernelReachesPoolThreads()
+    {
+        var rng = new Random(11);
+        var a = TensorGen.Random(rng, [32, 7, 40], DType.Float32);
+        var b = TensorGen.Random(rng, [32, 40, 9], DType.Float32);
+        int saved = IntraOpPool.NumThreads;
+        var savedKernel = Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force;
+        try
+        {
+            Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Scalar;
+            IntraOpPool.NumThreads = 1;
+            var one = a.Bmm(b).ToArray<float>();
+            IntraOpPool.NumThreads = 2;
+            for (int rep = 0; rep < 5; rep++) Assert.Equal(one, a.Bmm(b).ToArray<float>());
+            Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Vector512;
+            var wide = a.Bmm(b);
+            Check.Close(Reference(a, b).Values, wide, 1e-5);
+            Assert.NotEqual(one, wide.ToArray<float>()); // the data tells the kernels apart
+        }
+        finally
+        {
+            IntraOpPool.NumThreads = saved;
+            Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force = savedKernel;
+        }
+    }
+
     // ---- errors name both operands ----
 
     private static void ThrowsNaming<TEx>(Action act, params string[] fragments) where TEx : Exception

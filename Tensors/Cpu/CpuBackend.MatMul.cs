@@ -27,6 +27,7 @@ public sealed partial class CpuBackend
         int sa0 = a.Stride(0), sa1 = a.Stride(1), sa2 = a.Stride(2);
         int sb0 = b.Stride(0), sb1 = b.Stride(1), sb2 = b.Stride(2);
         int matrix = m * n;
+        var kernel = GemmKernels.Current; // the caller's choice, also for products run on pool threads
 
         bool sharedB = batch == 1 || sb0 == 0;
         bool aStacks = batch == 1 || m == 1 || sa0 == m * sa1;
@@ -34,14 +35,14 @@ public sealed partial class CpuBackend
         {
             int rowStride = m == 1 && batch > 1 ? sa0 : sa1;
             Blas.Gemm(batch * m, n, k, new StridedMatrix<T>(da, a.Offset, rowStride, sa2),
-                new StridedMatrix<T>(db, b.Offset, sb1, sb2), dc, dst.Offset, n, accumulate);
+                new StridedMatrix<T>(db, b.Offset, sb1, sb2), dc, dst.Offset, n, accumulate, kernel);
             return;
         }
 
         void One(int i) => Blas.Gemm(m, n, k,
             new StridedMatrix<T>(da, a.Offset + i * sa0, sa1, sa2),
             new StridedMatrix<T>(db, b.Offset + i * sb0, sb1, sb2),
-            dc, dst.Offset + i * matrix, n, accumulate);
+            dc, dst.Offset + i * matrix, n, accumulate, kernel);
 
         // Small products: one per work item (each then runs single-threaded, as the pool does not nest).
         bool perItem = IntraOpPool.NumThreads > 1 && (long)m * n * k < 8 * Blas.ParallelMinMacs;

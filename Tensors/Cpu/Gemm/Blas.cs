@@ -10,7 +10,7 @@ namespace Sparkle.Tensors.Cpu.Gemm;
 /// <item>the packed, cache-blocked GEMM (<see cref="GemmDriver{T, TK}"/>) with the micro-kernel from
 /// <see cref="GemmKernels.Current"/>, threaded over <see cref="IntraOpPool"/> when the work is large;</item>
 /// <item>matrix-vector products (m == 1 or n == 1) with unit-stride operands go to <see cref="Gemv"/>,
-/// which streams the matrix once instead of packing it.</item>
+/// which streams the matrix once instead of packing it (not when the Scalar kernel is forced).</item>
 /// </list>
 /// Results never depend on the thread count.
 /// </summary>
@@ -20,8 +20,11 @@ internal static class Blas
     /// more than it saves (a pool wake-up is tens of microseconds on a VM).</summary>
     internal const long ParallelMinMacs = 1L << 18;
 
+    /// <summary>C[m x n] = A[m x k] · B[k x n], or C += A·B when <paramref name="accumulate"/>. C element (i, j)
+    /// is c[cOffset + i*ldc + j]. <paramref name="kernel"/> Auto means <see cref="GemmKernels.Current"/> of the
+    /// calling thread (callers that fan out over the pool capture it once and pass it on).</summary>
     public static void Gemm<T>(int m, int n, int k, in StridedMatrix<T> a, in StridedMatrix<T> b,
-        T[] c, int cOffset, int ldc, bool accumulate) where T : unmanaged, INumber<T>
+        T[] c, int cOffset, int ldc, bool accumulate, GemmKernel kernel = GemmKernel.Auto) where T : unmanaged, INumber<T>
     {
         if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
             throw new NotSupportedException($"GEMM supports float and double, not {typeof(T).Name}.");
@@ -36,9 +39,10 @@ internal static class Blas
         }
         long macs = (long)m * n * k;
         int threads = macs >= ParallelMinMacs ? IntraOpPool.NumThreads : 1;
-        if (Gemv.TryRun(m, n, k, a, b, c, cOffset, ldc, accumulate, threads)) return;
+        if (kernel == GemmKernel.Auto) kernel = GemmKernels.Current;
+        if (kernel != GemmKernel.Scalar && Gemv.TryRun(m, n, k, a, b, c, cOffset, ldc, accumulate, threads)) return;
 
-        switch (GemmKernels.Current)
+        switch (kernel)
         {
             case GemmKernel.Vector512:
                 GemmDriver<T, MicroKernelV512<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);
