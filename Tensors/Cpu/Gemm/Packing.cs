@@ -8,6 +8,9 @@ namespace Sparkle.Tensors.Cpu.Gemm;
 /// Copies blocks of the operands into the micro-kernel's layout. This is the only place operand strides
 /// matter: a transposed operand is just the other loop order here. Partial panels at the matrix edges
 /// are zero-padded to a full MR/NR so the micro-kernel never needs a bounds check.
+/// Both packings come down to two shapes of copy: a panel whose k steps are contiguous runs in the
+/// source (a plain copy per k) or one whose panel lines are contiguous along k (an interleave of
+/// lines, done four lines at a time so each k step is four loads and four adjacent stores).
 /// </summary>
 internal static class Packing<T, TK> where T : unmanaged where TK : IMicroKernel<T>
 {
@@ -24,37 +27,12 @@ internal static class Packing<T, TK> where T : unmanaged where TK : IMicroKernel
             int rows = Math.Min(mr, mc - ip);
             ref T d = ref Unsafe.Add(ref dst, (nint)ip * kc);
             ref T s = ref Unsafe.Add(ref src, ip * rs);
-            if (cs == 1)
-            {
-                // Row-major A: stream each row, scatter into the panel (which sits in L1).
-                for (int r = 0; r < rows; r++)
-                {
-                    ref T row = ref Unsafe.Add(ref s, r * rs);
-                    ref T col = ref Unsafe.Add(ref d, r);
-                    for (int p = 0; p < kc; p++) Unsafe.Add(ref col, (nint)p * mr) = Unsafe.Add(ref row, p);
-                }
-            }
-            else if (rs == 1)
-            {
-                // Column-major A (transposed operand): each k step is a contiguous run of rows.
-                for (int p = 0; p < kc; p++)
-                {
-                    ref T from = ref Unsafe.Add(ref s, p * cs);
-                    ref T to = ref Unsafe.Add(ref d, (nint)p * mr);
-                    for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
-                }
-            }
+            if (cs == 1 || rs != 1)
+                Interleave(ref s, rs, cs, rows, kc, ref d, mr);  // rows run along k (row-major A, or general strides)
             else
-            {
-                for (int p = 0; p < kc; p++)
-                {
-                    ref T to = ref Unsafe.Add(ref d, (nint)p * mr);
-                    for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref s, r * rs + p * cs);
-                }
-            }
-            if (rows < mr)
-                for (int p = 0; p < kc; p++)
-                    for (int r = rows; r < mr; r++) Unsafe.Add(ref d, (nint)p * mr + r) = default;
+                for (int p = 0; p < kc; p++)                      // column-major A: each k step is `rows` contiguous
+                    Copy(ref Unsafe.Add(ref s, p * cs), ref Unsafe.Add(ref d, (nint)p * mr), rows);
+            ZeroPad(ref d, rows, mr, kc);
         }
     }
 
@@ -71,45 +49,74 @@ internal static class Packing<T, TK> where T : unmanaged where TK : IMicroKernel
             int cols = Math.Min(nr, nc - jp);
             ref T d = ref Unsafe.Add(ref dst, (nint)jp * kc);
             ref T s = ref Unsafe.Add(ref src, jp * cs);
-            if (cs == 1 && cols == nr)
-            {
-                // Row-major B: each k step is NR contiguous elements, a straight vector copy.
-                for (int p = 0; p < kc; p++)
-                    CopyRow(ref Unsafe.Add(ref s, p * rs), ref Unsafe.Add(ref d, (nint)p * nr), nr);
-            }
-            else if (rs == 1)
-            {
-                // Column-major B (transposed operand): stream each column, scatter into the panel.
-                for (int c = 0; c < cols; c++)
-                {
-                    ref T col = ref Unsafe.Add(ref s, c * cs);
-                    ref T to = ref Unsafe.Add(ref d, c);
-                    for (int p = 0; p < kc; p++) Unsafe.Add(ref to, (nint)p * nr) = Unsafe.Add(ref col, p);
-                }
-            }
+            if (cs == 1)
+                for (int p = 0; p < kc; p++)                      // row-major B: each k step is `cols` contiguous
+                    Copy(ref Unsafe.Add(ref s, p * rs), ref Unsafe.Add(ref d, (nint)p * nr), cols);
             else
-            {
-                for (int p = 0; p < kc; p++)
-                {
-                    ref T to = ref Unsafe.Add(ref d, (nint)p * nr);
-                    for (int c = 0; c < cols; c++) Unsafe.Add(ref to, c) = Unsafe.Add(ref s, p * rs + c * cs);
-                }
-            }
-            if (cols < nr)
-                for (int p = 0; p < kc; p++)
-                    for (int c = cols; c < nr; c++) Unsafe.Add(ref d, (nint)p * nr + c) = default;
+                Interleave(ref s, cs, rs, cols, kc, ref d, nr);   // columns run along k (column-major B, or general)
+            ZeroPad(ref d, cols, nr, kc);
         }
     }
 
+    /// <summary>dst[p*step + i] = line_i[p] for lines i &lt; count (line i starts lineStride after line i-1,
+    /// consecutive elements of a line are along apart), p &lt; len.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyRow(ref T from, ref T to, int n)
+    private static void Interleave(ref T src, nint lineStride, nint along, int count, int len, ref T dst, int step)
     {
-        if (Vector256.IsHardwareAccelerated && n % Vector256<T>.Count == 0)
+        int i = 0;
+        for (; i + 4 <= count; i += 4)
         {
-            for (int i = 0; i < n; i += Vector256<T>.Count)
-                Vector256.LoadUnsafe(ref from, (nuint)i).StoreUnsafe(ref to, (nuint)i);
-            return;
+            ref T l0 = ref Unsafe.Add(ref src, i * lineStride);
+            ref T l1 = ref Unsafe.Add(ref l0, lineStride);
+            ref T l2 = ref Unsafe.Add(ref l1, lineStride);
+            ref T l3 = ref Unsafe.Add(ref l2, lineStride);
+            ref T to = ref Unsafe.Add(ref dst, i);
+            nint at = 0;
+            for (int p = 0; p < len; p++, at += along)
+            {
+                to = Unsafe.Add(ref l0, at);
+                Unsafe.Add(ref to, 1) = Unsafe.Add(ref l1, at);
+                Unsafe.Add(ref to, 2) = Unsafe.Add(ref l2, at);
+                Unsafe.Add(ref to, 3) = Unsafe.Add(ref l3, at);
+                to = ref Unsafe.Add(ref to, step);
+            }
         }
-        for (int i = 0; i < n; i++) Unsafe.Add(ref to, i) = Unsafe.Add(ref from, i);
+        for (; i < count; i++)
+        {
+            ref T line = ref Unsafe.Add(ref src, i * lineStride);
+            ref T to = ref Unsafe.Add(ref dst, i);
+            nint at = 0;
+            for (int p = 0; p < len; p++, at += along)
+            {
+                to = Unsafe.Add(ref line, at);
+                to = ref Unsafe.Add(ref to, step);
+            }
+        }
+    }
+
+    /// <summary>Copies n contiguous elements (n is at most a panel width: a few vectors).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(ref T from, ref T to, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<T>.Count <= n; i += Vector256<T>.Count)
+                Vector256.LoadUnsafe(ref from, (nuint)i).StoreUnsafe(ref to, (nuint)i);
+            if (i + Vector128<T>.Count <= n)
+            {
+                Vector128.LoadUnsafe(ref from, (nuint)i).StoreUnsafe(ref to, (nuint)i);
+                i += Vector128<T>.Count;
+            }
+        }
+        for (; i < n; i++) Unsafe.Add(ref to, i) = Unsafe.Add(ref from, i);
+    }
+
+    /// <summary>Zeroes elements [used, width) of each of the len steps of a partial panel.</summary>
+    private static void ZeroPad(ref T panel, int used, int width, int len)
+    {
+        if (used == width) return;
+        for (int p = 0; p < len; p++)
+            for (int c = used; c < width; c++) Unsafe.Add(ref panel, (nint)p * width + c) = default;
     }
 }
