@@ -10,13 +10,13 @@ namespace Sparkle.Tensors.Cpu.Gemm;
 /// these stream it instead. Both cases are y[i] = sum_p X[i, p] v[p] for an L x k matrix X:
 /// n == 1: X = A, v = column 0 of B;  m == 1: X = Bᵀ, v = row 0 of A.
 /// Two loop forms, chosen by X's layout: rows contiguous -> one dot product per y[i]; columns contiguous ->
-/// axpy over columns with y held in registers. Each y[i] is computed by the same code whatever range it
+/// axpy over columns of X with y accumulated in an L1 block. Each y[i] is computed by the same code whatever range it
 /// falls in, so splitting L across threads does not change results.
 /// Needs AVX2+FMA; otherwise (or when X has no unit stride) the caller uses the packed GEMM.
 /// </summary>
 internal static class Gemv
 {
-    private const int AxpyChunk = 32; // elements of y per register block in the axpy form (float: 4 ymm)
+    private const int AxpyChunk = 64; // the axpy form splits y across threads in multiples of this
 
     public static bool TryRun<T>(int m, int n, int k, in StridedMatrix<T> a, in StridedMatrix<T> b,
         T[] c, int cOffset, int ldc, bool accumulate, int threads) where T : unmanaged
@@ -88,42 +88,64 @@ internal static class Gemv
         }
     }
 
-    /// <summary>y[i0..i1) = sum_p v[p] * X column p, with y in registers (AxpyChunk at a time).
-    /// i0 is a multiple of AxpyChunk; every element is a plain FMA chain over p, so the vector body and
-    /// the scalar tail agree bit for bit.</summary>
+    /// <summary>y[i0..i1) = sum_p v[p] * X column p. The columns of X are contiguous and k of them lie one
+    /// stride apart (rows of a row-major B), so X is streamed column after column, four at a time, with
+    /// y (a block of it, L1-sized) accumulated in a scratch buffer. Each element is a plain FMA chain over
+    /// p in order, so the vector body and the scalar tail agree bit for bit, whatever the range split.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AxpyColumns<T>(in Job<T> job, int i0, int i1) where T : unmanaged
     {
+        const int Block = 2048; // y elements per pass: 8 KB of float, 16 KB of double
         int k = job.K, w = Vector256<T>.Count;
         nint cs = job.X.ColStride;
         ref T v = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(job.V), job.VOffset);
         ref T x0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(job.X.Data), job.X.Offset);
         ref T y0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(job.Y), job.YOffset);
-        Span<T> block = stackalloc T[4 * Vector256<byte>.Count / Unsafe.SizeOf<T>()];
-        int i = i0;
-        for (; i <= i1 - 4 * w; i += 4 * w)
+        ref T acc = ref PackBuffers<T>.Tile.Get(Block);
+        for (int b0 = i0; b0 < i1; b0 += Block)
         {
-            ref T col = ref Unsafe.Add(ref x0, i);
-            Vector256<T> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int p = 0; p < k; p++)
+            int len = Math.Min(Block, i1 - b0);
+            MemoryMarshal.CreateSpan(ref acc, len).Clear();
+            ref T xb = ref Unsafe.Add(ref x0, b0);
+            int p = 0;
+            for (; p + 4 <= k; p += 4)
             {
-                var vp = Vector256.Create(Unsafe.Add(ref v, p));
-                ref T xp = ref Unsafe.Add(ref col, p * cs);
-                s0 = VectorFma.Fma(vp, Vector256.LoadUnsafe(ref xp), s0);
-                s1 = VectorFma.Fma(vp, Vector256.LoadUnsafe(ref xp, (nuint)w), s1);
-                s2 = VectorFma.Fma(vp, Vector256.LoadUnsafe(ref xp, (nuint)(2 * w)), s2);
-                s3 = VectorFma.Fma(vp, Vector256.LoadUnsafe(ref xp, (nuint)(3 * w)), s3);
+                ref T c0 = ref Unsafe.Add(ref xb, p * cs);
+                ref T c1 = ref Unsafe.Add(ref c0, cs);
+                ref T c2 = ref Unsafe.Add(ref c1, cs);
+                ref T c3 = ref Unsafe.Add(ref c2, cs);
+                T s0 = Unsafe.Add(ref v, p), s1 = Unsafe.Add(ref v, p + 1), s2 = Unsafe.Add(ref v, p + 2), s3 = Unsafe.Add(ref v, p + 3);
+                Vector256<T> v0 = Vector256.Create(s0), v1 = Vector256.Create(s1), v2 = Vector256.Create(s2), v3 = Vector256.Create(s3);
+                int i = 0;
+                for (; i + w <= len; i += w)
+                {
+                    var y = Vector256.LoadUnsafe(ref acc, (nuint)i);
+                    y = VectorFma.Fma(v0, Vector256.LoadUnsafe(ref c0, (nuint)i), y);
+                    y = VectorFma.Fma(v1, Vector256.LoadUnsafe(ref c1, (nuint)i), y);
+                    y = VectorFma.Fma(v2, Vector256.LoadUnsafe(ref c2, (nuint)i), y);
+                    y = VectorFma.Fma(v3, Vector256.LoadUnsafe(ref c3, (nuint)i), y);
+                    y.StoreUnsafe(ref acc, (nuint)i);
+                }
+                for (; i < len; i++)
+                {
+                    ref T y = ref Unsafe.Add(ref acc, i);
+                    y = ScalarOps.Fma(s0, Unsafe.Add(ref c0, i), y);
+                    y = ScalarOps.Fma(s1, Unsafe.Add(ref c1, i), y);
+                    y = ScalarOps.Fma(s2, Unsafe.Add(ref c2, i), y);
+                    y = ScalarOps.Fma(s3, Unsafe.Add(ref c3, i), y);
+                }
             }
-            ref T b0 = ref MemoryMarshal.GetReference(block);
-            s0.StoreUnsafe(ref b0); s1.StoreUnsafe(ref b0, (nuint)w); s2.StoreUnsafe(ref b0, (nuint)(2 * w)); s3.StoreUnsafe(ref b0, (nuint)(3 * w));
-            for (int j = 0; j < 4 * w; j++) Store(ref y0, job, i + j, block[j]);
-        }
-        for (; i < i1; i++)
-        {
-            ref T xi = ref Unsafe.Add(ref x0, i);
-            T s = default;
-            for (int p = 0; p < k; p++) s = ScalarOps.Fma(Unsafe.Add(ref v, p), Unsafe.Add(ref xi, p * cs), s);
-            Store(ref y0, job, i, s);
+            for (; p < k; p++)
+            {
+                ref T c0 = ref Unsafe.Add(ref xb, p * cs);
+                T s0 = Unsafe.Add(ref v, p);
+                var v0 = Vector256.Create(s0);
+                int i = 0;
+                for (; i + w <= len; i += w)
+                    VectorFma.Fma(v0, Vector256.LoadUnsafe(ref c0, (nuint)i), Vector256.LoadUnsafe(ref acc, (nuint)i)).StoreUnsafe(ref acc, (nuint)i);
+                for (; i < len; i++) Unsafe.Add(ref acc, i) = ScalarOps.Fma(s0, Unsafe.Add(ref c0, i), Unsafe.Add(ref acc, i));
+            }
+            for (int i = 0; i < len; i++) Store(ref y0, job, b0 + i, Unsafe.Add(ref acc, i));
         }
     }
 
