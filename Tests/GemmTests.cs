@@ -249,6 +249,16 @@ public class GemmTests
     }
 
     [Fact]
+    public void OperandsThatDoNotFitTheirArrayAreRejected()
+    {
+        var a = new StridedMatrix<float>(new float[6], 0, 3, 1);  // 2x3 fits, 3x3 does not
+        var c = new float[9];
+        var e = Assert.Throws<ArgumentException>(() => Blas.Gemm(3, 3, 3, a, a, c, 0, 3, accumulate: false));
+        Assert.Contains("operand A", e.Message);
+        Assert.Throws<ArgumentException>(() => Blas.Gemm(2, 3, 3, a, new StridedMatrix<float>(new float[9], 0, 3, 1), c, 1, 3, accumulate: false));
+    }
+
+    [Fact]
     public void BroadcastOperandWithZeroStrides()
     {
         // A is one row repeated (row stride 0), B one value everywhere (both strides 0).

@@ -31,6 +31,9 @@ internal static class Blas
         if (m < 0 || n < 0 || k < 0) throw new ArgumentOutOfRangeException(nameof(m), $"GEMM sizes must be non-negative, got m={m} n={n} k={k}.");
         if (m > 1 && ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), $"ldc {ldc} is smaller than n {n}.");
         if (m == 0 || n == 0) return;
+        a.CheckFits(m, k, "A");
+        b.CheckFits(k, n, "B");
+        new StridedMatrix<T>(c, cOffset, ldc, 1).CheckFits(m, n, "C");
         if (k == 0)
         {
             // An empty sum: C = 0, or C unchanged when accumulating.
