@@ -255,7 +255,7 @@ public class GemmTests
         var c = new float[9];
         var e = Assert.Throws<ArgumentException>(() => Blas.Gemm(3, 3, 3, a, a, c, 0, 3, accumulate: false));
         Assert.Contains("operand A", e.Message);
-        Assert.Throws<ArgumentException>(() => Blas.Gemm(2, 3, 3, a, new StridedMatrix<float>(new float[9], 0, 3, 1), c, 1, 3, accumulate: false));
+        Assert.Throws<ArgumentException>(() => Blas.Gemm(2, 3, 3, a, new StridedMatrix<float>(new float[9], 0, 3, 1), c, 4, 3, accumulate: false)); // C rows 1..2 end past c
     }
 
     [Fact]
