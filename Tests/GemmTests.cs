@@ -225,6 +225,23 @@ public class GemmTests
         Verify(cs);
     }
 
+    /// <summary>Packing buffers are per-thread and reused, and the parallel paths use cached delegates:
+    /// a steady-state call allocates nothing on the managed heap.</summary>
+    [Fact]
+    public void SteadyStateCallsDoNotAllocate()
+    {
+        var rng = new Random(1);
+        var gemm = MakeCase<float>(rng, 64, 48, 300, maxStep: 1);
+        var gemv = MakeCase<double>(rng, 1, 100, 70, maxStep: 1);
+        WithThreads(1, () =>
+        {
+            for (int i = 0; i < 3; i++) { Run(gemm); Run(gemv); }
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) { Run(gemm); Run(gemv); }
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        });
+    }
+
     // ---- degenerate sizes ----
 
     [Fact]

@@ -26,7 +26,6 @@ public sealed partial class CpuBackend
         T[] da = Data<T>(a), db = Data<T>(b), dc = Data<T>(dst);
         int sa0 = a.Stride(0), sa1 = a.Stride(1), sa2 = a.Stride(2);
         int sb0 = b.Stride(0), sb1 = b.Stride(1), sb2 = b.Stride(2);
-        int matrix = m * n;
         var kernel = GemmKernels.Current; // the caller's choice, also for products run on pool threads
 
         bool sharedB = batch == 1 || sb0 == 0;
@@ -39,14 +38,23 @@ public sealed partial class CpuBackend
             return;
         }
 
-        void One(int i) => Blas.Gemm(m, n, k,
-            new StridedMatrix<T>(da, a.Offset + i * sa0, sa1, sa2),
-            new StridedMatrix<T>(db, b.Offset + i * sb0, sb1, sb2),
-            dc, dst.Offset + i * matrix, n, accumulate, kernel);
-
+        var job = new BatchItem<T>(m, n, k, new StridedMatrix<T>(da, a.Offset, sa1, sa2), sa0,
+            new StridedMatrix<T>(db, b.Offset, sb1, sb2), sb0, dc, dst.Offset, accumulate, kernel);
         // Small products: one per work item (each then runs single-threaded, as the pool does not nest).
         bool perItem = IntraOpPool.NumThreads > 1 && (long)m * n * k < 8 * Blas.ParallelMinMacs;
-        if (perItem) IntraOpPool.For(batch, One);
-        else for (int i = 0; i < batch; i++) One(i);
+        if (perItem) RunBatchInParallel(job, batch);
+        else for (int i = 0; i < batch; i++) job.Run(i);
+    }
+
+    // Separate method so the closure is allocated only on this path.
+    private static void RunBatchInParallel<T>(BatchItem<T> job, int batch) where T : unmanaged, INumber<T> =>
+        IntraOpPool.For(batch, i => job.Run(i));
+
+    /// <summary>Product i of a batch: a and b advance by their batch strides, C by one m x n matrix.</summary>
+    private readonly record struct BatchItem<T>(int M, int N, int K, StridedMatrix<T> A, int BatchStrideA,
+        StridedMatrix<T> B, int BatchStrideB, T[] C, int COffset, bool Accumulate, GemmKernel Kernel) where T : unmanaged, INumber<T>
+    {
+        public void Run(int i) => Blas.Gemm(M, N, K, A with { Offset = A.Offset + i * BatchStrideA },
+            B with { Offset = B.Offset + i * BatchStrideB }, C, COffset + i * M * N, N, Accumulate, Kernel);
     }
 }

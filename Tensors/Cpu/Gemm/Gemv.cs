@@ -46,12 +46,45 @@ internal static class Gemv
         int unitSize = dotForm ? 1 : AxpyChunk;
         if (threads <= 1) { Range(job, dotForm, 0, length); return true; }
         int grain = Math.Max(1, (int)(Blas.ParallelMinMacs / 4 / ((long)k * unitSize)));
-        IntraOpPool.ForRange(units, grain, (u0, u1) => Range(job, dotForm, u0 * unitSize, Math.Min(length, u1 * unitSize)));
+        ParallelJob<T>.ForThisThread.Run(job, dotForm, unitSize, length, units, grain);
         return true;
     }
 
     private readonly record struct Job<T>(StridedMatrix<T> X, T[] V, int VOffset, int K, T[] Y, int YOffset, int YStride, bool Accumulate)
         where T : unmanaged;
+
+    /// <summary>Holds a parallel call's state for the pool's range body, so the call allocates nothing
+    /// (a lambda would allocate a closure per call). One per calling thread.</summary>
+    private sealed class ParallelJob<T> where T : unmanaged
+    {
+        [ThreadStatic] private static ParallelJob<T>? _forThread;
+        public static ParallelJob<T> ForThisThread => _forThread ??= new();
+
+        private readonly Action<int> _body;
+        private Job<T> _job;
+        private bool _dotForm;
+        private int _unitSize, _length, _unitsPerChunk;
+
+        private ParallelJob() { _body = Chunk; }
+
+        /// <summary>Splits [0, units) into chunks of at least grain units, about four per thread (as
+        /// IntraOpPool.ForRange does, without its per-call closure).</summary>
+        public void Run(in Job<T> job, bool dotForm, int unitSize, int length, int units, int grain)
+        {
+            int chunks = Math.Min(IntraOpPool.NumThreads * 4, (units + grain - 1) / grain);
+            _unitsPerChunk = (units + chunks - 1) / chunks;
+            chunks = (units + _unitsPerChunk - 1) / _unitsPerChunk;
+            _job = job; _dotForm = dotForm; _unitSize = unitSize; _length = length;
+            try { IntraOpPool.For(chunks, _body); }
+            finally { _job = default; } // do not keep the caller's arrays alive
+        }
+
+        private void Chunk(int c)
+        {
+            int i0 = c * _unitsPerChunk * _unitSize;
+            Range(_job, _dotForm, i0, Math.Min(_length, i0 + _unitsPerChunk * _unitSize));
+        }
+    }
 
     private static void Range<T>(in Job<T> job, bool dotForm, int i0, int i1) where T : unmanaged
     {
