@@ -94,6 +94,9 @@ internal sealed class GemmDriver<T, TK> where T : unmanaged where TK : IMicroKer
 
     /// <summary>Claims and runs tasks until none are left. Task t belongs to phase t / (packChunks + items);
     /// within a phase the B pack chunks come first.</summary>
+    // Hot loops are compiled fully optimized at once: under tiering they would run as unoptimized
+    // tier-0 code for the first few dozen calls, which is most of a short benchmark or first training steps.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Work()
     {
         int perPhase = _packChunks + _items, total = _phases * perPhase;
@@ -149,6 +152,7 @@ internal sealed class GemmDriver<T, TK> where T : unmanaged where TK : IMicroKer
 
     /// <summary>One work item: pack an MC block of A into this thread's buffer, then sweep it against a
     /// slice of the packed B panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MacroItem(int phase, int item)
     {
         int mr = TK.MR, nr = TK.NR;
