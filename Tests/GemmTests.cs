@@ -204,10 +204,11 @@ public class GemmTests
     public void OneAndTwoThreadsAreBitIdentical(int seed)
     {
         var rng = new Random(seed);
-        // Large enough to run in parallel, with edges and several k blocks.
-        int m = rng.Next(60, 200), n = rng.Next(60, 200), k = rng.Next(40, 600);
-        if (rng.Next(4) == 0) m = 1;            // GEMV forms split the vector's length
-        else if (rng.Next(4) == 0) n = 1;
+        // Above Blas.ParallelMinMacs so the 2-thread run really splits, with edges and several k blocks.
+        int m = rng.Next(100, 220), n = rng.Next(100, 220), k = rng.Next(100, 600);
+        if (rng.Next(4) == 0) { m = 1; n = rng.Next(4000, 6000); k = rng.Next(250, 400); }      // GEMV forms split
+        else if (rng.Next(3) == 0) { n = 1; m = rng.Next(4000, 6000); k = rng.Next(250, 400); } // the vector's length
+        Assert.True((long)m * n * k >= Blas.ParallelMinMacs);
         var one = MakeCase<float>(new Random(seed), m, n, k);
         var two = MakeCase<float>(new Random(seed), m, n, k);
         WithThreads(1, () => Run(one));
