@@ -52,8 +52,8 @@ public sealed partial class Tensor
             throw new ArgumentException($"{op}: batch dims of shapes {ShapeUtil.Format(a.Shape)} and {ShapeUtil.Format(b.Shape)} do not broadcast. {e.Message}", e);
         }
 
-        var result = a.NewEmpty([.. batch, m, n], a.DType);
-        if (result.NumElements > 0 && k > 0) // else the zero-filled result is already the answer
+        var result = k == 0 ? a.NewZeros([.. batch, m, n], a.DType) : a.NewEmpty([.. batch, m, n], a.DType);
+        if (result.NumElements > 0 && k > 0) // k == 0: an empty sum, the zero-filled result is the answer
             MatMulBatched(am.Expand([.. batch, m, k]), bm.Expand([.. batch, k, n]), result);
 
         // Remove the dims that 1-D operands were promoted with.
