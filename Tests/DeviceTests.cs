@@ -101,6 +101,26 @@ public class IntraOpPoolTests
     }
 
     [Fact]
+    public void ManyTinyJobsInARowEachRunEveryItemOnce()
+    {
+        // Workers often wake after the caller has finished a tiny job alone; they must never run an item of a
+        // finished job again, nor miss one of the next job.
+        int saved = IntraOpPool.NumThreads;
+        try
+        {
+            IntraOpPool.NumThreads = 2;
+            var hits = new int[3];
+            for (int job = 0; job < 20000; job++)
+            {
+                Array.Clear(hits);
+                IntraOpPool.For(3, i => Interlocked.Increment(ref hits[i]));
+                Assert.True(hits.All(h => h == 1), $"job {job}: hits {string.Join(",", hits)}");
+            }
+        }
+        finally { IntraOpPool.NumThreads = saved; }
+    }
+
+    [Fact]
     public void ForRangeCoversTheRangeWithoutOverlap()
     {
         var hits = new int[12345];

@@ -15,11 +15,18 @@ public static class IntraOpPool
 
     [ThreadStatic] private static bool _insideJob;
 
-    private static Action<int>? _body;
-    private static int _count;
-    private static int _next;
-    private static int _activeWorkers;
-    private static Exception? _error;
+    /// <summary>One parallel call. Workers keep a reference to the job they woke for, so a worker that wakes
+    /// late (after the caller has returned, or during the next job) only finds its job's items all claimed.</summary>
+    private sealed class Job(Action<int> body, int count)
+    {
+        public readonly Action<int> Body = body;
+        public readonly int Count = count;
+        public int Next;
+        public int Completed;
+        public Exception? Error;
+    }
+
+    private static volatile Job? _current;
 
     private static int DefaultThreads()
     {
@@ -47,14 +54,16 @@ public static class IntraOpPool
         try
         {
             EnsureWorkers(threads - 1);
-            _body = body; _count = count; _next = 0; _error = null;
-            Volatile.Write(ref _activeWorkers, threads - 1);
+            var job = new Job(body, count);
+            _current = job;
             Wake.Release(threads - 1);
-            RunItems();
+            RunItems(job);
+            // Wait for items that workers claimed, not for workers to check in: a worker the OS wakes late
+            // must not stall the caller (it will find nothing left to claim).
             var spin = new SpinWait();
-            while (Volatile.Read(ref _activeWorkers) != 0) spin.SpinOnce(sleep1Threshold: -1);
-            _body = null;
-            if (_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
+            while (Volatile.Read(ref job.Completed) != count) spin.SpinOnce(sleep1Threshold: -1);
+            _current = null; // do not keep the body's closure alive
+            if (job.Error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
         }
         finally { Monitor.Exit(Gate); }
     }
@@ -72,18 +81,18 @@ public static class IntraOpPool
         For(chunks, c => body(c * size, Math.Min(n, (c + 1) * size)));
     }
 
-    private static void RunItems()
+    private static void RunItems(Job job)
     {
         bool was = _insideJob;
         _insideJob = true;
         try
         {
-            var body = _body!;
             int i;
-            while ((i = Interlocked.Increment(ref _next) - 1) < _count)
+            while ((i = Interlocked.Increment(ref job.Next) - 1) < job.Count)
             {
-                try { body(i); }
-                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                try { job.Body(i); }
+                catch (Exception e) { Interlocked.CompareExchange(ref job.Error, e, null); }
+                Interlocked.Increment(ref job.Completed);
             }
         }
         finally { _insideJob = was; }
@@ -104,8 +113,7 @@ public static class IntraOpPool
         while (true)
         {
             Wake.Wait();
-            RunItems();
-            Interlocked.Decrement(ref _activeWorkers);
+            if (_current is { } job) RunItems(job);
         }
     }
 }
