@@ -1,0 +1,38 @@
+using System.Reflection;
+
+namespace Sparkle.Gpu.Kernels;
+
+/// <summary>
+/// Every kernel instantiation the backend can launch, as closed generic methods. The PTX compile test walks
+/// this list, so a construct the CUDA backend cannot compile fails in CI without a GPU. Add new kernels here.
+/// </summary>
+public static class KernelCatalog
+{
+    private static readonly (Type T, Type E)[] Elements =
+        [(typeof(float), typeof(F32)), (typeof(double), typeof(F64)), (typeof(int), typeof(I32)), (typeof(long), typeof(I64)), (typeof(byte), typeof(Bool8))];
+
+    public static IEnumerable<MethodInfo> All()
+    {
+        foreach (var (t, e) in Elements)
+        {
+            yield return Get(typeof(CopyKernels), nameof(CopyKernels.Copy), t);
+            yield return Get(typeof(CopyKernels), nameof(CopyKernels.Fill), t);
+            yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Where), t);
+            yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Compare), t, e);
+            yield return Get(typeof(RandomKernel), nameof(RandomKernel.Sample), t, e);
+            if (t != typeof(byte))
+            {
+                yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Unary), t, e);
+                yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Binary), t, e);
+            }
+            if (t == typeof(float) || t == typeof(double))
+                yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.IsFinite), t, e);
+            foreach (var (t2, e2) in Elements)
+                if (t2 != t) yield return Get(typeof(CopyKernels), nameof(CopyKernels.Cast), t, t2, e, e2);
+        }
+        yield return typeof(ElementwiseKernels).GetMethod(nameof(ElementwiseKernels.Logical))!;
+    }
+
+    private static MethodInfo Get(Type owner, string name, params Type[] args) =>
+        owner.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.MakeGenericMethod(args);
+}
