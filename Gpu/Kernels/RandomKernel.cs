@@ -16,6 +16,8 @@ public struct RandomArgs
     public ulong Range;        // randint: high - low
     public int Float32;        // uniform: the float32 recipe (24-bit u, rounded once)
     public int Int64;          // randint into int64: exact, no detour through double
+    /// <summary>Always 0, but unknown to the compiler: see <see cref="RandomKernel"/> on FMA contraction.</summary>
+    public ulong Opaque;
 }
 
 /// <summary>
@@ -23,6 +25,9 @@ public struct RandomArgs
 /// compiled by ILGPU) and the sampling formulas of PhiloxSampling, written out here because they call
 /// Math/MathF helpers that kernels cannot. Uniform, bernoulli and randint are integer ops plus one multiply
 /// and one add, so they match the CPU bit for bit; normals go through log/cos/sqrt and match to a few ulp.
+/// FMA: ILGPU emits plain mul.f64/add.f64, which ptxas may fuse into one fma (different rounding). The uniform
+/// product is therefore passed through an XOR with <see cref="RandomArgs.Opaque"/> (a zero the compiler cannot
+/// see), so the add cannot be fused with the multiply and both round separately, as on the CPU.
 /// </summary>
 public static class RandomKernel
 {
@@ -41,7 +46,7 @@ public static class RandomKernel
         switch (p.Kind)
         {
             case (int)RandomKind.Uniform:
-                r = p.Float32 != 0 ? e.FromDouble(UniformFloat(b.X0, p.A, p.B)) : e.FromDouble(UniformDouble(bits, p.A, p.B));
+                r = p.Float32 != 0 ? e.FromDouble(UniformFloat(b.X0, p.A, p.B, p.Opaque)) : e.FromDouble(UniformDouble(bits, p.A, p.B, p.Opaque));
                 break;
             case (int)RandomKind.Normal:
             {
@@ -64,19 +69,22 @@ public static class RandomKernel
         dst[i] = r;
     }
 
-    private static float UniformFloat(uint x0, double lo, double hi)
+    private static float UniformFloat(uint x0, double lo, double hi, ulong opaque)
     {
         float u = (float)((x0 >> 8) * TwoPow24Inv);
-        float v = (float)(lo + (hi - lo) * u);
+        float v = (float)(lo + Unfusable((hi - lo) * u, opaque));
         float h = (float)hi;
         return v >= h && h > (float)lo ? BitDecrement(h) : v;
     }
 
-    private static double UniformDouble(ulong bits, double lo, double hi)
+    private static double UniformDouble(ulong bits, double lo, double hi, ulong opaque)
     {
-        double v = lo + (hi - lo) * ((bits >> 11) * TwoPow53Inv);
+        double v = lo + Unfusable((hi - lo) * ((bits >> 11) * TwoPow53Inv), opaque);
         return v >= hi && hi > lo ? BitDecrement(hi) : v;
     }
+
+    /// <summary>x unchanged (opaque is 0), through an integer op the code generator cannot fold away.</summary>
+    private static double Unfusable(double x, ulong opaque) => Interop.IntAsFloat(Interop.FloatAsInt(x) ^ opaque);
 
     /// <summary>MathF.BitDecrement for finite or +infinite h (the only values reached here).</summary>
     private static float BitDecrement(float h)

@@ -29,6 +29,8 @@ public class PtxCompileTests(ITestOutputHelper output)
             var entry = EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
             var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
             Assert.Contains(".entry", compiled.PTXAssembly);
+            if (Environment.GetEnvironmentVariable("SPARKLE_PTX_DUMP") is string dir)
+                File.WriteAllText(Path.Combine(dir, $"sm{sm}_{n}_{kernel.Name}.ptx"), compiled.PTXAssembly);
             n++;
         }
         output.WriteLine($"sm_{sm}: {n} kernels compiled to PTX in {sw.ElapsedMilliseconds} ms");
