@@ -32,5 +32,13 @@ internal sealed class KernelCache(Accelerator accelerator)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct =>
         (Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6, T7>)_loaded.GetOrAdd(kernel.Method, _ => accelerator.LoadAutoGroupedStreamKernel(kernel));
 
+    public Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6> Get<T1, T2, T3, T4, T5, T6>(Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
+        (Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6>)_loaded.GetOrAdd(kernel.Method, _ => accelerator.LoadAutoGroupedStreamKernel(kernel));
+
+    public Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6, T7, T8> Get<T1, T2, T3, T4, T5, T6, T7, T8>(Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6, T7, T8> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
+        (Action<ILGPU.Index1D, T1, T2, T3, T4, T5, T6, T7, T8>)_loaded.GetOrAdd(kernel.Method, _ => accelerator.LoadAutoGroupedStreamKernel(kernel));
+
     public int Count => _loaded.Count;
 }

@@ -20,11 +20,19 @@ public static class KernelCatalog
             yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Where), t);
             yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Compare), t, e);
             yield return Get(typeof(RandomKernel), nameof(RandomKernel.Sample), t, e);
+            yield return Get(typeof(ReduceKernels), nameof(ReduceKernels.Reduce), t, e);
+            yield return Get(typeof(ReduceKernels), nameof(ReduceKernels.ArgReduce), t, e);
+            yield return Get(typeof(IndexKernels), nameof(IndexKernels.Gather), t, typeof(int), typeof(I32));
+            yield return Get(typeof(IndexKernels), nameof(IndexKernels.Gather), t, typeof(long), typeof(I64));
+            yield return Get(typeof(IndexKernels), nameof(IndexKernels.ScatterAdd), t, e, typeof(int), typeof(I32));
+            yield return Get(typeof(IndexKernels), nameof(IndexKernels.ScatterAdd), t, e, typeof(long), typeof(I64));
             if (t != typeof(byte))
             {
                 yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Unary), t, e);
                 yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.Binary), t, e);
             }
+            if (t == typeof(float) || t == typeof(double))
+                yield return Get(typeof(MatMulKernel), nameof(MatMulKernel.MatMul), t, e);
             if (t == typeof(float) || t == typeof(double))
                 yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.IsFinite), t, e);
             foreach (var (t2, e2) in Elements)

@@ -1,0 +1,89 @@
+using FsCheck.Xunit;
+using Sparkle.Tensors;
+using Sparkle.Tests.Support;
+using Xunit;
+
+namespace Sparkle.Tests.Gpu;
+
+/// <summary>Reductions, arg-reductions, index-select/gather/scatter-add and batched matmul agree with the CPU
+/// on random views. Integer results are exact; float sums differ from the CPU's blocked order by rounding only.</summary>
+[Collection(IlgpuCollection.Name)]
+public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
+{
+    private static (double R, double A) Tol(DType d) => d == DType.Float32 ? (1e-5, 1e-5) : (1e-12, 1e-12);
+
+    [Property(MaxTest = 4)]
+    public void ReductionsAgree(int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var dt in new[] { DType.Float32, DType.Float64, DType.Int32, DType.Int64, DType.Bool })
+        {
+            var shape = TensorGen.RandomShape(rng, 1, 4, 5);
+            var (cpu, dev) = GpuGen.Pair(rng, shape, dt, GpuGen.AnyLayout(rng), gpu.Device);
+            var axes = Enumerable.Range(0, shape.Length).Where(_ => rng.Next(2) == 0).ToArray();
+            var (r, a) = dt.IsFloating() ? Tol(dt) : (0.0, 0.0);
+            GpuGen.Agree(cpu.Max(axes), dev.Max(axes), gpu.Device, what: $"max {dt.Name()}");
+            GpuGen.Agree(cpu.Min(axes, true), dev.Min(axes, true), gpu.Device, what: $"min {dt.Name()}");
+            int d = rng.Next(shape.Length);
+            GpuGen.Agree(cpu.ArgMax(d), dev.ArgMax(d), gpu.Device, what: $"argmax {dt.Name()}");
+            GpuGen.Agree(cpu.ArgMin(d, true), dev.ArgMin(d, true), gpu.Device, what: $"argmin {dt.Name()}");
+            if (dt == DType.Bool) continue;
+            GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a, $"sum {dt.Name()}");
+            if (!dt.IsFloating()) continue;
+            GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a, $"mean {dt.Name()}");
+            GpuGen.Agree(cpu.Var(axes), dev.Var(axes), gpu.Device, r, a, $"var {dt.Name()}");
+            GpuGen.Agree(cpu.Var(axes, correction: 0, keepDim: true), dev.Var(axes, correction: 0, keepDim: true), gpu.Device, r, a, $"var0 {dt.Name()}");
+        }
+    }
+
+    [Fact]
+    public void NaNsPropagateAndWinArgReductions()
+    {
+        var cpu = Tensor.FromArray(new[] { 1.0, double.NaN, 3.0, -1.0, 5.0, 5.0 }, [2, 3]);
+        var dev = cpu.To(gpu.Device);
+        GpuGen.Agree(cpu.Max(1), dev.Max(1), gpu.Device, what: "max");
+        GpuGen.Agree(cpu.ArgMax(1), dev.ArgMax(1), gpu.Device, what: "argmax");
+        GpuGen.Agree(cpu.ArgMin(1), dev.ArgMin(1), gpu.Device, what: "argmin");
+        GpuGen.Agree(cpu.ArgMax(), dev.ArgMax(), gpu.Device, what: "argmax flat");
+    }
+
+    [Property(MaxTest = 4)]
+    public void IndexingAgreesExactly(int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var dt in Enum.GetValues<DType>())
+        {
+            var shape = TensorGen.RandomShape(rng, 1, 3, 5);
+            var (cpu, dev) = GpuGen.Pair(rng, shape, dt, GpuGen.AnyLayout(rng), gpu.Device);
+            int d = rng.Next(shape.Length);
+            var idxType = rng.Next(2) == 0 ? DType.Int64 : DType.Int32;
+            var sel = Tensor.FromArray(Enumerable.Range(0, 7).Select(_ => (long)rng.Next(shape[d])).ToArray()).To(idxType);
+            GpuGen.Agree(cpu.IndexSelect(d, sel), dev.IndexSelect(d, sel.To(gpu.Device)), gpu.Device, what: $"index_select {dt.Name()}");
+
+            var ishape = shape.Select(s => rng.Next(1, s + 1)).ToArray();
+            ishape[d] = rng.Next(1, 6);
+            var idx = Tensor.FromArray(TensorGen.Indices(ishape).Select(_ => (long)rng.Next(shape[d])).ToArray(), ishape).To(idxType);
+            GpuGen.Agree(cpu.Gather(d, idx), dev.Gather(d, idx.To(gpu.Device)), gpu.Device, what: $"gather {dt.Name()}");
+
+            // Repeated targets along dim: the sum order is fixed, so even float32 agrees exactly.
+            var (srcCpu, srcDev) = GpuGen.Pair(rng, ishape, dt, GpuGen.AnyLayout(rng), gpu.Device);
+            var baseCpu = cpu.Contiguous();
+            GpuGen.Agree(baseCpu.ScatterAdd(d, idx, srcCpu), dev.Contiguous().ScatterAdd(d, idx.To(gpu.Device), srcDev), gpu.Device,
+                what: $"scatter_add {dt.Name()}");
+        }
+    }
+
+    [Property(MaxTest = 4)]
+    public void MatMulAgrees(int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var dt in new[] { DType.Float32, DType.Float64 })
+        {
+            int b = rng.Next(1, 4), m = rng.Next(1, 9), k = rng.Next(0, 17), n = rng.Next(1, 9);
+            var (ca, da) = GpuGen.Pair(rng, [b, m, k], dt, GpuGen.AnyLayout(rng), gpu.Device);
+            var (cb, db) = GpuGen.Pair(rng, [k, n], dt, GpuGen.AnyLayout(rng), gpu.Device);
+            var (r, a) = dt == DType.Float32 ? (1e-5, 1e-5) : (1e-12, 1e-12);
+            GpuGen.Agree(ca.MatMul(cb), da.MatMul(db), gpu.Device, r, a, $"matmul {dt.Name()} ({b},{m},{k})x({k},{n})");
+        }
+    }
+}
