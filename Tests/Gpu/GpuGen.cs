@@ -23,7 +23,7 @@ public static class GpuGen
                 for (int i = 0; i < rank; i++) inv[perm[i]] = i;
                 return Both(TensorGen.Random(rng, baseShape, dtype), device, t => t.Permute(inv));
             }
-            case Layout.SteppedSlice when rank >= 1:
+            case Layout.SteppedSlice when rank >= 1 && shape.All(s => s > 0):
             {
                 int d = rng.Next(rank), step = rng.Next(2, 4), start = rng.Next(0, 3);
                 var baseShape = (int[])shape.Clone();
