@@ -68,6 +68,16 @@ public class GpuTransferTests(IlgpuFixture gpu)
     }
 
     [Fact]
+    public void ZerosAndFullAreAllocatedOnTheDevice()
+    {
+        foreach (var dt in AllDTypes)
+        {
+            GpuGen.Agree(Tensor.Zeros([3, 5], dt), Tensor.Zeros([3, 5], dt, gpu.Device), gpu.Device, what: $"zeros {dt.Name()}");
+            GpuGen.Agree(Tensor.Full([4, 2], -2, dt), Tensor.Full([4, 2], -2, dt, gpu.Device), gpu.Device, what: $"full {dt.Name()}");
+        }
+    }
+
+    [Fact]
     public void EmptyTensorsTravel()
     {
         var e = Tensor.Zeros([0, 3]).To(gpu.Device);
