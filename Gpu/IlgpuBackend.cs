@@ -10,7 +10,7 @@ namespace Sparkle.Gpu;
 /// <summary>
 /// The ILGPU backend behind the device seam (DESIGN.md §2.4). One instance owns one ILGPU context and
 /// accelerator. Partial files by op family: this one holds creation, storage, transfers, copy/cast and fill;
-/// IlgpuBackend.Elementwise/Random/Unsupported.cs the rest. Kernels live in Gpu/Kernels.
+/// IlgpuBackend.Elementwise/Reduce/Indexing/MatMul/Random.cs the rest. Kernels live in Gpu/Kernels.
 /// Launches are serialised by a lock: ILGPU streams are not meant to be driven from several threads at once.
 /// </summary>
 public sealed partial class IlgpuBackend : IBackend, IDisposable
