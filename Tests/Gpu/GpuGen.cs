@@ -12,37 +12,9 @@ public static class GpuGen
 {
     public static (Tensor Cpu, Tensor Dev) Pair(Random rng, int[] shape, DType dtype, Layout layout, Device device)
     {
-        int rank = shape.Length;
-        switch (layout)
-        {
-            case Layout.Permuted when rank >= 2:
-            {
-                var perm = Enumerable.Range(0, rank).OrderBy(_ => rng.Next()).ToArray();
-                var baseShape = perm.Select(p => shape[p]).ToArray();
-                var inv = new int[rank];
-                for (int i = 0; i < rank; i++) inv[perm[i]] = i;
-                return Both(TensorGen.Random(rng, baseShape, dtype), device, t => t.Permute(inv));
-            }
-            case Layout.SteppedSlice when rank >= 1 && shape.All(s => s > 0):
-            {
-                int d = rng.Next(rank), step = rng.Next(2, 4), start = rng.Next(0, 3);
-                var baseShape = (int[])shape.Clone();
-                baseShape[d] = start + (shape[d] - 1) * step + 1 + rng.Next(0, 2);
-                return Both(TensorGen.Random(rng, baseShape, dtype), device, t => t.Slice(d, start, baseShape[d], step).Narrow(d, 0, shape[d]));
-            }
-            case Layout.Expanded when rank >= 1:
-            {
-                var baseShape = (int[])shape.Clone();
-                for (int i = 0; i < rank; i++) if (rng.Next(2) == 0) baseShape[i] = 1;
-                return Both(TensorGen.Random(rng, baseShape, dtype), device, t => t.Expand(shape));
-            }
-            default:
-                return Both(TensorGen.Random(rng, shape, dtype), device, t => t);
-        }
+        var (baseCpu, view) = TensorGen.RandomView(rng, shape, dtype, layout);
+        return (view(baseCpu), view(baseCpu.To(device)));
     }
-
-    private static (Tensor, Tensor) Both(Tensor baseCpu, Device device, Func<Tensor, Tensor> view) =>
-        (view(baseCpu), view(baseCpu.To(device)));
 
     public static Layout AnyLayout(Random rng) => TensorGen.AllLayouts[rng.Next(TensorGen.AllLayouts.Length)];
 

@@ -48,6 +48,14 @@ public static class TensorGen
     /// <summary>A tensor with the given logical shape and random values, laid out as <paramref name="layout"/>.</summary>
     public static Tensor Random(Random rng, int[] shape, DType dtype, Layout layout)
     {
+        var (baseTensor, view) = RandomView(rng, shape, dtype, layout);
+        return view(baseTensor);
+    }
+
+    /// <summary>A contiguous random base tensor and the view ops that turn it into the requested logical shape and
+    /// layout. Apply the same ops to a copy of the base on another device to get the same view there.</summary>
+    public static (Tensor Base, Func<Tensor, Tensor> View) RandomView(Random rng, int[] shape, DType dtype, Layout layout)
+    {
         int rank = shape.Length;
         switch (layout)
         {
@@ -58,23 +66,23 @@ public static class TensorGen
                 var baseShape = perm.Select(p => shape[p]).ToArray();
                 var inv = new int[rank];
                 for (int i = 0; i < rank; i++) inv[perm[i]] = i;
-                return Random(rng, baseShape, dtype).Permute(inv);
+                return (Random(rng, baseShape, dtype), t => t.Permute(inv));
             }
-            case Layout.SteppedSlice when rank >= 1:
+            case Layout.SteppedSlice when rank >= 1 && shape.All(s => s > 0):
             {
                 int d = rng.Next(rank), step = rng.Next(2, 4), start = rng.Next(0, 3);
                 var baseShape = (int[])shape.Clone();
                 baseShape[d] = start + (shape[d] - 1) * step + 1 + rng.Next(0, 2);
-                return Random(rng, baseShape, dtype).Slice(d, start, baseShape[d], step).Narrow(d, 0, shape[d]);
+                return (Random(rng, baseShape, dtype), t => t.Slice(d, start, baseShape[d], step).Narrow(d, 0, shape[d]));
             }
             case Layout.Expanded when rank >= 1:
             {
                 var baseShape = (int[])shape.Clone();
                 for (int i = 0; i < rank; i++) if (rng.Next(2) == 0) baseShape[i] = 1;
-                return Random(rng, baseShape, dtype).Expand(shape);
+                return (Random(rng, baseShape, dtype), t => t.Expand(shape));
             }
             default:
-                return Random(rng, shape, dtype);
+                return (Random(rng, shape, dtype), t => t);
         }
     }
 
