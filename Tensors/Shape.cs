@@ -50,6 +50,19 @@ public static class ShapeUtil
         return r;
     }
 
+    /// <summary>The multi-index of the <paramref name="flat"/>-th element in row-major order.</summary>
+    public static int[] Unravel(int flat, ReadOnlySpan<int> shape)
+    {
+        var index = new int[shape.Length];
+        for (int d = shape.Length - 1; d >= 0; d--)
+        {
+            if (shape[d] == 0) break;
+            index[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        return index;
+    }
+
     public static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
 
     /// <summary>

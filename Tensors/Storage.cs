@@ -10,4 +10,8 @@ public abstract class Storage
     public abstract DType DType { get; }
     /// <summary>Number of elements.</summary>
     public abstract int Length { get; }
+
+    /// <summary>Counts in-place writes through the tensor API; autograd compares it with the value it saw when it
+    /// saved a tensor for backward, so gradients are never computed from overwritten data.</summary>
+    internal int Version { get; set; }
 }

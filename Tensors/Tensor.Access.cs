@@ -31,7 +31,11 @@ public sealed partial class Tensor
 
     public T Get<T>(params int[] index) where T : unmanaged => HostArray<T>()[StorageIndex(index)];
 
-    public void Set<T>(T value, params int[] index) where T : unmanaged => HostArray<T>()[StorageIndex(index)] = value;
+    public void Set<T>(T value, params int[] index) where T : unmanaged
+    {
+        BeginInPlaceWrite("Set");
+        HostArray<T>()[StorageIndex(index)] = value;
+    }
 
     /// <summary>Any dtype read as double (bool as 0/1). CPU only.</summary>
     public double GetDouble(params int[] index)

@@ -106,9 +106,11 @@ public sealed partial class Tensor
             throw new InvalidOperationException($"{name}: the non-integral scalar {scalar} cannot be applied in place to a {DType.Name()} tensor {ShapeUtil.Format(Shape)}.");
     }
 
-    /// <summary>An in-place destination must not repeat elements (stride 0 over a dim longer than 1).</summary>
+    /// <summary>Every in-place op starts here: the autograd check and version bump (Tensor.Grad.cs), and a
+    /// destination must not repeat elements (stride 0 over a dim longer than 1).</summary>
     private void CheckWritable(string name)
     {
+        BeginInPlaceWrite(name);
         for (int i = 0; i < Rank; i++)
             if (_strides[i] == 0 && _shape[i] > 1)
                 throw new InvalidOperationException($"{name}: the destination {ShapeUtil.Format(Shape)} is expanded (stride 0 in dim {i}), so several elements share one memory location; call Clone() first.");

@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Tensors;
@@ -35,6 +36,12 @@ public sealed partial class Tensor
     {
         if (cond.DType != DType.Bool)
             throw new InvalidOperationException($"Where: the condition must be a bool tensor, got {cond.DType.Name()} {ShapeUtil.Format(cond.Shape)}.");
+        if (GradHook.Wants(a, b))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = Where(cond, a, b);
+            return GradHook.Recorder!.Where(cond, a, b, raw);
+        }
         CheckSameDevice("Where", cond, a);
         CheckSameDevice("Where", a, b);
         var shape = BroadcastShape("Where", cond.Shape, BroadcastShape("Where", a.Shape, b.Shape));
@@ -58,8 +65,9 @@ public sealed partial class Tensor
         if (!ShapeUtil.SameShape(shape, Shape))
             throw new ArgumentException($"MaskedFill: mask {ShapeUtil.Format(mask.Shape)} does not broadcast to the tensor's shape {ShapeUtil.Format(Shape)}.");
         var dst = NewEmpty(Shape, DType);
-        Backend.Where(mask.Expand(shape), Scalar(value, DType, Device).Expand(shape), this, dst);
-        return dst;
+        var fill = Scalar(value, DType, Device);
+        Backend.Where(mask.Expand(shape), fill.Expand(shape), this, dst);
+        return GradHook.Wants(this) ? GradHook.Recorder!.Where(mask, fill, this, dst) : dst;
     }
 
     private static Tensor Compare(string name, BinaryOp op, Tensor a, Tensor b)

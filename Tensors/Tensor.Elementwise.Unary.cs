@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Tensors;
@@ -58,6 +59,12 @@ public sealed partial class Tensor
 
     private Tensor UnaryCore(string name, UnaryOp op, double p0 = 0, double p1 = 0)
     {
+        if (GradHook.Wants(this))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = UnaryCore(name, op, p0, p1);
+            return GradHook.Recorder!.Unary(op, this, p0, p1, raw);
+        }
         var src = this;
         if (op.NeedsFloat()) src = AsFloating();
         else if (DType == DType.Bool)

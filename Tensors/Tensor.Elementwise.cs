@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Tensors;
@@ -65,6 +66,12 @@ public sealed partial class Tensor
     /// fresh contiguous result (bool for comparisons and logic).</summary>
     private static Tensor BinaryCore(string name, BinaryOp op, Tensor a, Tensor b, DType compute)
     {
+        if (GradHook.Wants(a, b) && op < BinaryOp.Eq)
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = BinaryCore(name, op, a, b, compute);
+            return GradHook.Recorder!.Binary(op, a, b, raw);
+        }
         CheckSameDevice(name, a, b);
         var shape = BroadcastShape(name, a.Shape, b.Shape);
         var resultType = op.IsComparison() || op is BinaryOp.And or BinaryOp.Or ? DType.Bool : compute;

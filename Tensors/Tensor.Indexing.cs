@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 namespace Sparkle.Tensors;
 
 /// <summary>
@@ -12,6 +13,12 @@ public sealed partial class Tensor
     public Tensor IndexSelect(int dim, Tensor index)
     {
         CheckIndexTensor("IndexSelect", index);
+        if (GradHook.Wants(this))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = IndexSelect(dim, index);
+            return GradHook.Recorder!.IndexSelect(this, dim, index, raw);
+        }
         if (index.Rank > 1)
             throw new ArgumentException($"IndexSelect: index must be 0-D or 1-D, got shape {ShapeUtil.Format(index.Shape)}.");
         if (Rank == 0)
@@ -33,6 +40,12 @@ public sealed partial class Tensor
     public Tensor Gather(int dim, Tensor index)
     {
         CheckIndexTensor("Gather", index);
+        if (GradHook.Wants(this))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = Gather(dim, index);
+            return GradHook.Recorder!.Gather(this, dim, index, raw);
+        }
         if (Rank == 0 && index.Rank == 0) return AtLeast1D().Gather(0, index.AtLeast1D()).Reshape();
         int d = ShapeUtil.NormalizeDim(dim, Rank);
         CheckIndexFits("Gather", "input", this, index, d);
@@ -42,13 +55,20 @@ public sealed partial class Tensor
     }
 
     /// <summary>A copy of this tensor with src added at the positions index names along dim (torch.scatter_add).</summary>
-    public Tensor ScatterAdd(int dim, Tensor index, Tensor src) => Clone().ScatterAdd_(dim, index, src);
+    public Tensor ScatterAdd(int dim, Tensor index, Tensor src)
+    {
+        if (!GradHook.Wants(this, src)) return Clone().ScatterAdd_(dim, index, src);
+        Tensor raw;
+        using (GradHook.Pause()) raw = Clone().ScatterAdd_(dim, index, src);
+        return GradHook.Recorder!.ScatterAdd(this, dim, index, src, raw);
+    }
 
     /// <summary>In place: this[..., index[p], ...] += src[p] along dim (torch.scatter_add_); this must be
     /// contiguous. The result does not depend on thread count (see ScatterAddKernel). Returns this.</summary>
     public Tensor ScatterAdd_(int dim, Tensor index, Tensor src)
     {
         CheckIndexTensor("ScatterAdd", index);
+        BeginInPlaceWrite("ScatterAdd_");
         CheckSameDevice("ScatterAdd", this, src);
         CheckSameDType("ScatterAdd", this, src);
         if (!IsContiguous)
@@ -81,6 +101,8 @@ public sealed partial class Tensor
         expandedShape.Insert(d + 1, repeats);
         var outShape = x.ShapeArray();
         outShape[d] = checked(outShape[d] * repeats);
+        // Recorded as the same steps (unsqueeze, expand, reshape), whose gradient rules compose.
+        if (GradHook.Wants(this)) return x.Unsqueeze(d + 1).Expand([.. expandedShape]).Reshape(outShape);
         var r = NewEmpty(outShape, DType);
         Backend.Copy(x.Unsqueeze(d + 1).Expand([.. expandedShape]), r.View([.. expandedShape]));
         return r;

@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 namespace Sparkle.Tensors;
 
 /// <summary>
@@ -13,6 +14,12 @@ public sealed partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(tensors);
         if (tensors.Count == 0) throw new ArgumentException("Cat: needs at least one tensor.");
+        if (GradHook.Wants(tensors))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = Cat(tensors, dim);
+            return GradHook.Recorder!.Cat(tensors, dim, raw);
+        }
         var first = tensors[0];
         var dtype = first.DType;
         foreach (var t in tensors)
@@ -116,6 +123,12 @@ public sealed partial class Tensor
         ArgumentNullException.ThrowIfNull(pad);
         if (pad.Length % 2 != 0 || pad.Length > 2 * Rank)
             throw new ArgumentException($"Pad: needs an even number of values, at most 2 per dim; got {pad.Length} for shape {ShapeUtil.Format(_shape)}.");
+        if (GradHook.Wants(this))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = Pad(pad, value);
+            return GradHook.Recorder!.Pad(this, (int[])pad.Clone(), raw);
+        }
         var shape = ShapeArray();
         var src = this;
         var dstStart = new int[Rank];

@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 namespace Sparkle.Tensors;
 
 /// <summary>Matrix products with torch.matmul / mm / bmm semantics, written once above the backend seam:
@@ -32,6 +33,12 @@ public sealed partial class Tensor
 
     private static Tensor MatMulCore(string op, Tensor a, Tensor b)
     {
+        if (GradHook.Wants(a, b))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = MatMulCore(op, a, b);
+            return GradHook.Recorder!.MatMul(a, b, raw);
+        }
         CheckSameDevice(op, a, b);
         CheckFloating(op, a);
         CheckFloating(op, b);

@@ -109,6 +109,7 @@ public sealed partial class Tensor
     /// not contiguous is filled through a contiguous temporary, so its values are the same as a fresh tensor's.</summary>
     private Tensor FillRandom(RandomSpec spec, Generator? generator)
     {
+        CheckWritable("random fill");
         var (seed, offset) = (generator ?? Generator.Default).Advance((ulong)NumElements);
         if (NumElements == 0) return this;
         if (IsContiguous) { Backend.Random(spec, this, seed, offset); return this; }

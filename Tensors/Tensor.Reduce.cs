@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Tensors;
@@ -43,6 +44,12 @@ public sealed partial class Tensor
     private Tensor ReduceCore(string name, ReduceOp op, int[]? axes, bool keepDim, int correction = 0)
     {
         var ax = NormalizeAxes(name, axes);
+        if (GradHook.Wants(this))
+        {
+            Tensor raw;
+            using (GradHook.Pause()) raw = ReduceCore(name, op, ax, keepDim, correction);
+            return GradHook.Recorder!.Reduce(op, this, ax, keepDim, correction, raw);
+        }
         var src = this;
         switch (op)
         {

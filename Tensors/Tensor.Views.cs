@@ -1,3 +1,4 @@
+using Sparkle.Tensors.Autograd;
 using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Tensors;
@@ -7,13 +8,18 @@ public sealed partial class Tensor
 {
     private Tensor WithLayout(int offset, int[] shape, int[] strides) => new(Storage, offset, shape, strides);
 
+    // Views record themselves (no pause needed: WithLayout calls no other op). Each returns y unchanged
+    // unless this tensor requires grad and grad mode is on.
+    private Tensor RecordReshape(Tensor y) => GradHook.Wants(this) ? GradHook.Recorder!.Reshape(this, y) : y;
+    private Tensor RecordCopy(Tensor y) => GradHook.Wants(this) ? GradHook.Recorder!.Copy(this, y) : y;
+
     /// <summary>A view with a new shape; throws when the strides do not allow it (use Reshape then).</summary>
     public Tensor View(params int[] shape)
     {
         var s = ShapeUtil.InferShape(shape, NumElements);
         var st = ShapeUtil.ViewStrides(_shape, _strides, s)
             ?? throw new InvalidOperationException($"View {ShapeUtil.Format(s)} is not possible on a tensor of shape {ShapeUtil.Format(_shape)} with strides {ShapeUtil.Format(_strides)}; call Reshape (copies) or Contiguous() first.");
-        return WithLayout(Offset, s, st);
+        return RecordReshape(WithLayout(Offset, s, st));
     }
 
     /// <summary>A view when the strides allow it, otherwise a contiguous copy (torch.reshape).</summary>
@@ -21,7 +27,7 @@ public sealed partial class Tensor
     {
         var s = ShapeUtil.InferShape(shape, NumElements);
         var st = ShapeUtil.ViewStrides(_shape, _strides, s);
-        return st is null ? Contiguous().View(s) : WithLayout(Offset, s, st);
+        return st is null ? Contiguous().View(s) : RecordReshape(WithLayout(Offset, s, st));
     }
 
     public Tensor Flatten(int startDim = 0, int endDim = -1)
@@ -49,7 +55,8 @@ public sealed partial class Tensor
             seen[d] = true;
             s[i] = _shape[d]; st[i] = _strides[d];
         }
-        return WithLayout(Offset, s, st);
+        var y = WithLayout(Offset, s, st);
+        return GradHook.Wants(this) ? GradHook.Recorder!.Permute(this, dims.Select(d => ShapeUtil.NormalizeDim(d, Rank)).ToArray(), y) : y;
     }
 
     public Tensor Transpose(int dim0, int dim1)
@@ -58,7 +65,11 @@ public sealed partial class Tensor
         var s = ShapeArray(); var st = StridesArray();
         (s[a], s[b]) = (s[b], s[a]);
         (st[a], st[b]) = (st[b], st[a]);
-        return WithLayout(Offset, s, st);
+        var y = WithLayout(Offset, s, st);
+        if (!GradHook.Wants(this)) return y;
+        var perm = Enumerable.Range(0, Rank).ToArray();
+        (perm[a], perm[b]) = (perm[b], perm[a]);
+        return GradHook.Recorder!.Permute(this, perm, y);
     }
 
     /// <summary>Transpose of a 2-D tensor.</summary>
@@ -77,7 +88,8 @@ public sealed partial class Tensor
         var s = ShapeArray(); var st = StridesArray();
         s[d] = (end - start + step - 1) / step;
         st[d] = _strides[d] * step;
-        return WithLayout(Offset + start * _strides[d], s, st);
+        var y = WithLayout(Offset + start * _strides[d], s, st);
+        return GradHook.Wants(this) ? GradHook.Recorder!.Slice(this, d, start, step, y) : y;
     }
 
     /// <summary>length elements from start along dim (torch.narrow; bounds are checked, not clamped).</summary>
@@ -89,7 +101,8 @@ public sealed partial class Tensor
             throw new ArgumentOutOfRangeException(nameof(start), $"Narrow({dim}, {start}, {length}) is out of range for shape {ShapeUtil.Format(_shape)}.");
         var s = ShapeArray();
         s[d] = length;
-        return WithLayout(Offset + start * _strides[d], s, StridesArray());
+        var y = WithLayout(Offset + start * _strides[d], s, StridesArray());
+        return GradHook.Wants(this) ? GradHook.Recorder!.Slice(this, d, start, 1, y) : y;
     }
 
     /// <summary>The slice at index along dim, with that dim removed (x[:, i] in PyTorch).</summary>
@@ -101,7 +114,8 @@ public sealed partial class Tensor
             throw new ArgumentOutOfRangeException(nameof(index), $"Select index {index} is out of range for dim {d} of shape {ShapeUtil.Format(_shape)}.");
         var s = new List<int>(_shape); var st = new List<int>(_strides);
         s.RemoveAt(d); st.RemoveAt(d);
-        return WithLayout(Offset + index * _strides[d], [.. s], [.. st]);
+        var y = WithLayout(Offset + index * _strides[d], [.. s], [.. st]);
+        return GradHook.Wants(this) ? GradHook.Recorder!.Select(this, d, index, y) : y;
     }
 
     /// <summary>Broadcasts to a larger shape with stride-0 dims (torch.expand; -1 keeps a dim).</summary>
@@ -124,7 +138,8 @@ public sealed partial class Tensor
             else if (own == 1) { s[i] = want; st[i] = 0; }
             else throw new ArgumentException($"Expand: cannot expand shape {ShapeUtil.Format(_shape)} to {ShapeUtil.Format(shape)} (dim {i}: {own} vs {want}).");
         }
-        return WithLayout(Offset, s, st);
+        var y = WithLayout(Offset, s, st);
+        return GradHook.Wants(this) ? GradHook.Recorder!.Expand(this, y) : y;
     }
 
     public Tensor BroadcastTo(params int[] shape) => Expand(shape);
@@ -139,7 +154,7 @@ public sealed partial class Tensor
             bool drop = _shape[i] == 1 && (only < 0 || only == i);
             if (!drop) { s.Add(_shape[i]); st.Add(_strides[i]); }
         }
-        return WithLayout(Offset, [.. s], [.. st]);
+        return RecordReshape(WithLayout(Offset, [.. s], [.. st]));
     }
 
     public Tensor Unsqueeze(int dim)
@@ -148,7 +163,7 @@ public sealed partial class Tensor
         var s = new List<int>(_shape); var st = new List<int>(_strides);
         int stride = d < Rank ? _strides[d] * _shape[d] : 1;
         s.Insert(d, 1); st.Insert(d, stride);
-        return WithLayout(Offset, [.. s], [.. st]);
+        return RecordReshape(WithLayout(Offset, [.. s], [.. st]));
     }
 
     /// <summary>This tensor if already contiguous, else a contiguous copy.</summary>
@@ -159,7 +174,7 @@ public sealed partial class Tensor
     {
         var r = NewEmpty(_shape, DType);
         Backend.Copy(this, r);
-        return r;
+        return RecordCopy(r);
     }
 
     /// <summary>Converts the dtype (a copy; returns this when the dtype already matches).</summary>
@@ -168,7 +183,7 @@ public sealed partial class Tensor
         if (dtype == DType) return this;
         var r = NewEmpty(_shape, dtype);
         Backend.Copy(this, r);
-        return r;
+        return dtype.IsFloating() ? RecordCopy(r) : r;
     }
 
     /// <summary>The only way data crosses devices. Returns this when already there.</summary>
@@ -176,7 +191,8 @@ public sealed partial class Tensor
     {
         if (device == Device) return this;
         var target = Backends.For(device);
-        var src = Contiguous();
+        Tensor src;
+        using (GradHook.Pause()) src = Contiguous();
         Storage st = DType switch
         {
             DType.Float32 => target.FromHost<float>(src.ToArray<float>()),
@@ -186,6 +202,6 @@ public sealed partial class Tensor
             DType.Bool => target.FromHost<bool>(src.ToArray<bool>()),
             _ => throw new NotSupportedException(DType.Name()),
         };
-        return new Tensor(st, 0, ShapeArray(), ShapeUtil.ContiguousStrides(_shape));
+        return RecordCopy(new Tensor(st, 0, ShapeArray(), ShapeUtil.ContiguousStrides(_shape)));
     }
 }

@@ -59,7 +59,8 @@ public sealed partial class Tensor
         }
     }
 
-    public override string ToString() => $"Tensor(shape={ShapeUtil.Format(_shape)}, dtype={DType.Name()}, device={Device})";
+    public override string ToString() => $"Tensor(shape={ShapeUtil.Format(_shape)}, dtype={DType.Name()}, device={Device}"
+        + (GradNode is not null ? $", grad_fn={GradNode})" : _requiresGrad ? ", requires_grad)" : ")");
 
     // ---- checks shared by every op family ----
 

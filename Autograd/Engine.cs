@@ -1,0 +1,109 @@
+using Sparkle.Tensors;
+using Sparkle.Tensors.Autograd;
+
+namespace Sparkle.Autograd;
+
+/// <summary>
+/// The backward pass: counts, for every node reachable from the root, how many of its consumers will send
+/// it a gradient; then runs nodes whose consumers have all reported (reverse topological order), summing
+/// gradients that meet at a node and accumulating into leaves' Grad. Nodes are released as they finish
+/// unless the graph is retained. Iterative throughout, so deep graphs do not overflow the stack.
+/// </summary>
+internal static class Engine
+{
+    public static void Backward(Tensor root, Tensor? gradient, bool retainGraph)
+    {
+        gradient = RootGradient(root, gradient);
+        using var _ = GradMode.NoGrad();
+        if (root.GradNode is not GradNode rootNode)
+        {
+            AccumulateLeaf(root, gradient);
+            return;
+        }
+
+        var pending = CountConsumers(rootNode);
+        var grads = new Dictionary<GradNode, Tensor> { [rootNode] = gradient };
+        var ready = new Stack<GradNode>();
+        ready.Push(rootNode);
+        while (ready.Count > 0)
+        {
+            var node = ready.Pop();
+            grads.Remove(node, out var g);
+            var edges = node.Edges;
+            Tensor?[]? inputGrads = null;
+            if (g is not null)
+            {
+                if (node.RetainTarget is { } keep) AccumulateLeaf(keep, g);
+                inputGrads = node.Run(g);
+                if (inputGrads.Length != edges.Length)
+                    throw new InvalidOperationException($"{node} returned {inputGrads.Length} gradients for {edges.Length} inputs.");
+            }
+            for (int i = 0; i < edges.Length; i++)
+            {
+                var edge = edges[i];
+                if (edge.IsEmpty) continue;
+                var gi = inputGrads?[i];
+                if (gi is not null) CheckGradient(node, i, edge, gi);
+                if (edge.Node is { } next)
+                {
+                    if (gi is not null)
+                        grads[next] = grads.TryGetValue(next, out var sum) ? sum.Add(gi) : gi;
+                    if (--pending[next] == 0) ready.Push(next);
+                }
+                else if (gi is not null)
+                {
+                    AccumulateLeaf(edge.Leaf!, gi);
+                }
+            }
+            if (!retainGraph) node.Release();
+        }
+    }
+
+    private static Tensor RootGradient(Tensor root, Tensor? gradient)
+    {
+        if (gradient is null)
+        {
+            if (root.NumElements != 1)
+                throw new InvalidOperationException($"Backward: a gradient can be implied only for a one-element output, but this one has shape {ShapeUtil.Format(root.Shape)}; pass Backward(gradient) with a tensor of that shape.");
+            return Tensor.OnesLike(root);
+        }
+        if (!ShapeUtil.SameShape(gradient.Shape, root.Shape) || gradient.Device != root.Device)
+            throw new ArgumentException($"Backward: the gradient {ShapeUtil.Format(gradient.Shape)} on {gradient.Device} must match the output {ShapeUtil.Format(root.Shape)} on {root.Device}.");
+        return gradient.To(root.DType);
+    }
+
+    /// <summary>For each node under the root, how many edges point at it (its consumers in this graph).</summary>
+    private static Dictionary<GradNode, int> CountConsumers(GradNode root)
+    {
+        if (root.IsReleased)
+            throw new InvalidOperationException($"Backward through {root} a second time: the graph was freed by the first Backward(). Pass retainGraph: true to the first call if you need to back-propagate twice.");
+        var pending = new Dictionary<GradNode, int> { [root] = 0 };
+        var stack = new Stack<GradNode>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            foreach (var edge in stack.Pop().Edges)
+            {
+                if (edge.Node is not { } next) continue;
+                if (pending.TryGetValue(next, out int n)) pending[next] = n + 1;
+                else { pending[next] = 1; stack.Push(next); }
+            }
+        }
+        return pending;
+    }
+
+    /// <summary>A wrong-shaped gradient is a bug in a backward function: say which one.</summary>
+    private static void CheckGradient(GradNode node, int input, GradNode.Edge edge, Tensor g)
+    {
+        if (!ShapeUtil.SameShape(g.Shape, edge.Shape) || g.DType != edge.DType || g.Device != edge.Device)
+            throw new InvalidOperationException($"{node} returned a {g.DType.Name()} {ShapeUtil.Format(g.Shape)} gradient on {g.Device} for input {input}, which is {edge.DType.Name()} {ShapeUtil.Format(edge.Shape)} on {edge.Device}.");
+    }
+
+    /// <summary>Leaf gradients are owned by the leaf: the first is copied (backward functions may return views or
+    /// the same tensor for several inputs), later ones are added in place.</summary>
+    private static void AccumulateLeaf(Tensor leaf, Tensor g)
+    {
+        if (leaf.Grad is null) leaf.Grad = g.Clone();
+        else leaf.Grad.Add_(g);
+    }
+}
