@@ -1,0 +1,109 @@
+using Sparkle.Autograd;
+using Sparkle.Tensors;
+
+namespace Sparkle.Nn;
+
+/// <summary>
+/// Pooling over NCHW tensors, written in tensor ops so it runs on any backend. A k x k window with stride s
+/// is k*k strided views of the padded input (view (i, j) holds element (i, j) of every window), so pooling is
+/// k*k elementwise passes over output-sized data.
+/// </summary>
+public static partial class Functional
+{
+    /// <summary>torch.nn.functional.max_pool2d (dilation 1, floor mode). Padding counts as -infinity. The
+    /// gradient goes to the first maximum of each window in row-major window order, as in PyTorch.</summary>
+    public static Tensor MaxPool2d(Tensor input, int kernelSize, int stride = -1, int padding = 0)
+    {
+        if (stride < 0) stride = kernelSize;
+        var geo = PoolGeometry.Of("MaxPool2d", input, kernelSize, stride, padding);
+        Tensor output, argmax;
+        using (GradMode.NoGrad())
+        {
+            var padded = padding > 0 ? input.Pad([padding, padding, padding, padding], double.NegativeInfinity) : input;
+            var windows = Tensor.Stack(geo.Views(padded), 0);    // (k*k, N, C, Ho, Wo)
+            output = windows.Max([0], keepDim: false);
+            argmax = windows.ArgMax(0);                           // first maximum wins, like torch
+        }
+        if (!Differentiable.NeedsGrad(input)) return output;
+        var (shape, dtype, device) = (input.ShapeArray(), input.DType, input.Device);
+        return Differentiable.Record("MaxPool2d", output, [input], g =>
+        {
+            var paddedShape = (int[])shape.Clone();
+            paddedShape[2] += 2 * padding;
+            paddedShape[3] += 2 * padding;
+            var gradPadded = Tensor.Zeros(paddedShape, dtype, device);
+            var views = geo.Views(gradPadded);
+            for (int k = 0; k < views.Length; k++)
+                views[k].Add_(Tensor.Where(argmax.Eq(k), g, 0.0));   // windows overlap when stride < k: accumulate
+            return [padding > 0 ? gradPadded.Pad([-padding, -padding, -padding, -padding]) : gradPadded];
+        }, argmax);
+    }
+
+    /// <summary>torch.nn.functional.avg_pool2d (floor mode, count_include_pad=True: padded zeros count in the
+    /// average). Differentiable through its parts (pad, strided views, sums).</summary>
+    public static Tensor AvgPool2d(Tensor input, int kernelSize, int stride = -1, int padding = 0)
+    {
+        if (stride < 0) stride = kernelSize;
+        var geo = PoolGeometry.Of("AvgPool2d", input, kernelSize, stride, padding);
+        var padded = padding > 0 ? input.Pad([padding, padding, padding, padding]) : input;
+        Tensor? sum = null;
+        foreach (var v in geo.Views(padded)) sum = sum is null ? v : sum + v;
+        return sum! * (1.0 / (kernelSize * kernelSize));
+    }
+
+    /// <summary>torch.nn.functional.adaptive_avg_pool2d: output cell (i, j) averages rows
+    /// [floor(i*H/oh), ceil((i+1)*H/oh)) and the matching columns.</summary>
+    public static Tensor AdaptiveAvgPool2d(Tensor input, int outputHeight, int outputWidth)
+    {
+        if (input.Rank != 4) throw new ArgumentException($"AdaptiveAvgPool2d expects NCHW input, got shape {ShapeUtil.Format(input.Shape)}.");
+        if (outputHeight <= 0 || outputWidth <= 0) throw new ArgumentException($"AdaptiveAvgPool2d: output size must be positive, got ({outputHeight}, {outputWidth}).");
+        int h = input.Size(2), w = input.Size(3);
+        if (outputHeight == 1 && outputWidth == 1) return input.Mean([2, 3], keepDim: true);
+        if (h % outputHeight == 0 && w % outputWidth == 0)
+        {
+            int kh = h / outputHeight, kw = w / outputWidth;
+            return input.Reshape(input.Size(0), input.Size(1), outputHeight, kh, outputWidth, kw).Mean([3, 5], keepDim: false);
+        }
+        var rows = new List<Tensor>();
+        for (int i = 0; i < outputHeight; i++)
+        {
+            int r0 = i * h / outputHeight, r1 = ((i + 1) * h + outputHeight - 1) / outputHeight;
+            var cells = new List<Tensor>();
+            for (int j = 0; j < outputWidth; j++)
+            {
+                int c0 = j * w / outputWidth, c1 = ((j + 1) * w + outputWidth - 1) / outputWidth;
+                cells.Add(input.Narrow(2, r0, r1 - r0).Narrow(3, c0, c1 - c0).Mean([2, 3], keepDim: true));
+            }
+            rows.Add(Tensor.Cat(cells, 3));
+        }
+        return Tensor.Cat(rows, 2);
+    }
+
+    /// <summary>The k*k strided views of a padded NCHW tensor that make up the pooling windows.</summary>
+    private readonly record struct PoolGeometry(int Kernel, int Stride, int OutHeight, int OutWidth)
+    {
+        public static PoolGeometry Of(string op, Tensor input, int kernel, int stride, int padding)
+        {
+            if (input.Rank != 4) throw new ArgumentException($"{op} expects NCHW input, got shape {ShapeUtil.Format(input.Shape)}.");
+            if (kernel <= 0 || stride <= 0 || padding < 0)
+                throw new ArgumentException($"{op}: kernel {kernel} and stride {stride} must be positive and padding {padding} non-negative.");
+            if (2 * padding > kernel)
+                throw new ArgumentException($"{op}: padding {padding} must be at most half the kernel size {kernel} (as in PyTorch).");
+            int oh = (input.Size(2) + 2 * padding - kernel) / stride + 1, ow = (input.Size(3) + 2 * padding - kernel) / stride + 1;
+            if (oh <= 0 || ow <= 0)
+                throw new ArgumentException($"{op}: input {ShapeUtil.Format(input.Shape)} is smaller than the {kernel}x{kernel} window (padding {padding}).");
+            return new PoolGeometry(kernel, stride, oh, ow);
+        }
+
+        public Tensor[] Views(Tensor padded)
+        {
+            var views = new Tensor[Kernel * Kernel];
+            for (int i = 0; i < Kernel; i++)
+                for (int j = 0; j < Kernel; j++)
+                    views[i * Kernel + j] = padded
+                        .Slice(2, i, i + (OutHeight - 1) * Stride + 1, Stride)
+                        .Slice(3, j, j + (OutWidth - 1) * Stride + 1, Stride);
+            return views;
+        }
+    }
+}
