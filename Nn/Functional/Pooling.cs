@@ -39,16 +39,29 @@ public static partial class Functional
         }, argmax);
     }
 
-    /// <summary>torch.nn.functional.avg_pool2d (floor mode, count_include_pad=True: padded zeros count in the
-    /// average). Differentiable through its parts (pad, strided views, sums).</summary>
-    public static Tensor AvgPool2d(Tensor input, int kernelSize, int stride = -1, int padding = 0)
+    /// <summary>torch.nn.functional.avg_pool2d (floor mode). With count_include_pad (torch's default) padded zeros
+    /// count in the average; without it each window divides by its number of real elements. Differentiable
+    /// through its parts (pad, strided views, sums).</summary>
+    public static Tensor AvgPool2d(Tensor input, int kernelSize, int stride = -1, int padding = 0, bool countIncludePad = true)
     {
         if (stride < 0) stride = kernelSize;
         var geo = PoolGeometry.Of("AvgPool2d", input, kernelSize, stride, padding);
-        var padded = padding > 0 ? input.Pad([padding, padding, padding, padding]) : input;
+        var sum = WindowSum(geo, padding > 0 ? input.Pad([padding, padding, padding, padding]) : input);
+        if (countIncludePad || padding == 0) return sum * (1.0 / (kernelSize * kernelSize));
+        Tensor counts;
+        using (GradMode.NoGrad())
+        {
+            var ones = Tensor.Ones([1, 1, input.Size(2), input.Size(3)], input.DType, input.Device);
+            counts = WindowSum(geo, ones.Pad([padding, padding, padding, padding]));
+        }
+        return sum / counts;
+    }
+
+    private static Tensor WindowSum(PoolGeometry geo, Tensor padded)
+    {
         Tensor? sum = null;
         foreach (var v in geo.Views(padded)) sum = sum is null ? v : sum + v;
-        return sum! * (1.0 / (kernelSize * kernelSize));
+        return sum!;
     }
 
     /// <summary>torch.nn.functional.adaptive_avg_pool2d: output cell (i, j) averages rows

@@ -43,9 +43,9 @@ public sealed class MaxPool2d(int kernelSize, int stride = -1, int padding = 0) 
     public override string ToString() => $"MaxPool2d(kernel_size={kernelSize}, stride={(stride < 0 ? kernelSize : stride)}, padding={padding})";
 }
 
-public sealed class AvgPool2d(int kernelSize, int stride = -1, int padding = 0) : Module
+public sealed class AvgPool2d(int kernelSize, int stride = -1, int padding = 0, bool countIncludePad = true) : Module
 {
-    public override Tensor Forward(Tensor input) => Functional.AvgPool2d(input, kernelSize, stride, padding);
+    public override Tensor Forward(Tensor input) => Functional.AvgPool2d(input, kernelSize, stride, padding, countIncludePad);
 }
 
 public sealed class AdaptiveAvgPool2d(int outputHeight, int outputWidth) : Module
