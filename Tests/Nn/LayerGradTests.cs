@@ -1,0 +1,138 @@
+using FsCheck.Xunit;
+using Sparkle.Nn;
+using Sparkle.Nn.Layers;
+using Sparkle.Tensors;
+using Sparkle.Tests.Support;
+using Xunit;
+
+namespace Sparkle.Tests.Nn;
+
+/// <summary>Float64 gradient checks of every layer and loss over random shapes and hyper-parameters.</summary>
+public class LayerGradTests
+{
+    private static int[] Nchw(Random rng, int minHw = 1, int maxHw = 6) => [rng.Next(1, 3), rng.Next(1, 4), rng.Next(minHw, maxHw + 1), rng.Next(minHw, maxHw + 1)];
+
+    [Property(MaxTest = 30)]
+    public void LinearGradients(int seed)
+    {
+        var rng = new Random(seed);
+        int inF = rng.Next(1, 5), outF = rng.Next(1, 5);
+        var lead = TensorGen.RandomShape(rng, 0, 2, 3);
+        var x = GradGen.Leaf(rng, [.. lead, inF]);
+        var layer = new Linear(inF, outF, bias: rng.Next(2) == 0, dtype: DType.Float64, generator: new Generator((ulong)seed));
+        var inputs = new List<Tensor> { x, layer.Weight };
+        if (layer.Bias is not null) inputs.Add(layer.Bias);
+        GradGen.AssertGrads("Linear", _ => layer.Forward(x), [.. inputs]);
+    }
+
+    [Property(MaxTest = 30)]
+    public void BatchNormGradientsInTrainingAndEval(int seed)
+    {
+        var rng = new Random(seed);
+        bool twoD = rng.Next(2) == 0;
+        int[] shape = twoD ? Nchw(rng, 1, 3) : [rng.Next(2, 5), rng.Next(1, 4)];
+        if (ShapeUtil.NumElements(shape) / shape[1] < 2) shape[0] = 2;
+        var x = GradGen.Leaf(rng, shape);
+        var w = GradGen.Leaf(rng, [shape[1]]);
+        var b = GradGen.Leaf(rng, [shape[1]]);
+        bool training = rng.Next(3) != 0;
+        var rm = TensorGen.Random(rng, [shape[1]], DType.Float64);
+        var rv = TensorGen.Random(rng, [shape[1]], DType.Float64).Abs() + 0.5;
+        GradGen.AssertGrads($"BatchNorm training={training} {ShapeUtil.Format(shape)}",
+            _ => Functional.BatchNorm(x, training ? null : rm, training ? null : rv, w, b, training), x, w, b);
+    }
+
+    [Property(MaxTest = 30)]
+    public void LayerNormGradients(int seed)
+    {
+        var rng = new Random(seed);
+        var x = GradGen.Leaf(rng, [.. TensorGen.RandomShape(rng, 0, 2, 3), rng.Next(2, 6)]);
+        var w = GradGen.Leaf(rng, [x.Size(-1)]);
+        var b = GradGen.Leaf(rng, [x.Size(-1)]);
+        GradGen.AssertGrads("LayerNorm", _ => Functional.LayerNorm(x, 1, w, b), x, w, b);
+        var x4 = GradGen.Leaf(rng, [rng.Next(1, 3), rng.Next(2, 5), rng.Next(1, 4), rng.Next(1, 4)]);
+        var w4 = GradGen.Leaf(rng, [x4.Size(1)]);
+        var b4 = GradGen.Leaf(rng, [x4.Size(1)]);
+        GradGen.AssertGrads("LayerNorm2d", _ => Functional.LayerNorm2d(x4, w4, b4), x4, w4, b4);
+    }
+
+    [Property(MaxTest = 40)]
+    public void PoolingGradients(int seed)
+    {
+        var rng = new Random(seed);
+        int k = rng.Next(1, 4), s = rng.Next(1, 4), p = rng.Next(0, k / 2 + 1);
+        var shape = Nchw(rng, k, k + 4);
+        var x = GradGen.DistinctLeaf(rng, shape);         // no ties inside a window: max is differentiable
+        GradGen.AssertGrads($"MaxPool2d k{k} s{s} p{p} {ShapeUtil.Format(shape)}", _ => Functional.MaxPool2d(x, k, s, p), x);
+        bool include = rng.Next(2) == 0;
+        GradGen.AssertGrads($"AvgPool2d k{k} s{s} p{p} include={include}", _ => Functional.AvgPool2d(x, k, s, p, include), x);
+        int oh = rng.Next(1, shape[2] + 1), ow = rng.Next(1, shape[3] + 1);
+        GradGen.AssertGrads($"AdaptiveAvgPool2d ({oh}, {ow}) of {ShapeUtil.Format(shape)}", _ => Functional.AdaptiveAvgPool2d(x, oh, ow), x);
+    }
+
+    [Property(MaxTest = 30)]
+    public void LossGradients(int seed)
+    {
+        var rng = new Random(seed);
+        int n = rng.Next(1, 5), c = rng.Next(2, 5);
+        var logits = GradGen.Leaf(rng, [n, c]);
+        var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(_ => (long)rng.Next(c)).ToArray());
+        double smoothing = rng.Next(2) == 0 ? 0 : 0.1;
+        GradGen.AssertGrads("CrossEntropy", _ => Functional.CrossEntropy(logits, labels, smoothing), logits);
+        var soft = Functional.Softmax(TensorGen.Random(rng, [n, c], DType.Float64), 1);
+        GradGen.AssertGrads("CrossEntropy soft", _ => Functional.CrossEntropy(logits, soft, smoothing), logits);
+        var spatial = GradGen.Leaf(rng, [n, c, 2, 3]);
+        var spatialLabels = Tensor.FromArray(Enumerable.Range(0, n * 6).Select(_ => (long)rng.Next(c)).ToArray(), [n, 2, 3]);
+        GradGen.AssertGrads("CrossEntropy (N, C, H, W)", _ => Functional.CrossEntropy(spatial, spatialLabels), spatial);
+        var target = TensorGen.Random(rng, [n, c], DType.Float64);
+        var reduction = (Reduction)rng.Next(3);
+        GradGen.AssertGrads("MseLoss", _ => Functional.MseLoss(logits, target, reduction), logits);
+    }
+
+    [Property(MaxTest = 20)]
+    public void DropoutAndDropPathGradients(int seed)
+    {
+        var rng = new Random(seed);
+        var x = GradGen.Leaf(rng, Nchw(rng));
+        double p = rng.NextDouble() * 0.8;
+        // A fresh generator per call: the same mask on every evaluation of the function.
+        GradGen.AssertGrads("Dropout", _ => Functional.Dropout(x, p, training: true, new Generator((ulong)seed)), x);
+        GradGen.AssertGrads("DropPath", _ => Functional.DropPath(x, p, training: true, new Generator((ulong)seed)), x);
+    }
+
+    [Property(MaxTest = 30)]
+    public void ActivationModulesGradients(int seed)
+    {
+        var rng = new Random(seed);
+        var x = GradGen.LeafAwayFrom(rng, TensorGen.RandomShape(rng, 1, 3, 4), 1e-3, 0, 6);
+        foreach (var m in new Module[] { new ReLU(), new ReLU6(), new GELU(), new Sigmoid(), new Identity(), new Flatten(0) })
+            GradGen.AssertGrads(m.ToString(), _ => m.Forward(x) * 1.0, x);
+    }
+
+    [Fact]
+    public void DropoutScalesKeptValuesAndIsIdentityInEval()
+    {
+        var x = Tensor.Ones([1000], DType.Float64);
+        var y = Functional.Dropout(x, 0.25, training: true, new Generator(1)).ToDoubleArray();
+        Assert.All(y, v => Assert.True(v == 0 || Math.Abs(v - 1 / 0.75) < 1e-12));
+        double kept = y.Count(v => v != 0) / 1000.0;
+        Assert.InRange(kept, 0.7, 0.8);
+        Assert.Same(x, Functional.Dropout(x, 0.25, training: false));
+        var layer = new DropPath(0.5);
+        layer.Eval();
+        Assert.Same(x, layer.Forward(x));
+    }
+
+    [Fact]
+    public void DropPathDropsWholeSamples()
+    {
+        var x = Tensor.Ones([64, 3, 2, 2], DType.Float64);
+        var y = Functional.DropPath(x, 0.5, training: true, new Generator(3));
+        var perSample = y.Reshape(64, 12);
+        for (int i = 0; i < 64; i++)
+        {
+            var row = perSample.Select(0, i).ToDoubleArray();
+            Assert.True(row.All(v => v == 0) || row.All(v => v == 2), $"sample {i} partly dropped");
+        }
+    }
+}
