@@ -6,7 +6,7 @@ namespace Sparkle.Tests.Autograd;
 
 /// <summary>End to end: a 2-layer MLP trained by plain SGD written here, on a synthetic problem a linear model
 /// cannot solve (three concentric rings). Also the memory contract of the engine over many steps.</summary>
-public class MlpTrainingTests
+public class MlpTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int Classes = 3, PerClass = 100, Hidden = 32;
 
@@ -112,6 +112,7 @@ public class MlpTrainingTests
             if (step == 1_000) after1k = SettledMemory();
         }
         long after10k = SettledMemory();
+        output.WriteLine($"managed memory after step 1,000: {after1k:N0} B; after step 10,000: {after10k:N0} B");
         Assert.True(after10k - after1k < 2_000_000,
             $"managed memory grew by {(after10k - after1k) / 1e6:F1} MB between step 1,000 ({after1k / 1e6:F1} MB) and step 10,000 ({after10k / 1e6:F1} MB)");
     }
