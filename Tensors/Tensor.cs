@@ -43,11 +43,13 @@ public sealed partial class Tensor
     public int[] ShapeArray() => (int[])_shape.Clone();
     public int[] StridesArray() => (int[])_strides.Clone();
 
-    /// <summary>True when the elements lie in row-major order without gaps (size-1 dims ignored).</summary>
+    /// <summary>True when the elements lie in row-major order without gaps (size-1 dims ignored; an empty tensor
+    /// is contiguous whatever its strides).</summary>
     public bool IsContiguous
     {
         get
         {
+            if (NumElements == 0) return true;
             int expected = 1;
             for (int i = Rank - 1; i >= 0; i--)
             {

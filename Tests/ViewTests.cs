@@ -169,6 +169,13 @@ public class ViewTests
         Assert.Equal(TensorGen.Values(x), TensorGen.Values(all));
     }
 
+    [Fact]
+    public void EmptyTensorsAreContiguousWhateverTheirStrides()
+    {
+        Assert.True(Tensor.Zeros([2, 0, 3]).IsContiguous);
+        Assert.True(Tensor.Zeros([0, 4]).T.IsContiguous);
+    }
+
     [Property(MaxTest = 60)]
     public void ContiguousAndCloneCopyValues(int seed)
     {
