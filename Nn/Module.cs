@@ -56,6 +56,33 @@ public abstract class Module
         return module;
     }
 
+    /// <summary>
+    /// Swaps the child registered under <paramref name="name"/> (model surgery: sparse conversion, freezing, fusing).
+    /// Forward code must therefore reach children through <see cref="Child{T}"/> (or a property over it), not through a
+    /// field captured at construction, or it would keep calling the old module.
+    /// </summary>
+    public void ReplaceChild(string name, Module replacement)
+    {
+        ArgumentNullException.ThrowIfNull(replacement);
+        int i = _children.FindIndex(c => c.Name == name);
+        if (i < 0) throw new ArgumentException($"{GetType().Name} has no child '{name}' (children: {string.Join(", ", _children.Select(c => c.Name))}).");
+        _children[i] = (name, replacement);
+    }
+
+    /// <summary>The child registered under <paramref name="name"/>, as <typeparamref name="T"/>.</summary>
+    protected T Child<T>(string name) where T : Module
+    {
+        foreach (var (n, m) in _children)
+            if (n == name)
+                return m as T ?? throw new InvalidOperationException($"{GetType().Name}.{name} is a {m.GetType().Name}, not a {typeof(T).Name}.");
+        throw new ArgumentException($"{GetType().Name} has no child '{name}'.");
+    }
+
+    /// <summary>The child at position <paramref name="index"/> in registration order.</summary>
+    protected Module ChildAt(int index) => _children[index].Value;
+
+    protected int ChildCount => _children.Count;
+
     private void CheckNewName(string name)
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.'))

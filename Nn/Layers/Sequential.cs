@@ -2,11 +2,10 @@ using Sparkle.Tensors;
 
 namespace Sparkle.Nn.Layers;
 
-/// <summary>Runs its children in order; children are named "0", "1", ... (torch.nn.Sequential).</summary>
+/// <summary>Runs its children in order; children are named "0", "1", ... (torch.nn.Sequential). Children are read
+/// from the registry on every call, so <see cref="Module.ReplaceChild"/> takes effect.</summary>
 public sealed class Sequential : Module
 {
-    private readonly List<Module> _items = [];
-
     public Sequential(params Module[] modules)
     {
         foreach (var m in modules) Append(m);
@@ -14,16 +13,16 @@ public sealed class Sequential : Module
 
     public Sequential Append(Module module)
     {
-        _items.Add(RegisterModule(_items.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), module));
+        RegisterModule(ChildCount.ToString(System.Globalization.CultureInfo.InvariantCulture), module);
         return this;
     }
 
-    public Module this[int index] => _items[index];
-    public int Count => _items.Count;
+    public Module this[int index] => ChildAt(index);
+    public int Count => ChildCount;
 
     public override Tensor Forward(Tensor input)
     {
-        foreach (var m in _items) input = m.Forward(input);
+        for (int i = 0; i < ChildCount; i++) input = ChildAt(i).Forward(input);
         return input;
     }
 }
@@ -31,16 +30,18 @@ public sealed class Sequential : Module
 /// <summary>Holds modules under "0", "1", ... without a forward of its own (torch.nn.ModuleList).</summary>
 public sealed class ModuleList : Module, IReadOnlyList<Module>
 {
-    private readonly List<Module> _items = [];
-
     public ModuleList(params Module[] modules)
     {
         foreach (var m in modules) Add(m);
     }
 
-    public void Add(Module module) => _items.Add(RegisterModule(_items.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), module));
-    public Module this[int index] => _items[index];
-    public int Count => _items.Count;
-    public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
+    public void Add(Module module) => RegisterModule(ChildCount.ToString(System.Globalization.CultureInfo.InvariantCulture), module);
+    public Module this[int index] => ChildAt(index);
+    public int Count => ChildCount;
+    public IEnumerator<Module> GetEnumerator()
+    {
+        for (int i = 0; i < ChildCount; i++) yield return ChildAt(i);
+    }
+
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

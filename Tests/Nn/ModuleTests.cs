@@ -129,6 +129,18 @@ public class ModuleTests
     }
 
     [Fact]
+    public void ReplaceChildTakesEffectInForwardAndKeepsNames()
+    {
+        var seq = new Sequential(new Linear(2, 2), new ReLU());
+        seq.ReplaceChild("1", new Identity());
+        var x = Tensor.FromArray(new float[] { -1, -1 }, [1, 2]);
+        Check.Close(((Linear)seq[0]).Forward(x).ToDoubleArray(), seq.Forward(x), 0);
+        Assert.IsType<Identity>(seq[1]);
+        Assert.Equal(["0.weight", "0.bias"], seq.NamedParameters().Select(p => p.Name));
+        Assert.Throws<ArgumentException>(() => seq.ReplaceChild("7", new ReLU()));
+    }
+
+    [Fact]
     public void DuplicateOrDottedNamesAreRejected()
     {
         Assert.Throws<ArgumentException>(() => new BadModule("a.b"));
