@@ -9,6 +9,9 @@ public sealed partial class Tensor
 
     public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null) => Empty(shape, dtype, BackendOf(device), zeroed: true);
 
+    /// <summary>A contiguous tensor with unspecified contents (torch.empty), for outputs a kernel overwrites completely.</summary>
+    public static Tensor Empty(int[] shape, DType dtype = DType.Float32, Device? device = null) => Empty(shape, dtype, BackendOf(device));
+
     public static Tensor Ones(int[] shape, DType dtype = DType.Float32, Device? device = null) => Full(shape, 1.0, dtype, device);
 
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null)

@@ -67,4 +67,24 @@ public interface IBackend
     /// <summary>Fills contiguous dst with random numbers. Element i uses only (seed, offset + i), so
     /// the result does not depend on thread count or device (see <see cref="Philox"/>).</summary>
     void Random(RandomSpec spec, Tensor dst, ulong seed, ulong offset);
+
+    // ---- convolution (the CPU backend implements these in Tensors/Cpu/Conv; other devices may not yet) ----
+    // Layouts: activations are NCHW-shaped tensors with any strides; a backend may prefer channels-last
+    // (NHWC strides). dst is fresh, written completely, and either contiguous or channels-last.
+
+    /// <summary>dst = conv2d(input, weight) + bias. input (N, C, H, W), weight (O, C/groups, KH, KW), bias (O) or null,
+    /// dst (N, O, OH, OW): its OH, OW are taken as given (the caller checks them against the input size).</summary>
+    void Conv2dForward(Tensor input, Tensor weight, Tensor? bias, Tensor dst, in Conv2dParams p)
+        => throw new NotSupportedException($"{GetType().Name} ({Device}) does not implement Conv2dForward.");
+
+    /// <summary>gradInput = the gradient of conv2d with respect to its input (a transposed convolution of
+    /// gradOutput). gradOutput (N, O, OH, OW), weight (O, C/groups, KH, KW), gradInput (N, C, H, W) with H, W as given:
+    /// positions no output reads get 0. Also the forward of ConvTranspose2d.</summary>
+    void Conv2dBackwardInput(Tensor gradOutput, Tensor weight, Tensor gradInput, in Conv2dParams p)
+        => throw new NotSupportedException($"{GetType().Name} ({Device}) does not implement Conv2dBackwardInput.");
+
+    /// <summary>gradWeight = the gradient of conv2d with respect to its weight: gradOutput (N, O, OH, OW) correlated
+    /// with input (N, C, H, W), summed over the batch. gradWeight (O, C/groups, KH, KW).</summary>
+    void Conv2dBackwardWeight(Tensor gradOutput, Tensor input, Tensor gradWeight, in Conv2dParams p)
+        => throw new NotSupportedException($"{GetType().Name} ({Device}) does not implement Conv2dBackwardWeight.");
 }

@@ -1,0 +1,288 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using FsCheck.Xunit;
+using Sparkle.Autograd;
+using Sparkle.Nn;
+using Sparkle.Tensors;
+using Sparkle.Tensors.Cpu;
+using Sparkle.Tests.Support;
+using Xunit;
+
+namespace Sparkle.Tests.Nn;
+
+/// <summary>How a test lays out an activation: every layout must give the same values.</summary>
+public enum ActLayout { Contiguous, ChannelsLast, PaddedRows, SteppedW, ChannelsLastPadded }
+
+/// <summary>Functional.Conv2d / ConvTranspose2d and the CPU conv kernels: against naive float64 loops, finite
+/// differences and PyTorch golden values, in every layout, and bit-identical for 1 and 2 threads.</summary>
+public class ConvTests
+{
+    private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
+
+    /// <summary>A random (N, C, H, W) tensor in the given layout (views of a larger or permuted base).</summary>
+    private static Tensor Activation(Random rng, int[] s, DType dt, ActLayout layout)
+    {
+        int n = s[0], c = s[1], h = s[2], w = s[3];
+        return layout switch
+        {
+            ActLayout.ChannelsLast => TensorGen.Random(rng, [n, h, w, c], dt).Permute(0, 3, 1, 2),
+            ActLayout.PaddedRows => TensorGen.Random(rng, [n, c + 1, h + 2, w + 3], dt).Narrow(1, 1, c).Narrow(2, 1, h).Narrow(3, 2, w),
+            ActLayout.SteppedW => TensorGen.Random(rng, [n, c, h, 2 * w], dt).Slice(3, 0, 2 * w, 2),
+            ActLayout.ChannelsLastPadded => TensorGen.Random(rng, [n, h, w + 1, c + 2], dt).Narrow(3, 1, c).Narrow(2, 0, w).Permute(0, 3, 1, 2),
+            _ => TensorGen.Random(rng, s, dt),
+        };
+    }
+
+    /// <summary>A weight, contiguous or with channels-last (OHWI) strides.</summary>
+    private static Tensor Weight(Random rng, int[] s, DType dt)
+        => rng.Next(2) == 0 ? TensorGen.Random(rng, s, dt) : TensorGen.Random(rng, [s[0], s[2], s[3], s[1]], dt).Permute(0, 3, 1, 2);
+
+    /// <summary>Normwise relative error max|a − e| / max|e| within tol.</summary>
+    private static void Near(double[] expected, Tensor actual, double tol, string what)
+    {
+        var a = actual.ToDoubleArray();
+        Assert.True(a.Length == expected.Length, $"{what}: {a.Length} elements, expected {expected.Length}");
+        double err = 0, scale = 0;
+        for (int i = 0; i < a.Length; i++) { err = Math.Max(err, Math.Abs(a[i] - expected[i])); scale = Math.Max(scale, Math.Abs(expected[i])); }
+        Assert.True(err <= tol * Math.Max(scale, 1e-300) || err == 0, $"{what}: max error {err:G3} vs max |expected| {scale:G3} (tolerance {tol:G2} relative)");
+    }
+
+    private static double Tol(DType dt) => dt == DType.Float32 ? 3e-5 : 1e-12;
+
+    /// <summary>Forward and all three gradients (through Backward with a random output gradient) against the loops.</summary>
+    private static void CheckCase(Random rng, ConvCase k, DType dt, ActLayout xLayout, bool clGrad)
+    {
+        var x = Activation(rng, k.XShape, dt, xLayout).RequireGrad();
+        var w = Weight(rng, k.WShape, dt).RequireGrad();
+        var b = k.Bias ? TensorGen.Random(rng, [k.O], dt).RequireGrad() : null;
+        var dy = Activation(rng, k.YShape, dt, clGrad ? ActLayout.ChannelsLast : ActLayout.Contiguous);
+        var y = Functional.Conv2d(x, w, b, [k.SH, k.SW], [k.PH, k.PW], [k.DH, k.DW], k.G);
+        string what = $"{k} {dt.Name()} x:{xLayout}";
+        Check.Shape(y, k.YShape);
+        double[] xv = x.ToDoubleArray(), wv = w.ToDoubleArray(), dyv = dy.ToDoubleArray();
+        Near(ConvReference.Forward(k, xv, wv, b?.ToDoubleArray()), y, Tol(dt), what + " forward");
+        y.Backward(dy);
+        var (dx, dw, db) = ConvReference.Backward(k, xv, wv, dyv);
+        Near(dx, x.Grad!, Tol(dt), what + " grad input");
+        Near(dw, w.Grad!, Tol(dt), what + " grad weight");
+        if (b is not null) Near(db, b.Grad!, Tol(dt), what + " grad bias");
+    }
+
+    [Property(MaxTest = 60)]
+    public void Conv2dMatchesReferenceLoops(int seed)
+    {
+        var rng = new Random(seed);
+        var k = ConvCase.Random(rng, depthwise: rng.Next(4) == 0);
+        var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
+        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0);
+    }
+
+    [Property(MaxTest = 12)]
+    public void DepthwiseMatchesReferenceLoops(int seed)
+    {
+        var rng = new Random(seed);
+        var k = ConvCase.Random(rng, maxHW: 14, depthwise: true) with { Og = 1 };
+        CheckCase(rng, k, rng.Next(2) == 0 ? DType.Float32 : DType.Float64, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0);
+    }
+
+    /// <summary>Sizes past one k block (K = 360 > 256), one A block (150 > 144 rows), several pixel chunks, groups.</summary>
+    [Theory]
+    [InlineData(ActLayout.Contiguous, 1)]
+    [InlineData(ActLayout.ChannelsLast, 1)]
+    [InlineData(ActLayout.Contiguous, 2)]
+    [InlineData(ActLayout.ChannelsLast, 2)]
+    public void BlockedSizesMatchReference(ActLayout layout, int groups)
+    {
+        var rng = new Random(7 + groups);
+        var k = new ConvCase(2, groups, 40, 150 / groups, 9, 23, 3, 3, 1, 1, 1, 1, 1, 1, true);
+        CheckCase(rng, k, DType.Float32, layout, layout == ActLayout.ChannelsLast);
+        CheckCase(rng, k with { SH = 2, SW = 2, N = 1 }, DType.Float64, layout, false);
+    }
+
+    [Property(MaxTest = 30)]
+    public void ConvTranspose2dMatchesScatterReference(int seed)
+    {
+        var rng = new Random(seed);
+        int groups = rng.Next(1, 3), cin = groups * rng.Next(1, 4), coutG = rng.Next(1, 4), n = rng.Next(1, 3);
+        int kh = rng.Next(1, 5), kw = kh, s = rng.Next(1, 4), d = rng.Next(1, 3), p = rng.Next(0, 2), op = rng.Next(0, Math.Max(s, d));
+        int h = rng.Next(1, 6), w = rng.Next(1, 6);
+        if ((h - 1) * s - 2 * p + d * (kh - 1) + op + 1 <= 0 || (w - 1) * s - 2 * p + d * (kw - 1) + op + 1 <= 0) return;
+        var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
+        var x = Activation(rng, [n, cin, h, w], dt, Layouts[rng.Next(Layouts.Length)]).RequireGrad();
+        var wt = Weight(rng, [cin, coutG, kh, kw], dt).RequireGrad();
+        var b = rng.Next(2) == 0 ? TensorGen.Random(rng, [coutG * groups], dt).RequireGrad() : null;
+        var y = Functional.ConvTranspose2d(x, wt, b, s, p, op, groups, d);
+        var gy = TensorGen.Random(rng, y.ShapeArray(), dt);
+        var r = ConvReference.Transposed(n, cin, h, w, coutG, groups, kh, kw, s, p, op, d, x.ToDoubleArray(), wt.ToDoubleArray(), b?.ToDoubleArray(), gy.ToDoubleArray());
+        string what = $"convT x({n},{cin},{h},{w}) w({cin},{coutG},{kh},{kw}) s={s} p={p} op={op} d={d} g={groups} {dt.Name()}";
+        Near(r.Y, y, Tol(dt), what + " forward");
+        y.Backward(gy);
+        Near(r.Dx, x.Grad!, Tol(dt), what + " grad input");
+        Near(r.Dw, wt.Grad!, Tol(dt), what + " grad weight");
+        if (b is not null) Near(r.Db, b.Grad!, Tol(dt), what + " grad bias");
+    }
+
+    // ---- finite differences (Autograd's GradCheck) ----
+
+    [Property(MaxTest = 25)]
+    public void Conv2dGradCheck(int seed)
+    {
+        var rng = new Random(seed);
+        var k = ConvCase.Random(rng, maxCg: 2, maxHW: 4, depthwise: rng.Next(4) == 0) with { N = rng.Next(1, 3) };
+        var x = GradGen.Leaf(rng, k.XShape);
+        var w = GradGen.Leaf(rng, k.WShape);
+        var inputs = k.Bias ? new[] { x, w, GradGen.Leaf(rng, [k.O]) } : new[] { x, w };
+        // Sometimes only some inputs require grad: the others' gradients must not be needed.
+        if (rng.Next(4) == 0) inputs[rng.Next(inputs.Length)].RequiresGrad = false;
+        if (!inputs.Any(t => t.RequiresGrad)) return;
+        GradGen.AssertGrads($"conv2d {k}", t => Functional.Conv2d(t[0], t[1], k.Bias ? t[2] : null, [k.SH, k.SW], [k.PH, k.PW], [k.DH, k.DW], k.G), inputs);
+    }
+
+    [Property(MaxTest = 20)]
+    public void ConvTranspose2dGradCheck(int seed)
+    {
+        var rng = new Random(seed);
+        int groups = rng.Next(1, 3), cin = groups * rng.Next(1, 3), coutG = rng.Next(1, 3);
+        int kh = rng.Next(1, 4), kw = rng.Next(1, 4), s = rng.Next(1, 3), d = rng.Next(1, 3), p = rng.Next(0, 2), op = rng.Next(0, Math.Max(s, d));
+        int h = rng.Next(1, 4), w = rng.Next(1, 4);
+        if ((h - 1) * s - 2 * p + d * (kh - 1) + op + 1 <= 0 || (w - 1) * s - 2 * p + d * (kw - 1) + op + 1 <= 0) return;
+        bool bias = rng.Next(2) == 0;
+        var x = GradGen.Leaf(rng, [rng.Next(1, 3), cin, h, w]);
+        var wt = GradGen.Leaf(rng, [cin, coutG, kh, kw]);
+        var inputs = bias ? new[] { x, wt, GradGen.Leaf(rng, [coutG * groups]) } : new[] { x, wt };
+        GradGen.AssertGrads($"conv_transpose2d s={s} p={p} op={op} d={d} g={groups}",
+            t => Functional.ConvTranspose2d(t[0], t[1], bias ? t[2] : null, [s, s], [p, p], [op, op], groups, [d, d]), inputs);
+    }
+
+    // ---- PyTorch golden values ----
+
+    public static TheoryData<string, string> GoldenCases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var file in new[] { "conv2d", "conv_transpose2d" })
+            foreach (var name in Metadata(file).Keys.Where(k => !k.StartsWith('_')))
+                data.Add(file, name);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(GoldenCases))]
+    public void MatchesPyTorchGolden(string file, string name)
+    {
+        var g = Golden.Load(file + ".safetensors");
+        using var meta = JsonDocument.Parse(Metadata(file)[name]);
+        var m = meta.RootElement;
+        int[] Ints(string key) => m.GetProperty(key).EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        int groups = m.GetProperty("groups").GetInt32();
+        bool hasBias = m.GetProperty("bias").GetBoolean();
+        foreach (var dt in new[] { DType.Float64, DType.Float32 })
+            foreach (var layout in new[] { ActLayout.Contiguous, ActLayout.ChannelsLast })
+            {
+                Tensor Load(string key, bool leaf = true)
+                {
+                    var e = g[$"{name}/{key}"];
+                    var t = Tensor.FromArray(e.Values, e.Shape).To(dt);
+                    if (layout == ActLayout.ChannelsLast && e.Shape.Length == 4) t = t.Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2);
+                    return leaf ? t.RequireGrad() : t;
+                }
+                var x = Load("x");
+                var w = Load("weight");
+                var b = hasBias ? Load("bias") : null;
+                var y = file == "conv2d"
+                    ? Functional.Conv2d(x, w, b, Ints("stride"), Ints("padding"), Ints("dilation"), groups)
+                    : Functional.ConvTranspose2d(x, w, b, Ints("stride"), Ints("padding"), Ints("output_padding"), groups, Ints("dilation"));
+                double tol = dt == DType.Float64 ? 1e-10 : 1e-4;
+                string what = $"{name} {dt.Name()} {layout}";
+                Near(g[$"{name}/out"].Values, y, tol, what + " out");
+                y.Backward(Load("R", leaf: false));
+                Near(g[$"{name}/grad_x"].Values, x.Grad!, tol, what + " grad_x");
+                Near(g[$"{name}/grad_weight"].Values, w.Grad!, tol, what + " grad_weight");
+                if (b is not null) Near(g[$"{name}/grad_bias"].Values, b.Grad!, tol, what + " grad_bias");
+            }
+    }
+
+    /// <summary>The safetensors header's __metadata__ (case name to JSON hyper-parameters).</summary>
+    private static Dictionary<string, string> Metadata(string file)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(Golden.Dir, file + ".safetensors"));
+        long n = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
+        return doc.RootElement.GetProperty("__metadata__").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+    }
+
+    // ---- determinism ----
+
+    [Theory]
+    [InlineData(ActLayout.Contiguous, 1, 24)]
+    [InlineData(ActLayout.ChannelsLast, 1, 24)]
+    [InlineData(ActLayout.Contiguous, 24, 24)]
+    [InlineData(ActLayout.ChannelsLast, 24, 24)]
+    [InlineData(ActLayout.Contiguous, 2, 24)]
+    public void ResultsDoNotDependOnThreadCount(ActLayout layout, int groups, int channels)
+    {
+        var rng = new Random(3);
+        var k = new ConvCase(3, groups, channels / groups, channels / groups, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, true);
+        var x0 = Activation(rng, k.XShape, DType.Float32, layout);
+        var w0 = TensorGen.Random(rng, k.WShape, DType.Float32);
+        var b0 = TensorGen.Random(rng, [k.O], DType.Float32);
+        var wt = TensorGen.Random(rng, [k.C, k.Og, 4, 4], DType.Float32);
+        var dy = Activation(rng, k.YShape, DType.Float32, layout);
+        float[][] Run(int threads)
+        {
+            int saved = IntraOpPool.NumThreads;
+            IntraOpPool.NumThreads = threads;
+            try
+            {
+                var x = x0.Detach().RequireGrad();
+                var w = w0.Detach().RequireGrad();
+                var b = b0.Detach().RequireGrad();
+                var y = Functional.Conv2d(x, w, b, 1, 1, 1, groups);
+                y.Backward(dy);
+                var t = Functional.ConvTranspose2d(x.Detach(), wt, null, 2, 1, 0, groups, 1);
+                return [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>(), t.ToArray<float>()];
+            }
+            finally { IntraOpPool.NumThreads = saved; }
+        }
+        var one = Run(1);
+        var two = Run(2);
+        for (int i = 0; i < one.Length; i++) Assert.True(one[i].AsSpan().SequenceEqual(two[i]), $"output {i} differs between 1 and 2 threads");
+    }
+
+    // ---- errors ----
+
+    [Fact]
+    public void ShapeErrorsNameBothShapes()
+    {
+        var x = Tensor.Zeros([2, 6, 8, 8]);
+        var e = Assert.Throws<ArgumentException>(() => Functional.Conv2d(x, Tensor.Zeros([4, 5, 3, 3])));
+        Assert.Contains("(2, 6, 8, 8)", e.Message);
+        Assert.Contains("(4, 5, 3, 3)", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.Conv2d(x, Tensor.Zeros([4, 3, 3, 3]), groups: 4));
+        Assert.Contains("(2, 6, 8, 8)", e.Message);
+        Assert.Contains("(4, 3, 3, 3)", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.Conv2d(x, Tensor.Zeros([4, 6, 9, 9])));
+        Assert.Contains("(4, 6, 9, 9)", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.Conv2d(x, Tensor.Zeros([4, 6, 3, 3]), Tensor.Zeros([5])));
+        Assert.Contains("(5)", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.ConvTranspose2d(x, Tensor.Zeros([5, 2, 3, 3])));
+        Assert.Contains("(2, 6, 8, 8)", e.Message);
+        Assert.Contains("(5, 2, 3, 3)", e.Message);
+        Assert.Throws<ArgumentException>(() => Functional.ConvTranspose2d(x, Tensor.Zeros([6, 2, 3, 3]), null, 2, 1, outputPadding: 2));
+        var ie = Assert.Throws<InvalidOperationException>(() => Functional.Conv2d(x, Tensor.Zeros([4, 6, 3, 3], DType.Float64)));
+        Assert.Contains("(4, 6, 3, 3)", ie.Message);
+    }
+
+    [Fact]
+    public void UnbatchedInputAndChannelsLastOutput()
+    {
+        var rng = new Random(5);
+        var x = TensorGen.Random(rng, [3, 6, 5], DType.Float64);
+        var w = TensorGen.Random(rng, [4, 3, 3, 3], DType.Float64);
+        var y = Functional.Conv2d(x, w, padding: 1);
+        Check.Shape(y, 4, 6, 5);
+        Near(Functional.Conv2d(x.Unsqueeze(0), w, padding: 1).ToDoubleArray(), y, 0, "unbatched");
+        var cl = Functional.Conv2d(x.Unsqueeze(0).Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2), w, padding: 1);
+        Assert.Equal(1, cl.Stride(1)); // channels-last in, channels-last out
+        Near(y.ToDoubleArray(), cl, 1e-14, "channels-last");
+    }
+}
