@@ -16,6 +16,31 @@ public enum FanMode { FanIn, FanOut }
 /// </summary>
 public static class Init
 {
+    [ThreadStatic] private static bool t_skip;
+
+    /// <summary>
+    /// While the scope lives, every init function on this thread leaves its tensor untouched (torch's skip_init):
+    /// build a big model only to count its parameters or to load a checkpoint into it, without paying for (or
+    /// committing memory to) an init that would be overwritten.
+    /// </summary>
+    public static SkipScope Skip() => new(SetSkip(true));
+
+    public static bool IsSkipping => t_skip;
+
+    private static bool SetSkip(bool skip)
+    {
+        bool previous = t_skip;
+        t_skip = skip;
+        return previous;
+    }
+
+    public readonly struct SkipScope : IDisposable
+    {
+        private readonly bool _previous;
+        internal SkipScope(bool previous) => _previous = previous;
+        public void Dispose() => SetSkip(_previous);
+    }
+
     public static (int FanIn, int FanOut) Fans(Tensor t)
     {
         if (t.Rank < 2) throw new ArgumentException($"Fan in and fan out need at least 2 dims, got shape {ShapeUtil.Format(t.Shape)}.");
@@ -36,6 +61,7 @@ public static class Init
     /// <summary>kaiming_normal_: N(0, std²) with std = gain / sqrt(fan).</summary>
     public static Tensor KaimingNormal_(Tensor t, double a = 0, FanMode mode = FanMode.FanIn, Nonlinearity nonlinearity = Nonlinearity.LeakyRelu, Generator? generator = null)
     {
+        if (t_skip) return t;
         double std = CalculateGain(nonlinearity, a) / Math.Sqrt(Fan(t, mode));
         using var _ = GradMode.NoGrad();
         return t.Normal_(0, std, generator);
@@ -59,24 +85,28 @@ public static class Init
     /// are values, not multiples of std).</summary>
     public static Tensor TruncNormal_(Tensor t, double mean = 0, double std = 1, double a = -2, double b = 2, Generator? generator = null)
     {
+        if (t_skip) return t;
         using var _ = GradMode.NoGrad();
         return t.TruncNormal_(mean, std, a, b, generator);
     }
 
     public static Tensor Uniform_(Tensor t, double low = 0, double high = 1, Generator? generator = null)
     {
+        if (t_skip) return t;
         using var _ = GradMode.NoGrad();
         return t.Uniform_(low, high, generator);
     }
 
     public static Tensor Normal_(Tensor t, double mean = 0, double std = 1, Generator? generator = null)
     {
+        if (t_skip) return t;
         using var _ = GradMode.NoGrad();
         return t.Normal_(mean, std, generator);
     }
 
     public static Tensor Constant_(Tensor t, double value)
     {
+        if (t_skip) return t;
         using var _ = GradMode.NoGrad();
         return t.Fill_(value);
     }
