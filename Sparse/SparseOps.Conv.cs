@@ -1,0 +1,148 @@
+using System.Buffers;
+using System.Numerics;
+using Sparkle.Autograd;
+using Sparkle.Sparse.Kernels;
+using Sparkle.Tensors;
+
+namespace Sparkle.Sparse;
+
+/// <summary>
+/// Differentiable sparse operators (submanifold semantics; see docs/sparse.md). Inputs and outputs are dense
+/// (B, C, H, W) tensors with exact zeros at masked sites; inside, only active sites are read and computed.
+/// </summary>
+public static partial class SparseOps
+{
+    /// <summary>
+    /// Submanifold conv2d: an output site is computed iff it is active at the output resolution, reading only active
+    /// input sites (masked inputs count as zero, whatever their value); masked outputs are exactly zero. Equal to
+    /// <see cref="MaskedDense.Conv2d(Tensor, Tensor, Tensor?, int[], int[], int[], int, SparseContext)"/>. The output has the
+    /// input's layout (NCHW-contiguous or channels-last).
+    /// </summary>
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, int groups,
+        SparseContext? context = null)
+    {
+        const string op = "SparseConv2d";
+        var ctx = context ?? SparseContext.Require(op);
+        if (input.Rank != 4 || weight.Rank != 4)
+            throw new ArgumentException($"{op}: expected (N, C, H, W) input and (O, C/groups, KH, KW) weight, got {ShapeUtil.Format(input.Shape)} and {ShapeUtil.Format(weight.Shape)}.");
+        int n = input.Size(0), c = input.Size(1), h = input.Size(2), w = input.Size(3), o = weight.Size(0);
+        if (groups < 1 || c % groups != 0 || o % groups != 0 || weight.Size(1) != c / groups)
+            throw new ArgumentException($"{op}: input {ShapeUtil.Format(input.Shape)} and weight {ShapeUtil.Format(weight.Shape)} do not fit groups={groups}.");
+        if (bias is not null && (bias.Rank != 1 || bias.Size(0) != o))
+            throw new ArgumentException($"{op}: bias must have shape ({o}), got {ShapeUtil.Format(bias.Shape)}.");
+        if (n != ctx.Mask.Batch)
+            throw new ArgumentException($"{op}: input batch {n} differs from the mask's batch {ctx.Mask.Batch}.");
+        if (input.DType != weight.DType || (bias is not null && bias.DType != weight.DType))
+            throw new InvalidOperationException($"{op}: dtypes differ: input {input.DType.Name()}, weight {weight.DType.Name()}.");
+        var (sh, sw) = Pair(stride); var (ph, pw) = Pair(padding); var (dh, dw) = Pair(dilation);
+        var g = new ConvGeometry(weight.Size(2), weight.Size(3), sh, sw, ph, pw, dh, dw, h, w);
+        var map = ctx.Neighbours(g);
+        return input.DType switch
+        {
+            DType.Float32 => Conv2dT<float>(input, weight, bias, map, groups),
+            DType.Float64 => Conv2dT<double>(input, weight, bias, map, groups),
+            _ => throw new InvalidOperationException($"{op} needs float32 or float64, got {input.DType.Name()}."),
+        };
+    }
+
+    internal static (int, int) Pair(int[] v) => v.Length switch
+    {
+        1 => (v[0], v[0]),
+        2 => (v[0], v[1]),
+        _ => throw new ArgumentException($"Expected 1 or 2 values, got {v.Length}."),
+    };
+
+    private static bool IsDepthwise(int c, int o, int groups) => groups == c && o == c && groups > 1;
+
+    private static Tensor Conv2dT<T>(Tensor input, Tensor weight, Tensor? bias, NeighbourMap map, int groups)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int cin = input.Size(1), cout = weight.Size(0), taps = map.Taps, cg = cin / groups;
+        bool cl = RowIO.IsChannelsLast(input);
+        var wArr = weight.Contiguous().ToArray<T>();
+        T[]? bArr = bias?.ToArray<T>();
+        int nIn = map.In.Count, nOut = map.Out.Count;
+        var xr = new T[nIn * cin];
+        RowIO.Gather(input, map.In, xr);
+        var yr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
+        Tensor y;
+        try
+        {
+            bool dw = IsDepthwise(cin, cout, groups);
+            int[]? rows = map.IsIdentity ? null : map.Rows;
+            if (dw && rows is not null)
+                SparseConvKernels.Depthwise(xr, rows, taps, nOut, cin, Transpose(wArr, cin, taps), bArr, yr);
+            else
+            {
+                SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
+                if (bArr is not null)
+                    for (int r = 0; r < nOut; r++) System.Numerics.Tensors.TensorPrimitives.Add(yr.AsSpan(r * cout, cout), bArr, yr.AsSpan(r * cout, cout));
+            }
+            y = RowIO.Scatter(yr, map.Out, cout, cl);
+        }
+        finally { ArrayPool<T>.Shared.Return(yr); }
+
+        if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
+        bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
+        int[] wShape = weight.ShapeArray();
+        Tensor[] saved = [input, weight];
+        return Differentiable.Record("SparseConv2d", y, [input, weight, bias],
+            gy => Conv2dBackward(gy, map, groups, cin, cout, cl, gx, gw, gb, gw ? xr : null, gx ? wArr : null, wShape), saved);
+    }
+
+    private static Tensor?[] Conv2dBackward<T>(Tensor gy, NeighbourMap map, int groups, int cin, int cout, bool cl, bool gx, bool gw, bool gb,
+        T[]? xr, T[]? wArr, int[] wShape) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nIn = map.In.Count, nOut = map.Out.Count, taps = map.Taps, cg = cin / groups;
+        bool dwConv = IsDepthwise(cin, cout, groups);
+        int[]? rows = map.IsIdentity ? null : map.Rows;
+        var dyr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
+        Tensor? dx = null, dwt = null, db = null;
+        try
+        {
+            RowIO.Gather(gy, map.Out, dyr);
+            if (gx)
+            {
+                var dxr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+                try
+                {
+                    int[]? inv = map.IsIdentity ? null : map.Inverse;
+                    if (dwConv && inv is not null)
+                        SparseConvKernels.Depthwise(dyr, inv, taps, nIn, cin, Transpose(wArr!, cin, taps), null, dxr);
+                    else
+                        SparseConvKernels.GatherGemm(dyr, cout, inv, taps, groups, nIn, SparseConvKernels.PackBackward<T>(wArr!, cout, cg, taps, groups), cin, dxr);
+                    dx = RowIO.Scatter(dxr, map.In, cin, cl);
+                }
+                finally { ArrayPool<T>.Shared.Return(dxr); }
+            }
+            if (gw)
+            {
+                var dwArr = new T[cout * cg * taps];
+                if (dwConv && rows is not null)
+                {
+                    var dwT = SparseConvKernels.DepthwiseWeightGrad(xr!, rows, taps, nOut, cin, dyr);
+                    for (int c = 0; c < cin; c++)
+                        for (int t = 0; t < taps; t++) dwArr[c * taps + t] = dwT[t * cin + c];
+                }
+                else
+                {
+                    var dwp = SparseConvKernels.WeightGrad(xr!, cin, rows, taps, groups, nOut, dyr, cout);
+                    SparseConvKernels.UnpackForward<T>(dwp, cout, cg, taps, groups, dwArr);
+                }
+                dwt = Tensor.FromArray(dwArr, wShape);
+            }
+            if (gb) db = Tensor.FromArray(SparseConvKernels.ColumnSums(dyr, nOut, cout), [cout]);
+        }
+        finally { ArrayPool<T>.Shared.Return(dyr); }
+        return [dx, dwt, db];
+    }
+
+    /// <summary>(C, taps) -> (taps, C).</summary>
+    private static T[] Transpose<T>(T[] w, int c, int taps)
+    {
+        var r = new T[w.Length];
+        for (int i = 0; i < c; i++)
+            for (int t = 0; t < taps; t++) r[t * c + i] = w[i * taps + t];
+        return r;
+    }
+}
