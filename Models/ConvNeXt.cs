@@ -1,5 +1,6 @@
 using Sparkle.Nn;
 using Sparkle.Nn.Layers;
+using Sparkle.Sparse;
 using Sparkle.Tensors;
 
 namespace Sparkle.Models;
@@ -103,7 +104,7 @@ public sealed class ConvNeXtBlock : Module
         var y = Child<Module>("dwconv").Forward(x).Permute(0, 2, 3, 1);
         y = Child<Module>("pwconv2").Forward(Child<Module>("act").Forward(Child<Module>("pwconv1").Forward(Child<Module>("norm").Forward(y))));
         y = (y * Gamma).Permute(0, 3, 1, 2);
-        y = ActiveSites.Remask(y);
+        if (SparseContext.Current is not null) y = SparseOps.ApplyMask(y);   // SPARK.md §4.2 step 9
         return x + Blocks.DropPath(this, y);
     }
 }

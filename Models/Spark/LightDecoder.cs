@@ -32,8 +32,9 @@ public sealed class LightDecoder : Module
     public int[] Channels { get; }
 
     /// <summary>
-    /// Decodes from the densified maps, deepest first (index 0 = the smallest map, width channels). A null entry
-    /// (single-scale ablations) skips that addition.
+    /// Decodes from the densified maps, deepest first (index 0 = the smallest map, width channels); map k is added
+    /// before block k (and a map after the last block before the head). A null entry (single-scale ablations) skips
+    /// that addition.
     /// </summary>
     public Tensor Forward(IReadOnlyList<Tensor?> densified)
     {
@@ -45,6 +46,11 @@ public sealed class LightDecoder : Module
             if (x is null) throw new ArgumentException("LightDecoder: the deepest densified map is missing.");
             x = dec[k].Forward(x);
         }
+        // Encoders whose total stride is smaller than their number of maps allows (the small-image ResNet stem: maps at
+        // strides 8, 4, 2, 1 for 3 blocks) hand one more map at full resolution: it joins before the head.
+        if (densified.Count > dec.Count && densified[dec.Count] is { } last) x = x! + last;
+        if (densified.Count > dec.Count + 1)
+            throw new ArgumentException($"LightDecoder: {densified.Count} maps for {dec.Count} blocks.");
         return Child<Module>("proj").Forward(x!);
     }
 

@@ -1,0 +1,111 @@
+using Sparkle.Models;
+using Sparkle.Models.Spark;
+using Sparkle.Nn;
+using Sparkle.Tensors;
+using Sparkle.Tests.Support;
+using Xunit;
+
+namespace Sparkle.Tests.Models;
+
+/// <summary>The assembled SparK model: densify sizes and keys (SPARK.md §2.2, §5.7), shapes, loss at init, gradient
+/// flow rules (§8.8, §8.9).</summary>
+public class SparkModelTests
+{
+    private static long DensifyParams(SparkModel m) => m.NamedParameters()
+        .Where(p => p.Name.StartsWith("densify_") || p.Name.StartsWith("mask_tokens")).Sum(p => (long)p.Parameter.NumElements);
+
+    [Theory]
+    [InlineData("resnet18", 1_558_752)]
+    [InlineData("resnet50", 6_230_688)]
+    [InlineData("convnext_small", 1_746_816)]
+    [InlineData("convnext_base", 3_116_064)]
+    [InlineData("convnext_large", 4_673_376)]
+    public void DensifyParameterTotalsMatchSpark(string name, long expected)
+    {
+        using var _ = Init.Skip();
+        var encoder = (IHierarchicalEncoder)Backbones.Create(name, new ModelOptions { Initialize = false });
+        var norm = name.StartsWith("resnet") ? DensifyNorm.BatchNorm : DensifyNorm.LayerNorm;
+        var spark = new SparkModel(encoder, 224, densifyNorm: norm, initialize: false);
+        Assert.Equal(expected, DensifyParams(spark));
+        Assert.Equal(23_183_115, spark.NamedParameters().Where(p => p.Name.StartsWith("dense_decoder.")).Sum(p => (long)p.Parameter.NumElements));
+    }
+
+    [Fact]
+    public void ResNet50SparkHasTheOfficialKeysAndTotal()
+    {
+        using var _ = Init.Skip();
+        var spark = new SparkModel(ResNet.ResNet50(new ModelOptions { Initialize = false }), 224, initialize: false);
+        var keys = spark.StateDict().Keys.ToHashSet();
+        foreach (var k in new[] { "sparse_encoder.sp_cnn.conv1.weight", "sparse_encoder.sp_cnn.layer4.2.bn3.num_batches_tracked",
+                     "dense_decoder.dec.0.up_sample.weight", "dense_decoder.dec.4.conv.4.running_mean", "dense_decoder.proj.bias",
+                     "densify_norms.0.running_var", "densify_projs.0.weight", "densify_projs.3.bias", "mask_tokens.0", "mask_tokens.3",
+                     "imn_m", "imn_s", "norm_black" })
+            Assert.Contains(k, keys);
+        Assert.Equal(52.92, spark.NumParameters() / 1e6, 2);                       // SPARK.md §9: R50 total trainable
+        Check.Shape(spark.StateDict()["mask_tokens.0"], 1, 2048, 1, 1);
+        Assert.Equal(318, spark.Encoder.StateDict().Count);                         // timm-style encoder checkpoint
+    }
+
+    [Fact]
+    public void ConvNeXtSmallHasNoFirstProjection()
+    {
+        using var _ = Init.Skip();
+        var spark = new SparkModel(ConvNeXt.Small(new ModelOptions { Initialize = false }), 224, densifyNorm: DensifyNorm.LayerNorm, initialize: false);
+        Assert.DoesNotContain("densify_projs.0.weight", spark.StateDict().Keys);
+        Assert.Contains("densify_projs.1.weight", spark.StateDict().Keys);
+    }
+
+    private static SparkModel SmallResNet(int seed) =>
+        new(ResNet.ResNet18(new ModelOptions { Generator = new Generator((ulong)seed) }, smallStem: true), 32, decoderWidth: 64,
+            generator: new Generator((ulong)seed + 1));
+
+    [Fact]
+    public void ReconstructionHasTheInputShapeAndLossIsAboutOneAtInit()
+    {
+        var spark = SmallResNet(1);
+        Assert.Equal(8, spark.Patch);
+        Assert.Equal(4, spark.Grid);
+        var images = Tensor.Randn([4, 3, 32, 32], new Generator(2));
+        var active = spark.SampleMask(4, new Generator(3));
+        Check.Shape(spark.Reconstruct(images, active), 4, 3, 32, 32);
+        double loss = spark.Loss(images, active).Item();
+        Assert.InRange(loss, 0.9, 1.2);
+    }
+
+    [Fact]
+    public void MaskTokensGetGradientOnlyFromMaskedSitesAndEveryParameterGetsOne()
+    {
+        var spark = SmallResNet(4);
+        var images = Tensor.Randn([2, 3, 32, 32], new Generator(5));
+        var active = spark.SampleMask(2, new Generator(6));
+        spark.Loss(images, active).Backward();
+        foreach (var (name, p) in spark.NamedParameters())
+            Assert.True(p.Grad is not null, $"{name} got no gradient");
+        // With every site visible, the tokens are never selected: their gradient is exactly zero.
+        spark.ZeroGrad();
+        var allVisible = Tensor.Ones([2, 1, 4, 4], DType.Bool);
+        var rec = spark.Reconstruct(images, allVisible);
+        (rec * rec).Mean().Backward();
+        for (int i = 0; i < 4; i++)
+            Assert.All(spark.StateDict()[$"mask_tokens.{i}"].Grad?.ToDoubleArray() ?? [0.0], v => Assert.Equal(0, v));
+    }
+
+    [Fact]
+    public void VisualizationPastesVisiblePatches()
+    {
+        var spark = SmallResNet(7);
+        var images = Tensor.Randn([1, 3, 32, 32], new Generator(8));
+        var active = spark.SampleMask(1, new Generator(9));
+        var (input, masked, composite) = spark.Visualize(images, active);
+        var m = active.To(DType.Float32).RepeatInterleave(8, 2).RepeatInterleave(8, 3).Expand(1, 3, 32, 32).ToDoubleArray();
+        var img = images.ToDoubleArray();
+        var comp = composite.ToDoubleArray();
+        var msk = masked.ToDoubleArray();
+        for (int i = 0; i < img.Length; i++)
+        {
+            if (m[i] == 1) { Assert.Equal(img[i], comp[i], 5); Assert.Equal(img[i], msk[i]); }
+            else Assert.Equal(0, msk[i]);
+        }
+        Assert.Same(images, input);
+    }
+}
