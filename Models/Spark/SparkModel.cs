@@ -30,6 +30,8 @@ public sealed class SparkModel : Module
         Patch = ratio;
         Grid = inputSize / ratio;
         MaskRatio = maskRatio;
+        DecoderWidth = decoderWidth;
+        DensifyNorm = densifyNorm;
         var channels = encoder.FeatureMapChannels.ToArray();               // a copy (SPARK.md §8.12)
 
         RegisterModule("sparse_encoder", new EncoderHolder(SparseConversion.ToSparse(backbone)));
@@ -70,6 +72,8 @@ public sealed class SparkModel : Module
     /// <summary>f: the mask grid side (InputSize / Patch).</summary>
     public int Grid { get; }
     public double MaskRatio { get; }
+    public int DecoderWidth { get; }
+    public DensifyNorm DensifyNorm { get; }
 
     /// <summary>The backbone (converted to sparse layers); its state dict is the timm-style encoder checkpoint.</summary>
     public Module Encoder => Child<EncoderHolder>("sparse_encoder").Child0;

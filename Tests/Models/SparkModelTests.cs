@@ -109,3 +109,41 @@ public class SparkModelTests
         Assert.Same(images, input);
     }
 }
+
+public class SparkCheckpointTests
+{
+    [Fact]
+    public void BothCheckpointsRoundTripAndTheEncoderLoadsIntoADenseModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("sparkle-ckpt");
+        try
+        {
+            var model = new SparkModel(ResNet.ResNet18(new ModelOptions { Generator = new Generator(1) }, smallStem: true), 32, decoderWidth: 32, generator: new Generator(2));
+            var opt = new Sparkle.Nn.Optim.Lamb(model.NamedParameters(), lr: 1e-3, weightDecay: 0.04);
+            var images = Tensor.Randn([2, 3, 32, 32], new Generator(3));
+            model.Loss(images, model.SampleMask(2, new Generator(4))).Backward();
+            opt.Step();
+            string withDecoder = Path.Combine(dir.FullName, "withdecoder.safetensors"), encoder = Path.Combine(dir.FullName, "encoder.safetensors");
+            SparkCheckpoint.SaveWithDecoder(withDecoder, model, opt, new Dictionary<string, string> { ["epoch"] = "3" });
+            SparkCheckpoint.SaveEncoder(encoder, model);
+
+            var fresh = new SparkModel(ResNet.ResNet18(new ModelOptions { Generator = new Generator(9) }, smallStem: true), 32, decoderWidth: 32, generator: new Generator(10));
+            var freshOpt = new Sparkle.Nn.Optim.Lamb(fresh.NamedParameters(), lr: 1e-3, weightDecay: 0.04);
+            var meta = SparkCheckpoint.LoadWithDecoder(withDecoder, fresh, freshOpt);
+            Assert.Equal("3", meta["epoch"]);
+            Assert.Equal("true", meta["is_pretrain"]);
+            foreach (var (k, v) in model.StateDict())
+                Assert.Equal(v.ToDoubleArray(), fresh.StateDict()[k].ToDoubleArray());
+
+            var dense = ResNet.ResNet18(new ModelOptions { NumClasses = 10 }, smallStem: true);
+            var result = dense.LoadStateDict(Sparkle.Nn.Serialization.SafeTensors.Load(encoder).Tensors, strict: false);
+            Assert.Equal(["fc.weight", "fc.bias"], result.MissingKeys);
+            Assert.Empty(result.UnexpectedKeys);
+            Assert.Equal(model.Encoder.StateDict()["layer1.0.conv1.weight"].ToDoubleArray(), dense.StateDict()["layer1.0.conv1.weight"].ToDoubleArray());
+
+            var other = new SparkModel(ResNet.ResNet18(new ModelOptions(), smallStem: true), 32, maskRatio: 0.75, decoderWidth: 32);
+            Assert.Throws<InvalidDataException>(() => SparkCheckpoint.LoadWithDecoder(withDecoder, other, null));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+}
