@@ -34,7 +34,9 @@ internal static class Engine
             if (g is not null)
             {
                 if (node.RetainTarget is { } keep) AccumulateLeaf(keep, g);
+                long t0 = BackwardProfile.Start();
                 inputGrads = node.Run(g);
+                BackwardProfile.Stop(node, t0);
                 if (inputGrads.Length != edges.Length)
                     throw new InvalidOperationException($"{node} returned {inputGrads.Length} gradients for {edges.Length} inputs.");
             }

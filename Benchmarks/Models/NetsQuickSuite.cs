@@ -1,0 +1,63 @@
+using Sparkle.Benchmarks.Quick;
+using Sparkle.Models;
+using Sparkle.Nn;
+using Sparkle.Nn.Optim;
+using Sparkle.Tensors;
+using Sparkle.Tensors.Cpu;
+
+namespace Sparkle.Benchmarks.Models;
+
+/// <summary>`quick nets [r18|r50] [size=224] [batch=8] [threads=2] [reps=5]`: a dense ResNet training step (forward, cross-entropy,
+/// backward, SGD momentum 0.9) and the forward alone (no grad, train-mode BN), as refbench's nets224/nets96 lines
+/// (`../shared/refbench/run nets224 2`). Prints `nets r50 224 b8 step median_ms=...`.</summary>
+public sealed class NetsQuickSuite : IQuickSuite
+{
+    public string Name => "nets";
+
+    public void Run(string[] args)
+    {
+        var opts = QuickArgs.Parse(args);
+        int size = opts.Int("size", 224), batch = opts.Int("batch", 8), reps = opts.Int("reps", 5);
+        IntraOpPool.NumThreads = opts.Int("threads", 2);
+        foreach (var arch in opts.Words.Count > 0 ? opts.Words : ["r50"])
+        {
+            var model = (Module)(arch == "r18" ? ResNet.ResNet18(new ModelOptions { NumClasses = 1000, Generator = new Generator(0) })
+                : ResNet.ResNet50(new ModelOptions { NumClasses = 1000, Generator = new Generator(0) }));
+            var net = (IHierarchicalEncoder)model;
+            var x = Tensor.Randn([batch, 3, size, size], new Generator(1));
+            var labels = Tensor.Randint(0, 1000, [batch], new Generator(2));
+            var sgd = new Sgd(model.NamedParameters(), lr: 0.01, momentum: 0.9);
+            var fwd = QuickRunner.Time(() => { using var _ = Sparkle.Autograd.GradMode.NoGrad(); net.Forward(x); }, reps, 1);
+            var step = QuickRunner.Time(() =>
+            {
+                Functional.CrossEntropy(net.Forward(x), labels).Backward();
+                sgd.Step();
+                sgd.ZeroGrad();
+            }, reps, 1);
+            Console.WriteLine($"nets {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} threads={IntraOpPool.NumThreads}");
+            Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads}");
+        }
+    }
+}
+
+/// <summary>Words and key=value pairs of a quick-suite command line.</summary>
+internal sealed class QuickArgs
+{
+    public List<string> Words { get; } = [];
+    private readonly Dictionary<string, string> _values = [];
+
+    public static QuickArgs Parse(string[] args)
+    {
+        var r = new QuickArgs();
+        foreach (var a in args)
+        {
+            int eq = a.IndexOf('=');
+            if (eq > 0) r._values[a[..eq]] = a[(eq + 1)..];
+            else r.Words.Add(a);
+        }
+        return r;
+    }
+
+    public int Int(string key, int fallback) => _values.TryGetValue(key, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    public double Double(string key, double fallback) => _values.TryGetValue(key, out var v) ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+}
