@@ -58,14 +58,18 @@ public sealed class AdaptiveAvgPool2d(int outputHeight, int outputWidth) : Modul
 public sealed class Dropout(double p = 0.5, Generator? generator = null) : Module
 {
     public double P { get; } = p;
-    public override Tensor Forward(Tensor input) => Functional.Dropout(input, P, Training, generator);
+    /// <summary>The RNG of the masks (null: Generator.Default); trainers point it at their own RNG for exact resume.</summary>
+    public Generator? Generator { get; set; } = generator;
+    public override Tensor Forward(Tensor input) => Functional.Dropout(input, P, Training, Generator);
 }
 
 /// <summary>timm's DropPath (stochastic depth): drops whole samples of a residual branch in training.</summary>
 public sealed class DropPath(double p = 0, Generator? generator = null) : Module
 {
     public double P { get; } = p;
-    public override Tensor Forward(Tensor input) => Functional.DropPath(input, P, Training, generator);
+    /// <summary>The RNG of the per-sample masks (null: Generator.Default); trainers point it at their own RNG for exact resume.</summary>
+    public Generator? Generator { get; set; } = generator;
+    public override Tensor Forward(Tensor input) => Functional.DropPath(input, P, Training, Generator);
     public override string ToString() => $"DropPath(drop_prob={P})";
 }
 

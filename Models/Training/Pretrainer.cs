@@ -1,0 +1,129 @@
+using System.Globalization;
+using Sparkle.Models.Spark;
+using Sparkle.Nn;
+using Sparkle.Nn.Layers;
+using Sparkle.Nn.Optim;
+using Sparkle.Tensors;
+
+namespace Sparkle.Models.Training;
+
+/// <summary>SparK pre-training hyper-parameters (SPARK.md §5.1 defaults; batch is the global batch).</summary>
+public sealed record PretrainOptions
+{
+    public int Epochs { get; init; } = 1600;
+    public double WarmupEpochs { get; init; } = 40;
+    public int BatchSize { get; init; } = 4096;
+    /// <summary>lr = BaseLr · BatchSize / 256.</summary>
+    public double BaseLr { get; init; } = 2e-4;
+    public double WeightDecay { get; init; } = 0.04;
+    /// <summary>Final weight decay of the cosine increase (0: same as WeightDecay).</summary>
+    public double WeightDecayEnd { get; init; } = 0.2;
+    /// <summary>lamb, adamw or sgd.</summary>
+    public string Optimizer { get; init; } = "lamb";
+    /// <summary>LAMB/AdamW β2 (SparK: 0.95 for ResNets, 0.999 for ConvNeXts).</summary>
+    public double Beta2 { get; init; } = 0.95;
+    /// <summary>Global gradient-norm clip (inside LAMB; applied before the step for the others). 0 disables.</summary>
+    public double Clip { get; init; } = 5;
+    public ulong Seed { get; init; } = 1;
+}
+
+/// <summary>Thrown when a step's loss is NaN or infinite: the run stops and the last good checkpoint stays.</summary>
+public sealed class NonFiniteLossException(long iteration, double loss)
+    : Exception($"The loss became {loss} at iteration {iteration}; training stopped. The last checkpoint written before it is intact.")
+{
+    public long Iteration { get; } = iteration;
+}
+
+/// <summary>
+/// The SparK pre-training step loop (SPARK.md §5): per iteration, set lr/wd from the schedule, sample the masks, forward,
+/// backward, optimizer step (LAMB clips inside). All randomness (masks, drop path) comes from one seeded Generator whose
+/// state is part of the checkpoint, so an interrupted and resumed run reproduces the uninterrupted one exactly.
+/// </summary>
+public sealed class Pretrainer
+{
+    private readonly Generator _rng;
+
+    public Pretrainer(SparkModel model, PretrainOptions options, long itersPerEpoch)
+    {
+        Model = model;
+        Options = options;
+        ItersPerEpoch = itersPerEpoch;
+        _rng = new Generator(options.Seed);
+        foreach (var (_, m) in model.NamedModules())
+        {
+            if (m is DropPath dp) dp.Generator = _rng;
+            if (m is Dropout d) d.Generator = _rng;
+        }
+        double peak = LrWdSchedule.ScaledLr(options.BaseLr, options.BatchSize);
+        Schedule = LrWdSchedule.FromEpochs(peak, options.WeightDecay, options.WeightDecayEnd, options.Epochs, options.WarmupEpochs, itersPerEpoch);
+        var groups = ParamGroups.Split(model);
+        Optimizer = options.Optimizer switch
+        {
+            "lamb" => new Lamb(groups, peak, beta2: options.Beta2, maxGradNorm: options.Clip > 0 ? options.Clip : null),
+            "adamw" => new AdamW(groups, peak, beta2: options.Beta2, weightDecay: 0),
+            "sgd" => new Sgd(groups, peak, momentum: 0.9, nesterov: true),
+            _ => throw new ArgumentException($"Unknown optimizer '{options.Optimizer}' (lamb, adamw or sgd)."),
+        };
+    }
+
+    public SparkModel Model { get; }
+    public PretrainOptions Options { get; }
+    public long ItersPerEpoch { get; }
+    public LrWdSchedule Schedule { get; }
+    public Optimizer Optimizer { get; }
+
+    /// <summary>Global iteration of the next step (epoch · ItersPerEpoch + iteration in epoch).</summary>
+    public long Iteration { get; private set; }
+    public long TotalIterations => Options.Epochs * ItersPerEpoch;
+    public int Epoch => (int)(Iteration / ItersPerEpoch);
+
+    /// <summary>Values of the last step, for logs.</summary>
+    public double LastLr { get; private set; }
+    public double LastWd { get; private set; }
+    public double LastGradNorm { get; private set; }
+
+    /// <summary>One training step on a batch of normalised images; returns the loss.</summary>
+    public double Step(Tensor images)
+    {
+        Model.Train();
+        var values = Schedule.Apply(Optimizer, Iteration);
+        (LastLr, LastWd) = (values.Lr, values.Wd);
+        var active = Model.SampleMask(images.Size(0), _rng, images.Device);
+        var loss = Model.Loss(images, active);
+        double value = loss.Item();
+        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
+        Optimizer.ZeroGrad();
+        loss.Backward();
+        if (Optimizer is not Lamb && Options.Clip > 0)
+            LastGradNorm = GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip).Item();
+        Optimizer.Step();
+        if (Optimizer is Lamb lamb && lamb.GlobalGradNorm is { } norm) LastGradNorm = norm.Item();
+        Iteration++;
+        return value;
+    }
+
+    /// <summary>Writes the with-decoder checkpoint (model, optimizer, iteration, RNG) atomically.</summary>
+    public void SaveCheckpoint(string path, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var state = _rng.GetState();
+        var meta = new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
+        {
+            ["iteration"] = Iteration.ToString(CultureInfo.InvariantCulture),
+            ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
+            ["rng_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture),
+            ["rng_offset"] = state.Offset.ToString(CultureInfo.InvariantCulture),
+        };
+        SparkCheckpoint.SaveWithDecoder(path, Model, Optimizer, meta);
+    }
+
+    /// <summary>Restores model, optimizer, iteration and RNG from a with-decoder checkpoint; returns its metadata.</summary>
+    public IReadOnlyDictionary<string, string> Resume(string path)
+    {
+        var meta = SparkCheckpoint.LoadWithDecoder(path, Model, Optimizer);
+        string Need(string key) => meta.TryGetValue(key, out var v) ? v
+            : throw new InvalidDataException($"{path}: not a resumable checkpoint (no '{key}' in its metadata).");
+        Iteration = long.Parse(Need("iteration"), CultureInfo.InvariantCulture);
+        _rng.SetState(new GeneratorState(ulong.Parse(Need("rng_seed"), CultureInfo.InvariantCulture), ulong.Parse(Need("rng_offset"), CultureInfo.InvariantCulture)));
+        return meta;
+    }
+}
