@@ -19,10 +19,19 @@ public sealed class SparseQuickSuite : IQuickSuite
         {
             int ch = opts.TryGetValue("ch", out var c) ? int.Parse(c) : kind == "dw7x7" ? 96 : 64;
             var bc = new SparseBenchCase(kind, batch, 56, ch);
-            var dense = QuickRunner.Time(bc.RunMaskedDense, reps: 5, warmup: 2);
-            var sparse = QuickRunner.Time(bc.RunSparse, reps: 5, warmup: 2);
+            // Interleaved samples (dense, sparse, dense, ...) so load drift on a shared machine hits both alike.
+            for (int i = 0; i < 2; i++) { bc.RunMaskedDense(); bc.RunSparse(); }
+            const int reps = 9;
+            double[] ds = new double[reps], ss = new double[reps], rs = new double[reps];
+            for (int i = 0; i < reps; i++)
+            {
+                ds[i] = QuickRunner.Time(bc.RunMaskedDense, reps: 1, warmup: 0).MedianMs;
+                ss[i] = QuickRunner.Time(bc.RunSparse, reps: 1, warmup: 0).MedianMs;
+                rs[i] = ss[i] / ds[i];
+            }
+            Array.Sort(ds); Array.Sort(ss); Array.Sort(rs);
             Console.WriteLine($"sparse {kind} batch={batch} size=56 ch={ch} f={SparseBenchCase.F} active={bc.ActiveFraction:F3} " +
-                $"sparse_ms={sparse.MedianMs:F2} masked_dense_ms={dense.MedianMs:F2} ratio={sparse.MedianMs / dense.MedianMs:F3}");
+                $"sparse_ms={ss[reps / 2]:F2} masked_dense_ms={ds[reps / 2]:F2} ratio={ss[reps / 2] / ds[reps / 2]:F3} pair_ratio_median={rs[reps / 2]:F3}");
         }
     }
 }
