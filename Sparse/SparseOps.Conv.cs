@@ -3,6 +3,7 @@ using System.Numerics;
 using Sparkle.Autograd;
 using Sparkle.Sparse.Kernels;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Cpu.Gemm;
 
 namespace Sparkle.Sparse;
 
@@ -59,15 +60,17 @@ public static partial class SparseOps
     {
         int cin = input.Size(1), cout = weight.Size(0), taps = map.Taps, cg = cin / groups;
         bool cl = RowIO.IsChannelsLast(input);
+        if (map.IsIdentity && groups == 1 && !cl) return PointwiseChannelMajor<T>(input, weight, bias, map.In);
         var wArr = weight.Contiguous().ToArray<T>();
         T[]? bArr = bias?.ToArray<T>();
         int nIn = map.In.Count, nOut = map.Out.Count;
-        var xr = new T[nIn * cin];
-        RowIO.Gather(input, map.In, xr);
+        // Rows are scratch: the backward gathers them again from the saved input rather than keeping a copy alive.
+        var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
         var yr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
         Tensor y;
         try
         {
+            RowIO.Gather(input, map.In, xr);
             bool dw = IsDepthwise(cin, cout, groups);
             int[]? rows = map.IsIdentity ? null : map.Rows;
             if (dw && rows is not null)
@@ -80,18 +83,23 @@ public static partial class SparseOps
             }
             y = RowIO.Scatter(yr, map.Out, cout, cl);
         }
-        finally { ArrayPool<T>.Shared.Return(yr); }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(yr);
+            ArrayPool<T>.Shared.Return(xr);
+        }
 
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
         bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
         int[] wShape = weight.ShapeArray();
         Tensor[] saved = [input, weight];
+        Tensor? savedX = gw ? input.Detach() : null;
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias],
-            gy => Conv2dBackward(gy, map, groups, cin, cout, cl, gx, gw, gb, gw ? xr : null, gx ? wArr : null, wShape), saved);
+            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, gx ? wArr : null, wShape), saved);
     }
 
     private static Tensor?[] Conv2dBackward<T>(Tensor gy, NeighbourMap map, int groups, int cin, int cout, bool cl, bool gx, bool gw, bool gb,
-        T[]? xr, T[]? wArr, int[] wShape) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor? savedX, T[]? wArr, int[] wShape) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nIn = map.In.Count, nOut = map.Out.Count, taps = map.Taps, cg = cin / groups;
         bool dwConv = IsDepthwise(cin, cout, groups);
@@ -117,24 +125,101 @@ public static partial class SparseOps
             }
             if (gw)
             {
+                var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+                try
+                {
+                RowIO.Gather(savedX!, map.In, xr);
                 var dwArr = new T[cout * cg * taps];
                 if (dwConv && rows is not null)
                 {
-                    var dwT = SparseConvKernels.DepthwiseWeightGrad(xr!, rows, taps, nOut, cin, dyr);
+                    var dwT = SparseConvKernels.DepthwiseWeightGrad(xr, rows, taps, nOut, cin, dyr);
                     for (int c = 0; c < cin; c++)
                         for (int t = 0; t < taps; t++) dwArr[c * taps + t] = dwT[t * cin + c];
                 }
                 else
                 {
-                    var dwp = SparseConvKernels.WeightGrad(xr!, cin, rows, taps, groups, nOut, dyr, cout);
+                    var dwp = SparseConvKernels.WeightGrad(xr, cin, rows, taps, groups, nOut, dyr, cout);
                     SparseConvKernels.UnpackForward<T>(dwp, cout, cg, taps, groups, dwArr);
                 }
                 dwt = Tensor.FromArray(dwArr, wShape);
+                }
+                finally { ArrayPool<T>.Shared.Return(xr); }
             }
             if (gb) db = Tensor.FromArray(SparseConvKernels.ColumnSums(dyr, nOut, cout), [cout]);
         }
         finally { ArrayPool<T>.Shared.Return(dyr); }
         return [dx, dwt, db];
+    }
+
+    /// <summary>
+    /// 1x1 stride-1 conv of an NCHW input in channel-major rows (C, N): Yᵀ = W · Xᵀ, so gathering and scattering read
+    /// and write one channel plane at a time and need no transpose; dXᵀ = Wᵀ · dYᵀ, dW = dYᵀ · X.
+    /// </summary>
+    private static Tensor PointwiseChannelMajor<T>(Tensor input, Tensor weight, Tensor? bias, ActiveSites sites)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = sites.Count, cin = input.Size(1), cout = weight.Size(0);
+        var wArr = weight.Contiguous().ToArray<T>(); // (cout, cin)
+        T[]? bArr = bias?.ToArray<T>();
+        var xt = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+        var yt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
+        Tensor y;
+        try
+        {
+            RowIO.GatherChannelMajor(input, sites, xt);
+            Blas.Gemm(cout, n, cin, new StridedMatrix<T>(wArr, 0, cin, 1), new StridedMatrix<T>(xt, 0, n, 1), yt, 0, n, accumulate: false);
+            if (bArr is not null)
+                for (int o = 0; o < cout; o++) System.Numerics.Tensors.TensorPrimitives.Add(yt.AsSpan(o * n, n), bArr[o], yt.AsSpan(o * n, n));
+            y = RowIO.ScatterChannelMajor(yt, sites, cout);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(xt);
+            ArrayPool<T>.Shared.Return(yt);
+        }
+        if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
+        bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
+        int[] wShape = weight.ShapeArray();
+        Tensor? savedX = gw ? input.Detach() : null;
+        return Differentiable.Record("SparseConv2d", y, [input, weight, bias], gy =>
+        {
+            var dyt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
+            try
+            {
+                RowIO.GatherChannelMajor(gy, sites, dyt);
+                Tensor? dx = null, dw = null, db = null;
+                if (gx)
+                {
+                    var dxt = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    try
+                    {
+                        Blas.Gemm(cin, n, cout, new StridedMatrix<T>(wArr, 0, 1, cin), new StridedMatrix<T>(dyt, 0, n, 1), dxt, 0, n, accumulate: false);
+                        dx = RowIO.ScatterChannelMajor(dxt, sites, cin);
+                    }
+                    finally { ArrayPool<T>.Shared.Return(dxt); }
+                }
+                if (gw)
+                {
+                    var xt2 = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    try
+                    {
+                        RowIO.GatherChannelMajor(savedX!, sites, xt2);
+                        var dwArr = new T[cout * cin];
+                        Blas.Gemm(cout, cin, n, new StridedMatrix<T>(dyt, 0, n, 1), new StridedMatrix<T>(xt2, 0, 1, n), dwArr, 0, cin, accumulate: false);
+                        dw = Tensor.FromArray(dwArr, wShape);
+                    }
+                    finally { ArrayPool<T>.Shared.Return(xt2); }
+                }
+                if (gb)
+                {
+                    var s = new T[cout];
+                    for (int o = 0; o < cout; o++) s[o] = System.Numerics.Tensors.TensorPrimitives.Sum<T>(dyt.AsSpan(o * n, n));
+                    db = Tensor.FromArray(s, [cout]);
+                }
+                return [dx, dw, db];
+            }
+            finally { ArrayPool<T>.Shared.Return(dyt); }
+        }, input, weight);
     }
 
     /// <summary>(C, taps) -> (taps, C).</summary>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Cpu;
 
@@ -16,28 +18,11 @@ internal static class RowIO
     /// <summary>Channels-last in PyTorch's sense (C has unit stride).</summary>
     public static bool IsChannelsLast(Tensor t) => t.Rank == 4 && t.Size(1) > 1 && t.Stride(1) == 1 && !(t.Size(3) > 1 && t.Stride(3) == 1);
 
+    private const int RowBlock = 64, ChannelBlock = 16;
+
     /// <summary>rows[r * C + c] = x[b, c, y, x] for every active site r = (b, y, x).</summary>
     public static void Gather<T>(Tensor x, ActiveSites s, T[] rows) where T : unmanaged
-    {
-        var data = Data<T>(x);
-        int off = x.Offset, c = x.Size(1), h = s.Height, w = s.Width;
-        int s0 = x.Stride(0), s1 = x.Stride(1), s2 = x.Stride(2), s3 = x.Stride(3);
-        var sites = s.Sites;
-        IntraOpPool.ForRange(s.Count, 128, (r0, r1) =>
-        {
-            for (int r = r0; r < r1; r++)
-            {
-                int site = sites[r], b = site / (h * w), rem = site - b * h * w, y = rem / w, xx = rem - y * w;
-                int src = off + b * s0 + y * s2 + xx * s3;
-                if (s1 == 1) data.AsSpan(src, c).CopyTo(rows.AsSpan(r * c, c));
-                else
-                {
-                    var dst = rows.AsSpan(r * c, c);
-                    for (int k = 0; k < dst.Length; k++) dst[k] = data[src + k * s1];
-                }
-            }
-        });
-    }
+        => Move(Data<T>(x), x.Offset, x.StridesArray(), x.Size(1), s, rows, toRows: true);
 
     /// <summary>A zero (B, C, H, W) tensor (channels-last strides when asked) with rows written at the active sites.</summary>
     public static Tensor Scatter<T>(T[] rows, ActiveSites s, int c, bool channelsLast) where T : unmanaged
@@ -45,21 +30,106 @@ internal static class RowIO
         int n = s.Batch, h = s.Height, w = s.Width;
         var dtype = DTypes.Of<T>();
         Tensor y = channelsLast ? Tensor.Zeros([n, h, w, c], dtype).Permute(0, 3, 1, 2) : Tensor.Zeros([n, c, h, w], dtype);
-        var data = Data<T>(y);
-        int s0 = y.Stride(0), s1 = y.Stride(1), s2 = y.Stride(2), s3 = y.Stride(3);
+        Move(Data<T>(y), y.Offset, y.StridesArray(), c, s, rows, toRows: false);
+        return y;
+    }
+
+    /// <summary>
+    /// Copies between dense elements and rows. Unit channel stride: one contiguous copy per row. Otherwise (NCHW) the
+    /// copy is blocked 64 rows x 16 channels, so the channel planes touched at a time stay few (TLB and cache friendly)
+    /// while each row's 16 channels are one contiguous 64-byte piece.
+    /// </summary>
+    private static void Move<T>(T[] data, int off, int[] st, int c, ActiveSites s, T[] rows, bool toRows) where T : unmanaged
+    {
+        int h = s.Height, w = s.Width, hw = h * w;
+        int s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
         var sites = s.Sites;
-        IntraOpPool.ForRange(s.Count, 128, (r0, r1) =>
+        int blocks = (s.Count + RowBlock - 1) / RowBlock;
+        IntraOpPool.ForRange(blocks, 2, (b0, b1) =>
         {
-            for (int r = r0; r < r1; r++)
+            Span<int> bases = stackalloc int[RowBlock];
+            for (int blk = b0; blk < b1; blk++)
             {
-                int site = sites[r], b = site / (h * w), rem = site - b * h * w, yy = rem / w, xx = rem - yy * w;
-                int dst = b * s0 + yy * s2 + xx * s3;
-                if (s1 == 1) rows.AsSpan(r * c, c).CopyTo(data.AsSpan(dst, c));
-                else
+                int r0 = blk * RowBlock, r1 = Math.Min(s.Count, r0 + RowBlock);
+                for (int r = r0; r < r1; r++)
                 {
-                    var src = rows.AsSpan(r * c, c);
-                    for (int k = 0; k < src.Length; k++) data[dst + k * s1] = src[k];
+                    int site = sites[r], b = site / hw, rem = site - b * hw, y = rem / w, xx = rem - y * w;
+                    bases[r - r0] = off + b * s0 + y * s2 + xx * s3;
                 }
+                if (s1 == 1)
+                {
+                    for (int r = r0; r < r1; r++)
+                        if (toRows) data.AsSpan(bases[r - r0], c).CopyTo(rows.AsSpan(r * c, c));
+                        else rows.AsSpan(r * c, c).CopyTo(data.AsSpan(bases[r - r0], c));
+                    continue;
+                }
+                // Bounds: every base + (c - 1)·s1 lies inside the tensor's storage (a valid view) and rows has Count·c.
+                if (r1 * c > rows.Length) throw new ArgumentException("rows buffer too small");
+                ref T d0 = ref MemoryMarshal.GetArrayDataReference(data);
+                ref T q0 = ref MemoryMarshal.GetArrayDataReference(rows);
+                for (int c0 = 0; c0 < c; c0 += ChannelBlock)
+                {
+                    int c1 = Math.Min(c, c0 + ChannelBlock);
+                    for (int r = r0; r < r1; r++)
+                    {
+                        nint bse = bases[r - r0] + (nint)c0 * s1;
+                        ref T q = ref Unsafe.Add(ref q0, (nint)r * c);
+                        if (toRows) for (int k = c0; k < c1; k++, bse += s1) Unsafe.Add(ref q, k) = Unsafe.Add(ref d0, bse);
+                        else for (int k = c0; k < c1; k++, bse += s1) Unsafe.Add(ref d0, bse) = Unsafe.Add(ref q, k);
+                    }
+                }
+            }
+        });
+    }
+
+    // ---- channel-major rows (C, N): the transpose-free layout for NCHW tensors (1x1 convolutions) ----
+
+    private static int[] PixelOffsets(ActiveSites s, int s0, int s2, int s3)
+    {
+        int h = s.Height, w = s.Width, hw = h * w;
+        var pix = new int[s.Count];
+        for (int r = 0; r < pix.Length; r++)
+        {
+            int site = s.Sites[r], b = site / hw, rem = site - b * hw, y = rem / w;
+            pix[r] = b * s0 + y * s2 + (rem - y * w) * s3;
+        }
+        return pix;
+    }
+
+    /// <summary>xt[c * N + r] = x[b, c, y, x] for every active site r = (b, y, x) (one channel plane at a time).</summary>
+    public static void GatherChannelMajor<T>(Tensor x, ActiveSites s, T[] xt) where T : unmanaged
+    {
+        var data = Data<T>(x);
+        int n = s.Count, c = x.Size(1), off = x.Offset, s1 = x.Stride(1);
+        var pix = PixelOffsets(s, x.Stride(0), x.Stride(2), x.Stride(3));
+        if (xt.Length < c * n) throw new ArgumentException("channel-major buffer too small");
+        IntraOpPool.ForRange(c, 4, (c0, c1) =>
+        {
+            ref T d0 = ref MemoryMarshal.GetArrayDataReference(data);
+            for (int k = c0; k < c1; k++)
+            {
+                ref T plane = ref Unsafe.Add(ref d0, off + (nint)k * s1);
+                var dst = xt.AsSpan(k * n, n);
+                for (int r = 0; r < dst.Length; r++) dst[r] = Unsafe.Add(ref plane, pix[r]);
+            }
+        });
+    }
+
+    /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with yt[c * N + r] written at active site r.</summary>
+    public static Tensor ScatterChannelMajor<T>(T[] yt, ActiveSites s, int c) where T : unmanaged
+    {
+        int n = s.Count;
+        var y = Tensor.Zeros([s.Batch, c, s.Height, s.Width], DTypes.Of<T>());
+        var data = Data<T>(y);
+        int s1 = y.Stride(1);
+        var pix = PixelOffsets(s, y.Stride(0), y.Stride(2), y.Stride(3));
+        IntraOpPool.ForRange(c, 4, (c0, c1) =>
+        {
+            for (int k = c0; k < c1; k++)
+            {
+                var plane = data.AsSpan(k * s1, data.Length - k * s1);
+                var src = yt.AsSpan(k * n, n);
+                for (int r = 0; r < src.Length; r++) plane[pix[r]] = src[r];
             }
         });
         return y;

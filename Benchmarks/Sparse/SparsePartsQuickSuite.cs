@@ -1,0 +1,52 @@
+using Sparkle.Benchmarks.Quick;
+using Sparkle.Nn;
+using Sparkle.Sparse;
+using Sparkle.Sparse.Kernels;
+using Sparkle.Tensors;
+
+namespace Sparkle.Benchmarks.Sparse;
+
+/// <summary>`quick sparse-parts`: where one sparse conv layer spends its time (gather, GEMM, scatter, whole forward,
+/// forward+backward) next to the dense conv, for a 1x1 (cin→cout), a 3x3 and a depthwise 7x7 layer.
+/// Filters: k=1|3|7, cin=N, cout=N, batch=N.</summary>
+public sealed class SparsePartsQuickSuite : IQuickSuite
+{
+    public string Name => "sparse-parts";
+
+    public void Run(string[] args)
+    {
+        var opts = args.Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        int batch = opts.TryGetValue("batch", out var bs) ? int.Parse(bs) : 4;
+        int k = opts.TryGetValue("k", out var ks) ? int.Parse(ks) : 1;
+        int cin = opts.TryGetValue("cin", out var ci) ? int.Parse(ci) : (k == 1 ? 256 : k == 7 ? 96 : 64);
+        int cout = opts.TryGetValue("cout", out var co) ? int.Parse(co) : (k == 7 ? cin : 64);
+        int groups = k == 7 ? cin : 1;
+        var gen = new Generator(1);
+        var mask = ActiveMask.Random(batch, 7, 0.6, new Random(1));
+        var w = Tensor.Randn([cout, cin / groups, k, k], gen).RequireGrad();
+        Tensor x;
+        using (SparseContext.Begin(mask)) x = SparseOps.ApplyMask(Tensor.Randn([batch, cin, 56, 56], gen));
+        int p = k / 2;
+        using var ctx = SparseContext.Begin(mask);
+        var map = ctx.Neighbours(new ConvGeometry(k, k, 1, 1, p, p, 1, 1, 56, 56));
+        var rows = new float[map.In.Count * cin];
+        var yr = new float[map.Out.Count * cout];
+        var packed = SparseConvKernels.PackForward<float>(w.ToArray<float>(), cout, cin / groups, k * k, groups);
+        void Line(string what, (double MedianMs, double MinMs) t) => Console.WriteLine($"sparse-parts k={k} cin={cin} cout={cout} {what}_ms={t.MedianMs:F2}");
+        Line("gather_nchw", QuickRunner.Time(() => RowIO.Gather(x, map.In, rows)));
+        var xcl = x.Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2);
+        Line("gather_cl", QuickRunner.Time(() => RowIO.Gather(xcl, map.In, rows)));
+        if (groups == 1)
+            Line("gemm", QuickRunner.Time(() => SparseConvKernels.GatherGemm(rows, cin, map.IsIdentity ? null : map.Rows, k * k, 1, map.Out.Count, packed, cout, yr)));
+        Line("scatter_nchw", QuickRunner.Time(() => RowIO.Scatter(yr, map.Out, cout, false)));
+        Line("zeros_nchw", QuickRunner.Time(() => Tensor.Zeros([batch, cout, 56, 56])));
+        Line("map_build", QuickRunner.Time(() => { using var c2 = SparseContext.Begin(mask); c2.Neighbours(map.Geometry); }));
+        using (Sparkle.Autograd.GradMode.NoGrad())
+        {
+            Line("sparse_fwd", QuickRunner.Time(() => SparseOps.Conv2d(x, w, null, [1], [p], [1], groups)));
+            Line("dense_fwd", QuickRunner.Time(() => Functional.Conv2d(x, w, null, 1, p, 1, groups)));
+        }
+        Line("sparse_fwdbwd", QuickRunner.Time(() => { SparseOps.Conv2d(x, w, null, [1], [p], [1], groups).Sum().Backward(); w.Grad = null; }));
+        Line("dense_fwdbwd", QuickRunner.Time(() => { MaskedDense.Conv2dOfficial(x, w, null, [1], [p], [1], groups).Sum().Backward(); w.Grad = null; }));
+    }
+}
