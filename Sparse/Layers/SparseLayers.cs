@@ -42,8 +42,9 @@ public sealed class SparseConv2d : SparseLayer
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
 
-    public override Tensor Forward(Tensor input) =>
-        SparseOps.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups);
+    public override Tensor Forward(Tensor input) => SparseMode.UseOracle
+        ? MaskedDense.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups)
+        : SparseOps.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups);
 
     public override string ToString() => "Sparse" + Conv;
 }
@@ -75,7 +76,9 @@ public sealed class SparseBatchNorm2d : SparseLayer
             throw new ArgumentException($"{this}: expected (N, {Bn.NumFeatures}, H, W) input, got {ShapeUtil.Format(input.Shape)}.");
         if (Training && NumBatchesTracked is not null)
             using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
-        return SparseOps.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps);
+        return SparseMode.UseOracle
+            ? MaskedDense.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps)
+            : SparseOps.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps);
     }
 
     public override string ToString() => $"SparseBatchNorm2d({Bn.NumFeatures}, eps={Bn.Eps}, momentum={Bn.Momentum})";
