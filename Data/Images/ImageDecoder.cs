@@ -1,0 +1,59 @@
+using StbImageSharp;
+
+namespace Sparkle.Data;
+
+/// <summary>
+/// Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PSD and PNM bytes with StbImageSharp (a managed port of stb_image).
+/// Like PIL's <c>convert('RGB')</c> in the official SparK loader, alpha is dropped (not composited); grey images stay
+/// one channel (transforms replicate them to 3), everything else becomes RGB.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>Decodes <paramref name="bytes"/>; throws <see cref="InvalidDataException"/> naming <paramref name="name"/>
+    /// when the data is not a decodable image.</summary>
+    public static DecodedImage Decode(byte[] bytes, string name)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ImageResult r;
+        try
+        {
+            r = ImageResult.FromMemory(bytes, ColorComponents.Default);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"{name}: not a decodable image ({e.Message}).", e);
+        }
+        if (r is null || r.Data is null || r.Width <= 0 || r.Height <= 0)
+            throw new InvalidDataException($"{name}: not a decodable image (the decoder returned nothing).");
+        int src = r.Comp switch
+        {
+            ColorComponents.Grey => 1,
+            ColorComponents.GreyAlpha => 2,
+            ColorComponents.RedGreenBlue => 3,
+            ColorComponents.RedGreenBlueAlpha => 4,
+            _ => throw new InvalidDataException($"{name}: unsupported colour layout {r.Comp}."),
+        };
+        long n = (long)r.Width * r.Height;
+        if (r.Data.Length < n * src)
+            throw new InvalidDataException($"{name}: decoder returned {r.Data.Length} bytes for {r.Width}x{r.Height}x{src}.");
+        if (src is 1 or 3) return new DecodedImage(r.Width, r.Height, src, r.Data.AsMemory(0, (int)(n * src)));
+        int dstC = src == 2 ? 1 : 3;
+        var px = new byte[n * dstC];
+        for (long i = 0; i < n; i++)
+            for (int c = 0; c < dstC; c++)
+                px[i * dstC + c] = r.Data[i * src + c];
+        return new DecodedImage(r.Width, r.Height, dstC, px);
+    }
+
+    /// <summary>Reads and decodes a file; I/O and format problems throw with the path in the message.</summary>
+    public static DecodedImage DecodeFile(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{path}: cannot be read ({e.Message}).", e);
+        }
+        return Decode(bytes, path);
+    }
+}
