@@ -21,6 +21,8 @@ public static partial class Functional
         var axes = Enumerable.Range(0, input.Rank).Where(d => d != 1).ToArray();
         var statShape = Enumerable.Repeat(1, input.Rank).ToArray();
         statShape[1] = c;
+        if (training && BatchNormFused.Applies(input, weight, bias))
+            return BatchNormFused.Forward(input, runningMean, runningVar, weight, bias, momentum, eps);
         Tensor mean, variance;
         if (training)
         {

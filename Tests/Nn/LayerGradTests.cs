@@ -42,6 +42,38 @@ public class LayerGradTests
             _ => Functional.BatchNorm(x, training ? null : rm, training ? null : rv, w, b, training), x, w, b);
     }
 
+    [Property(MaxTest = 20)]
+    public void FusedBatchNormEqualsTheComposedOne(int seed)
+    {
+        // The fused CPU kernel runs on contiguous input; a channels-last view of the same values takes the composed path.
+        var rng = new Random(seed);
+        var shape = Nchw(rng, 1, 5);
+        shape[0] = Math.Max(shape[0], 2);
+        var dt = rng.Next(2) == 0 ? DType.Float32 : DType.Float64;
+        var x = (TensorGen.Random(rng, shape, dt) * 3.0 + 20.0).RequireGrad();
+        var xl = x.Detach().Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2).RequireGrad();
+        var w = TensorGen.Random(rng, [shape[1]], dt).RequireGrad();
+        var b = TensorGen.Random(rng, [shape[1]], dt).RequireGrad();
+        var (rm1, rv1) = (Tensor.Zeros([shape[1]], dt), Tensor.Ones([shape[1]], dt));
+        var (rm2, rv2) = (Tensor.Zeros([shape[1]], dt), Tensor.Ones([shape[1]], dt));
+        var r = TensorGen.Random(rng, shape, dt);
+        var y1 = Functional.BatchNorm(x, rm1, rv1, w, b, training: true);
+        Assert.Equal("BatchNormBackward", y1.GradFnName);
+        (y1 * r).Sum().Backward();
+        var (gx, gw, gb) = (x.Grad!.ToDoubleArray(), w.Grad!.ToDoubleArray(), b.Grad!.ToDoubleArray());
+        w.Grad = null; b.Grad = null;
+        var y2 = Functional.BatchNorm(xl, rm2, rv2, w, b, training: true);
+        if (!xl.IsContiguous) Assert.NotEqual("BatchNormBackward", y2.GradFnName);
+        (y2 * r).Sum().Backward();
+        double tol = dt == DType.Float32 ? 2e-4 : 1e-10;
+        Check.Close(y2.ToDoubleArray(), y1, tol, tol, "output");
+        Check.Close(xl.Grad!.ToDoubleArray(), Tensor.FromArray(gx, shape), tol, tol, "grad x");
+        Check.Close(w.Grad!.ToDoubleArray(), Tensor.FromArray(gw), tol, tol, "grad w");
+        Check.Close(b.Grad!.ToDoubleArray(), Tensor.FromArray(gb), tol, tol, "grad b");
+        Check.Close(rm2.ToDoubleArray(), rm1, tol, tol, "running mean");
+        Check.Close(rv2.ToDoubleArray(), rv1, tol, tol, "running var");
+    }
+
     [Property(MaxTest = 30)]
     public void LayerNormGradients(int seed)
     {
