@@ -141,6 +141,19 @@ public abstract class Module
 
     public Module Eval() => Train(false);
 
+    /// <summary>Moves every parameter and buffer to <paramref name="device"/> in place (the tensors keep their identity,
+    /// so layers and optimizers built before still see them; gradients are dropped). Returns this.</summary>
+    public Module To(Device device)
+    {
+        using var _ = GradMode.NoGrad();
+        foreach (var (_, m) in NamedModules())
+        {
+            foreach (var (_, t) in m._parameters) if (t is not null && t.Device != device) t.SetData(t.To(device));
+            foreach (var (_, t, _) in m._buffers) if (t is not null && t.Device != device) t.SetData(t.To(device));
+        }
+        return this;
+    }
+
     /// <summary>Clears every parameter's gradient (torch's zero_grad(set_to_none=True)).</summary>
     public void ZeroGrad()
     {

@@ -11,7 +11,7 @@ namespace Sparkle.Tensors;
 public sealed partial class Tensor
 {
     private readonly int[] _shape;
-    private readonly int[] _strides;
+    private int[] _strides;
 
     public Tensor(Storage storage, int offset, int[] shape, int[] strides)
     {
@@ -24,9 +24,9 @@ public sealed partial class Tensor
         NumElements = ShapeUtil.NumElements(shape);
     }
 
-    public Storage Storage { get; }
+    public Storage Storage { get; private set; }
     /// <summary>Index of element [0, ..., 0] in the storage.</summary>
-    public int Offset { get; }
+    public int Offset { get; private set; }
     public ReadOnlySpan<int> Shape => _shape;
     public ReadOnlySpan<int> Strides => _strides;
     public DType DType => Storage.DType;
@@ -59,6 +59,22 @@ public sealed partial class Tensor
             }
             return true;
         }
+    }
+
+    /// <summary>
+    /// Points this tensor at <paramref name="source"/>'s data (same shape; any dtype-equal layout or device) while keeping
+    /// the object — torch's <c>param.data = ...</c>. Modules move their parameters between devices this way, so layers'
+    /// fields and optimizers' references stay valid. Views made earlier keep the old data.
+    /// </summary>
+    public void SetData(Tensor source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (!ShapeUtil.SameShape(source.Shape, _shape) || source.DType != DType)
+            throw new ArgumentException($"SetData: {source.DType.Name()} {ShapeUtil.Format(source.Shape)} does not match {DType.Name()} {ShapeUtil.Format(_shape)}.");
+        Storage = source.Storage;
+        Offset = source.Offset;
+        _strides = source.StridesArray();
+        _grad = null;
     }
 
     public override string ToString() => $"Tensor(shape={ShapeUtil.Format(_shape)}, dtype={DType.Name()}, device={Device}"

@@ -24,7 +24,7 @@ public static class SparkLoss
         var target = Target(image, patch);
         var rec = Patchify(reconstruction, patch);
         var perPatch = (rec - target).Square().Mean([-1]);                       // (B, L)
-        var masked = active.LogicalNot().Reshape(active.Size(0), -1).To(perPatch.DType);
+        var masked = active.To(perPatch.Device).LogicalNot().Reshape(active.Size(0), -1).To(perPatch.DType);
         return (perPatch * masked).Sum() / (masked.Sum() + 1e-8);
     }
 

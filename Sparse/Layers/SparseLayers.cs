@@ -42,7 +42,7 @@ public sealed class SparseConv2d : SparseLayer
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
 
-    public override Tensor Forward(Tensor input) => SparseMode.UseOracle
+    public override Tensor Forward(Tensor input) => SparseMode.UseOracle || input.Device != Device.Cpu
         ? MaskedDense.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups)
         : SparseOps.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups);
 
@@ -76,7 +76,7 @@ public sealed class SparseBatchNorm2d : SparseLayer
             throw new ArgumentException($"{this}: expected (N, {Bn.NumFeatures}, H, W) input, got {ShapeUtil.Format(input.Shape)}.");
         if (Training && NumBatchesTracked is not null)
             using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
-        return SparseMode.UseOracle
+        return SparseMode.UseOracle || input.Device != Device.Cpu
             ? MaskedDense.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps)
             : SparseOps.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps);
     }
