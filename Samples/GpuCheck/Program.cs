@@ -89,5 +89,23 @@ Check("randint int64", () => Tensor.Randint(-5, 1L << 40, big, G()), () => Tenso
 Check("index_select", () => src.IndexSelect(0, idx), () => src.To(dev).IndexSelect(0, idx.To(dev)), 0);
 Check("scatter_add (deterministic)", () => Tensor.Zeros([1024, 64]).ScatterAdd(0, idx2, src),
     () => Tensor.Zeros([1024, 64], device: dev).ScatterAdd(0, idx2.To(dev), src.To(dev)), 1e-5);
+// Convolution through the seam (SeamConv) on the device vs the CPU kernels: forward and both gradients, 3x3 and a
+// strided depthwise case, at ResNet-like sizes.
+foreach (var (name, n, c, hw, o, k, stride, groups) in new[] { ("conv3x3 64->64 @28", 4, 64, 28, 64, 3, 1, 1), ("dw7x7 s2 96 @28", 2, 96, 28, 96, 7, 2, 96) })
+{
+    var p = new Sparkle.Tensors.Backend.Conv2dParams(stride, stride, k / 2, k / 2, 1, 1, groups);
+    int oh = Sparkle.Tensors.Backend.Conv2dParams.OutputSize(hw, k, stride, k / 2, 1);
+    var x = Tensor.Normal([n, c, hw, hw], 0, 1, G());
+    var w = Tensor.Normal([o, c / groups, k, k], 0, 0.1, G());
+    var gy = Tensor.Normal([n, o, oh, oh], 0, 1, G());
+    var (xd, wd, gyd) = (x.To(dev), w.To(dev), gy.To(dev));
+    Tensor Run(Action<Tensor> op, int[] shape, Device d) { var t = Tensor.Zeros(shape, device: d); op(t); return t; }
+    Check($"{name} forward", () => Run(t => x.Backend.Conv2dForward(x, w, null, t, p), [n, o, oh, oh], Device.Cpu),
+        () => Run(t => gpu.Conv2dForward(xd, wd, null, t, p), [n, o, oh, oh], dev), 1e-4, 1e-4);
+    Check($"{name} grad input", () => Run(t => x.Backend.Conv2dBackwardInput(gy, w, t, p), x.ShapeArray(), Device.Cpu),
+        () => Run(t => gpu.Conv2dBackwardInput(gyd, wd, t, p), x.ShapeArray(), dev), 1e-4, 1e-4);
+    Check($"{name} grad weight", () => Run(t => x.Backend.Conv2dBackwardWeight(gy, x, t, p), w.ShapeArray(), Device.Cpu),
+        () => Run(t => gpu.Conv2dBackwardWeight(gyd, xd, t, p), w.ShapeArray(), dev), 1e-4, 1e-3);
+}
 Console.WriteLine($"{gpu.CompiledKernels} kernels compiled; {failures} failure(s); total {sw.ElapsedMilliseconds} ms");
 return failures == 0 ? 0 : 1;
