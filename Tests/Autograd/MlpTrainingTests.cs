@@ -106,8 +106,8 @@ public class MlpTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 w.Sub_(w.Grad!, alpha: 0.01);
                 b.Sub_(b.Grad!, alpha: 0.01);
-                w.Grad.Zero_();
-                b.Grad.Zero_();
+                w.Grad!.Zero_();
+                b.Grad!.Zero_();
             }
             if (step == 1_000) after1k = SettledMemory();
         }
