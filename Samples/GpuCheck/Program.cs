@@ -4,6 +4,8 @@ using Sparkle.Tensors;
 
 // Runs CPU-vs-device agreement checks on a real device (default cuda:0) at sizes the CPU simulator cannot
 // reach, and prints one line per check. Exit code 1 if any check fails. Usage: sparkle-gpucheck [cuda|opencl|ilgpucpu]
+// `sparkle-gpucheck spark [r18|r50] [size] [batch] [reps]` times a SparK training step on cuda:0 instead (SparkStep.cs).
+if (args.Length > 0 && args[0] == "spark") return Sparkle.GpuCheck.SparkStep.Run(args[1..]);
 var kind = args.Length > 0 ? Enum.Parse<DeviceKind>(args[0], ignoreCase: true) : DeviceKind.Cuda;
 var sw = Stopwatch.StartNew();
 using var gpu = IlgpuBackend.Create(kind, 0);
