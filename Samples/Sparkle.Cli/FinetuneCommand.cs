@@ -18,7 +18,7 @@ public sealed record FinetuneArgs : ModelArgs
     public string? InitWeight { get; init; }
     /// <summary>Label budget: this many labelled training images, class-balanced; 0 = all.</summary>
     public int Labels { get; init; } = 1000;
-    public int Epochs { get; init; } = 6;
+    public int Epochs { get; init; } = 4;
     public double WarmupEpochs { get; init; } = 1;
     public int BatchSize { get; init; } = 64;
     public double BaseLr { get; init; } = 4e-3;

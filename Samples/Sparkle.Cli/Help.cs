@@ -20,7 +20,7 @@ internal static class Help
             sparkle {command} [options]          classification on the test split, top-1
               --init-weight FILE                a timm-style encoder (pretrain/export output) or a with-decoder checkpoint; absent = from scratch
               --labels 1000                     label budget, class-balanced (0 = all)
-              --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 6 : 30)}  --warmup-epochs  --batch-size 64
+              --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 4 : 30)}  --warmup-epochs  --batch-size 64
               --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
               --output runs/{command}  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
             """,

@@ -62,8 +62,8 @@ public record ModelArgs
 public sealed record PretrainArgs : ModelArgs
 {
     public double Mask { get; init; } = 0.6;
-    public int BatchSize { get; init; } = 64;
-    public double BaseLr { get; init; } = 8e-3;
+    public int BatchSize { get; init; } = 32;
+    public double BaseLr { get; init; } = 0.032;
     public double Wd { get; init; } = 0.04;
     public double Wde { get; init; } = 0.2;
     public int Epochs { get; init; } = 4;

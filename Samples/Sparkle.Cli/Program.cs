@@ -1,5 +1,3 @@
-using Sparkle.Models.Training;
-
 namespace Sparkle.Cli;
 
 /// <summary>The `sparkle` command. <see cref="Run"/> is the whole program, callable in-process (the tests do).</summary>
@@ -78,6 +76,11 @@ public static class Program
         catch (UsageException e)
         {
             stderr.WriteLine($"sparkle {e.Message}");
+            return 2;
+        }
+        catch (ArgumentException e)
+        {
+            stderr.WriteLine($"sparkle {args[0]}: {e.Message}");
             return 2;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
