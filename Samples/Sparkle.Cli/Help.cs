@@ -8,8 +8,8 @@ internal static class Help
             sparkle pretrain [options]          SparK pre-training (SPARK.md §5; defaults: a small run on the built-in data)
               --model resnet18                  resnet18..200, convnext_atto..large
               --input-size 32                   ResNets below 128 px use the small stem (total stride 8); --small-stem true|false overrides
-              --mask 0.6  --batch-size 64 (--bs)  --base-lr 8e-3 (lr = base_lr·batch/256)
-              --wd 0.04  --wde 0.2  --epochs 4 (--ep)  --warmup-epochs 0.5 (--wp-ep)
+              --mask 0.6  --batch-size 32 (--bs)  --base-lr 0.032 (lr = base_lr·batch/256 = 4e-3)
+              --wd 0.04  --wde 0.2  --epochs 2 (--ep)  --warmup-epochs 0.2 (--wp-ep)
               --opt lamb|adamw|sgd  --ada 0 (β2; 0 = 0.95 ResNet / 0.999 ConvNeXt)  --clip 5  --dp 0 (0 = per-model default)
               --dec-width 128                   decoder width (SparK: 768)
               --data SPEC                       builtin (default) | fashion-mnist | DIR (IDX files or ImageFolder)

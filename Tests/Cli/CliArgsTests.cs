@@ -17,6 +17,10 @@ public class CliArgsTests
         Assert.Equal(0.6, o.Mask);
         Assert.Equal(32, o.BatchSize);
         Assert.Equal(o.BaseLr * 32 / 256, o.PeakLr, 15);
+        Assert.Equal(4e-3, o.PeakLr, 15);
+        Assert.Equal(2, o.Epochs);
+        Assert.Equal(0.2, o.WarmupEpochs);
+        Assert.Equal(128, o.DecWidth);
         Assert.Equal(0.04, o.Wd);
         Assert.Equal(0.2, o.Wde);
         Assert.Equal("lamb", o.Opt);

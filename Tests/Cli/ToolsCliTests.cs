@@ -37,8 +37,8 @@ public class ToolsCliTests
         string ft = tmp.Dir("ft");
         var result = FinetuneCommand.Run(FinetuneArgs.Parse(["--data", data, "--init-weight", exported, "--input-size", "16", "--labels", "0",
             "--epochs", "2", "--warmup-epochs", "0.5", "--batch-size", "4", "--workers", "1", "--output", ft, "--quiet"], linearProbe: false), TextWriter.Null);
-        Assert.Equal(10, result.TrainImages);                                        // every 5th of 12 held out
-        Assert.Equal(2, result.TestImages);
+        Assert.Equal(9, result.TrainImages);                                         // every 5th of 12 held out (0, 5, 10)
+        Assert.Equal(3, result.TestImages);
         Assert.Equal(2, result.EpochTop1.Count);
         Assert.InRange(result.Top1, 0, 100);
         Assert.True(File.Exists(Path.Combine(ft, "classifier.safetensors")));
