@@ -97,7 +97,13 @@ public static class PretrainCommand
         var clock = Stopwatch.StartNew();
         var interval = Stopwatch.StartNew();
         double intervalSum = 0; int intervalCount = 0, intervalImages = 0;
-        double epochSum = epochLosses.Count == 0 && start % ipe != 0 ? double.NaN : 0; int epochCount = 0;
+        double epochSum = 0; int epochCount = 0;                 // the current epoch's losses so far (saved in mid-epoch checkpoints)
+        if (o.Resume is not null && start % ipe != 0)
+        {
+            var m = SafeTensors.ReadHeader(o.Resume).Metadata;
+            epochSum = m.TryGetValue("epoch_loss_sum", out var es) ? double.Parse(es, CultureInfo.InvariantCulture) : double.NaN;
+            epochCount = m.TryGetValue("epoch_loss_count", out var ec) ? int.Parse(ec, CultureInfo.InvariantCulture) : 0;
+        }
         bool interrupted = false, nonFinite = false;
         var meta0 = new Dictionary<string, string>
         {
@@ -111,6 +117,8 @@ public static class PretrainCommand
                 ["loss_history"] = string.Join(",", history.Select(p => $"{p.It}:{p.Loss.ToString("R", CultureInfo.InvariantCulture)}")),
                 ["epoch_losses"] = string.Join(",", epochLosses.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
             };
+            m["epoch_loss_sum"] = epochSum.ToString("R", CultureInfo.InvariantCulture);
+            m["epoch_loss_count"] = epochCount.ToString(CultureInfo.InvariantCulture);
             if (epochLosses.Count > 0) m["performance_desc"] = $"{epochLosses.Min():F4} {epochLosses[^1]:F4}";
             return m;
         }
@@ -160,7 +168,7 @@ public static class PretrainCommand
             if (epochEnd)
             {
                 int epoch = batch.Epoch + 1;
-                double epochMean = epochSum / epochCount;              // NaN when resumed mid-epoch (partial epoch)
+                double epochMean = epochSum / epochCount;              // NaN only for a resume from a checkpoint without the sums
                 if (double.IsFinite(epochMean)) epochLosses.Add(epochMean);
                 epochSum = 0; epochCount = 0;
                 string picture = Path.Combine(o.Output, PictureFile(epoch));

@@ -68,6 +68,10 @@ public class PretrainCliTests
         var b = SafeTensors.Load(Path.Combine(output, "resnet18_1kpretrained_timm_style.safetensors")).Tensors;
         foreach (var (k, v) in a) Assert.Equal(v.ToDoubleArray(), b[k].ToDoubleArray());
         var log = RunLog.Read(Path.Combine(output, "log.jsonl"));
+        var fullLog = RunLog.Read(Path.Combine(tmp.Dir("full"), "log.jsonl"));
+        static double[] EpochLosses(List<JsonElement> l) =>
+            l.Where(e => e.GetProperty("type").GetString() == "epoch").Select(e => e.GetProperty("last_L").GetDouble()).ToArray();
+        Assert.Equal(EpochLosses(fullLog), EpochLosses(log));                          // epoch 2's mean spans the resume
         Assert.Equal(2, log.Count(e => e.GetProperty("type").GetString() == "config"));
         Assert.Contains(log, e => e.GetProperty("type").GetString() == "interrupted");
     }
