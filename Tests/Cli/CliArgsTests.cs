@@ -4,6 +4,7 @@ using Xunit;
 namespace Sparkle.Tests.Cli;
 
 /// <summary>Argument parsing: the documented defaults, SparK's names and aliases, and clear errors.</summary>
+[Collection(CliCollection.Name)]
 public class CliArgsTests
 {
     [Fact]

@@ -38,3 +38,11 @@ public sealed class CliTemp : IDisposable
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
+
+/// <summary>The CLI tests run alone: they set the global intra-op thread count and allocate a lot, which would disturb
+/// tests that measure process-wide managed memory or depend on the thread count.</summary>
+[Xunit.CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class CliCollection
+{
+    public const string Name = "Cli";
+}

@@ -6,6 +6,7 @@ using Xunit;
 namespace Sparkle.Tests.Cli;
 
 /// <summary>`sparkle pretrain` at tiny size through the command's own code path: the run folder, exact resume, NaN stop.</summary>
+[Collection(CliCollection.Name)]
 public class PretrainCliTests
 {
     /// <summary>16 px ResNet-18 (small stem, 2x2 mask grid), 12 images, batch 4: 3 iterations per epoch.</summary>

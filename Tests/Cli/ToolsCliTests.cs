@@ -5,6 +5,7 @@ using Xunit;
 namespace Sparkle.Tests.Cli;
 
 /// <summary>finetune / linear-probe tiny runs, export, reconstruct, info, bench.</summary>
+[Collection(CliCollection.Name)]
 public class ToolsCliTests
 {
     private static string[] TinyPretrain(string data, string output) =>
