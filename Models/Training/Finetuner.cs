@@ -1,0 +1,126 @@
+using Sparkle.Autograd;
+using Sparkle.Nn;
+using Sparkle.Nn.Layers;
+using Sparkle.Nn.Optim;
+using Sparkle.Tensors;
+using F = Sparkle.Nn.Functional;
+
+namespace Sparkle.Models.Training;
+
+/// <summary>Classification training hyper-parameters (fine-tuning and linear probing).</summary>
+public sealed record FinetuneOptions
+{
+    public int Epochs { get; init; } = 10;
+    public double WarmupEpochs { get; init; } = 1;
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Peak learning rate (the CLI derives it as base_lr · batch / 256).</summary>
+    public double Lr { get; init; } = 1e-3;
+    /// <summary>Constant weight decay of the decay group (1-D params and biases get none, SPARK.md §5.3 rules).</summary>
+    public double WeightDecay { get; init; } = 0.05;
+    /// <summary>adamw or sgd (momentum 0.9, nesterov).</summary>
+    public string Optimizer { get; init; } = "adamw";
+    public double Beta2 { get; init; } = 0.999;
+    public double LabelSmoothing { get; init; } = 0.1;
+    /// <summary>Global gradient-norm clip before the step; 0 disables.</summary>
+    public double Clip { get; init; }
+    public ulong Seed { get; init; } = 1;
+}
+
+/// <summary>
+/// A backbone (any <see cref="IHierarchicalEncoder"/>) with global average pooling of its last feature map and a linear head
+/// "head" (no BN). Backbone keys sit under "backbone." and are the timm-style encoder keys.
+/// </summary>
+public sealed class Classifier : Module
+{
+    public Classifier(Module backbone, int numClasses, Generator? generator = null)
+    {
+        if (backbone is not IHierarchicalEncoder encoder) throw new ArgumentException("Classifier: the backbone must be an IHierarchicalEncoder.");
+        RegisterModule("backbone", backbone);
+        Features = encoder.FeatureMapChannels[^1];
+        RegisterModule("head", new Linear(Features, numClasses, dtype: backbone.Parameters().First().DType, generator: generator));
+    }
+
+    public Module Backbone => Child<Module>("backbone");
+    public Linear Head => Child<Linear>("head");
+    public int Features { get; }
+
+    /// <summary>Globally pooled features (B, C) of the last feature map.</summary>
+    public Tensor PooledFeatures(Tensor images) => ((IHierarchicalEncoder)Backbone).ForwardFeatures(images)[^1].Mean([2, 3]);
+
+    public override Tensor Forward(Tensor images) => Head.Forward(PooledFeatures(images));
+
+    /// <summary>Features for a linear probe: backbone in eval mode, no graph.</summary>
+    public Tensor FrozenFeatures(Tensor images)
+    {
+        bool training = Backbone.Training;
+        Backbone.Eval();
+        try
+        {
+            using var _ = GradMode.NoGrad();
+            return PooledFeatures(images);
+        }
+        finally { Backbone.Train(training); }
+    }
+}
+
+/// <summary>
+/// The classification step loop: warm-up + cosine lr per iteration (the pre-training schedule's shape, constant wd),
+/// cross-entropy with label smoothing, AdamW or SGD, optional clipping, BN in train mode. The trained module maps a batch
+/// to logits: a whole <see cref="Classifier"/> for fine-tuning, or just its head on frozen features for a linear probe.
+/// </summary>
+public sealed class Finetuner
+{
+    public Finetuner(Module model, FinetuneOptions options, long itersPerEpoch)
+    {
+        Model = model;
+        Options = options;
+        ItersPerEpoch = itersPerEpoch;
+        Schedule = LrWdSchedule.FromEpochs(options.Lr, options.WeightDecay, options.WeightDecay, options.Epochs, options.WarmupEpochs, itersPerEpoch);
+        var trainable = model.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
+        var groups = ParamGroups.Split(trainable);
+        Optimizer = options.Optimizer switch
+        {
+            "adamw" => new AdamW(groups, options.Lr, beta2: options.Beta2, weightDecay: 0),
+            "sgd" => new Sgd(groups, options.Lr, momentum: 0.9, nesterov: true),
+            _ => throw new ArgumentException($"Unknown optimizer '{options.Optimizer}' (adamw or sgd)."),
+        };
+    }
+
+    public Module Model { get; }
+    public FinetuneOptions Options { get; }
+    public long ItersPerEpoch { get; }
+    public LrWdSchedule Schedule { get; }
+    public Optimizer Optimizer { get; }
+    public long Iteration { get; private set; }
+    public double LastLr { get; private set; }
+
+    /// <summary>One step on (inputs, int64 labels); returns the loss.</summary>
+    public double Step(Tensor inputs, Tensor labels)
+    {
+        Model.Train();
+        LastLr = Schedule.Apply(Optimizer, Iteration).Lr;
+        var loss = F.CrossEntropy(Model.Forward(inputs), labels, Options.LabelSmoothing);
+        double value = loss.Item();
+        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
+        Optimizer.ZeroGrad();
+        loss.Backward();
+        if (Options.Clip > 0) GradClipping.ClipGradNorm_(Optimizer.ParamGroups.SelectMany(g => g.Parameters), Options.Clip);
+        Optimizer.Step();
+        Iteration++;
+        return value;
+    }
+
+    /// <summary>Number of correct top-1 predictions of <paramref name="model"/> (eval mode, no graph) on a batch.</summary>
+    public static int Correct(Module model, Tensor inputs, Tensor labels)
+    {
+        bool training = model.Training;
+        model.Eval();
+        try
+        {
+            using var _ = GradMode.NoGrad();
+            var predicted = model.Forward(inputs).ArgMax(1);
+            return (int)predicted.Eq(labels).To(DType.Int64).Sum().Item();
+        }
+        finally { model.Train(training); }
+    }
+}

@@ -1,0 +1,33 @@
+namespace Sparkle.Cli;
+
+internal static class Help
+{
+    public static string For(string command) => command switch
+    {
+        "pretrain" => """
+            sparkle pretrain [options]          SparK pre-training (SPARK.md §5; defaults: a small run on the built-in data)
+              --model resnet18                  resnet18..200, convnext_atto..large
+              --input-size 32                   ResNets below 128 px use the small stem (total stride 8); --small-stem true|false overrides
+              --mask 0.6  --batch-size 32 (--bs)  --base-lr 0.032 (lr = base_lr·batch/256 = 4e-3)
+              --wd 0.04  --wde 0.2  --epochs 2 (--ep)  --warmup-epochs 0.2 (--wp-ep)
+              --opt lamb|adamw|sgd  --ada 0 (β2; 0 = 0.95 ResNet / 0.999 ConvNeXt)  --clip 5  --dp 0 (0 = per-model default)
+              --dec-width 128                   decoder width (SparK: 768)
+              --data SPEC                       builtin (default) | fashion-mnist | DIR (IDX files or ImageFolder)
+              --output runs/pretrain  --resume CKPT  --init-weight FILE
+              --seed 1  --threads N (all cores)  --workers N  --device cpu  --log-every 10  --vis-images 8  --quiet
+            """,
+        "finetune" or "linear-probe" => $"""
+            sparkle {command} [options]          classification on the test split, top-1
+              --init-weight FILE                a timm-style encoder (pretrain/export output) or a with-decoder checkpoint; absent = from scratch
+              --labels 1000                     label budget, class-balanced (0 = all)
+              --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 4 : 30)}  --warmup-epochs  --batch-size 64
+              --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
+              --output runs/{command}  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
+            """,
+        "reconstruct" => "sparkle reconstruct CKPT [--images 8] [--data SPEC] [--output FILE] [--seed 1]   picture grid from a with-decoder checkpoint",
+        "export" => "sparkle export CKPT [--output FILE]   timm-style encoder file from a with-decoder checkpoint",
+        "info" => "sparkle info [--model resnet50] [--input-size 224] [--dec-width 768] [--shapes]   parameter counts and shapes",
+        "bench" => "sparkle bench [pretrain options] [--reps 5]   timed SparK training steps on random data",
+        _ => Program.Usage,
+    };
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Sparkle.Autograd;
+using Sparkle.Data;
+using Sparkle.Models.Spark;
+using Sparkle.Nn.Optim;
+using Sparkle.Nn.Serialization;
+using Sparkle.Tensors;
+
+namespace Sparkle.Cli;
+
+/// <summary>reconstruct, export, info, bench.</summary>
+public static class ToolCommands
+{
+    /// <summary>Rebuilds the pretrain arguments a with-decoder checkpoint was written with (its metadata).</summary>
+    internal static PretrainArgs ArgsOf(string checkpoint, string command)
+    {
+        if (!File.Exists(checkpoint)) throw new UsageException($"{command}: {checkpoint}: no such file.");
+        var header = SafeTensors.ReadHeader(checkpoint);
+        if (!header.Metadata.TryGetValue(PretrainCommand.ArgsKey, out var json))
+            throw new InvalidDataException($"{checkpoint}: no '{PretrainCommand.ArgsKey}' metadata; not a checkpoint written by sparkle pretrain.");
+        return JsonSerializer.Deserialize<PretrainArgs>(json) ?? throw new InvalidDataException($"{checkpoint}: unreadable '{PretrainCommand.ArgsKey}'.");
+    }
+
+    /// <summary>`sparkle reconstruct CHECKPOINT [--images N] [--data SPEC] [--output FILE] [--seed S]`.</summary>
+    public static string Reconstruct(IReadOnlyList<string> argv, TextWriter console)
+    {
+        var a = Args.Parse("reconstruct", argv, ["checkpoint", "images", "data", "output", "seed", "threads"]);
+        string checkpoint = a.String("checkpoint") ?? (a.Positionals.Count == 1 ? a.Positionals[0]
+            : throw new UsageException("reconstruct: give the with-decoder checkpoint: sparkle reconstruct PATH [--images N] [--output FILE]"));
+        var o = ArgsOf(checkpoint, "reconstruct") with { Threads = a.Int("threads", Environment.ProcessorCount, 1), Seed = (ulong)a.Long("seed", 1) };
+        o.ApplyThreads();
+        var model = o.CreateSpark();
+        SparkCheckpoint.LoadWithDecoder(checkpoint, model, null);
+        var source = DataSources.Open(a.String("data", o.Data), msg => console.WriteLine(msg));
+        var (images, mask) = PretrainCommand.VisualBatch(source, o, model, a.Int("images", 8, 1));
+        string output = a.String("output") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, "reconstruct.png");
+        PretrainCommand.SavePictures(model, images, mask, output);
+        console.WriteLine($"wrote {output}: {images.Size(0)} rows of input | masked ({o.Mask:P0} of {o.DownsampleRatio}x{o.DownsampleRatio} patches hidden) | reconstruction");
+        return output;
+    }
+
+    /// <summary>`sparkle export CHECKPOINT [--output FILE]`: the timm-style encoder (backbone keys only) of a with-decoder checkpoint.</summary>
+    public static string Export(IReadOnlyList<string> argv, TextWriter console)
+    {
+        var a = Args.Parse("export", argv, ["checkpoint", "output"]);
+        string checkpoint = a.String("checkpoint") ?? (a.Positionals.Count == 1 ? a.Positionals[0]
+            : throw new UsageException("export: give the with-decoder checkpoint: sparkle export PATH [--output FILE]"));
+        var o = ArgsOf(checkpoint, "export");
+        var model = o.CreateSpark();
+        SparkCheckpoint.LoadWithDecoder(checkpoint, model, null);
+        string output = a.String("output") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, o.EncoderFileName);
+        SparkCheckpoint.SaveEncoder(output, model, new Dictionary<string, string> { ["arch"] = o.Model, [PretrainCommand.ArgsKey] = JsonSerializer.Serialize(o) });
+        console.WriteLine($"wrote {output}: {model.Encoder.StateDict().Count} tensors, {model.Encoder.NumParameters():N0} parameters ({o.Model}, timm keys)");
+        return output;
+    }
+
+    /// <summary>`sparkle info [--model M] [--input-size S] [--dec-width W] [--shapes]`.</summary>
+    public static void Info(IReadOnlyList<string> argv, TextWriter console)
+    {
+        var a = Args.Parse("info", argv, [.. ModelArgs.Valued, "dec-width", "mask"], ["shapes"]);
+        var o = PretrainArgs.Parse(argv.Where(s => s != "--shapes").ToList()) with { Threads = 1 };
+        var backbone = o.CreateBackbone(0, o.Seed, initialize: false);
+        var spark = new SparkModel((Sparkle.Models.IHierarchicalEncoder)o.CreateBackbone(0, o.Seed, initialize: false), o.InputSize, o.Mask, o.DecWidth, initialize: false);
+        var enc = (Sparkle.Models.IHierarchicalEncoder)backbone;
+        console.WriteLine($"{o.Model}{(o.UseSmallStem ? " (small stem)" : "")}: {backbone.NumParameters():N0} parameters, {backbone.StateDict().Count} state tensors (timm-style encoder file)");
+        int s = o.InputSize;
+        var maps = string.Join(", ", enc.FeatureMapChannels.Select((c, i) => $"{c}x{s / (o.DownsampleRatio >> (enc.FeatureMapChannels.Count - 1 - i))}²"));
+        console.WriteLine($"  at {s}px: total stride {o.DownsampleRatio}, feature maps {maps}");
+        console.WriteLine($"SparK {o.Model} {s}px, decoder width {o.DecWidth}: {spark.NumParameters():N0} parameters " +
+                          $"({spark.NumParameters() - spark.Encoder.NumParameters():N0} decoder + densify), mask grid {spark.Grid}x{spark.Grid} of {spark.Patch}px patches");
+        var groups = ParamGroups.Split(spark);
+        console.WriteLine($"  param groups: {string.Join(", ", groups.Select(g => $"{g.Name} {g.Parameters.Count} tensors"))}");
+        if (a.Has("shapes"))
+            foreach (var (k, v) in backbone.StateDict()) console.WriteLine($"  {k} {ShapeUtil.Format(v.Shape)}");
+    }
+
+    /// <summary>`sparkle bench [pretrain options] [--reps N]`: timed SparK steps (forward, loss, backward, optimizer) on random data.</summary>
+    public static void Bench(IReadOnlyList<string> argv, TextWriter console)
+    {
+        var list = argv.ToList();
+        int reps = 5;
+        int at = list.IndexOf("--reps");
+        if (at >= 0 && at + 1 < list.Count) { reps = int.Parse(list[at + 1], CultureInfo.InvariantCulture); list.RemoveRange(at, 2); }
+        var o = PretrainArgs.Parse(list);
+        o.ApplyThreads();
+        var model = o.CreateSpark();
+        var trainer = new Sparkle.Models.Training.Pretrainer(model, new Sparkle.Models.Training.PretrainOptions
+        {
+            Epochs = 1, WarmupEpochs = 0, BatchSize = o.BatchSize, BaseLr = o.BaseLr, Optimizer = o.Opt, Beta2 = o.Beta2, Clip = o.Clip, Seed = o.Seed,
+        }, reps + 1);
+        var images = Tensor.Randn([o.BatchSize, 3, o.InputSize, o.InputSize], new Generator(o.Seed + 5));
+        trainer.Step(images);                                       // warm-up (JIT, buffers)
+        var times = new List<double>();
+        double loss = 0;
+        for (int i = 0; i < reps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            loss = trainer.Step(images);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        double median = times[times.Count / 2];
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bench spark {o.Model}{(o.UseSmallStem ? "-small" : "")} {o.InputSize}px b{o.BatchSize} mask {o.Mask} dec {o.DecWidth} {o.Threads} threads: step median {median:F1} ms, min {times[0]:F1} ms, {o.BatchSize / median * 1000:F1} img/s, loss {loss:F4}"));
+        GC.KeepAlive(GradMode.IsEnabled);
+    }
+}
