@@ -6,7 +6,7 @@ namespace Sparkle.Tests.Autograd;
 
 /// <summary>End to end: a 2-layer MLP trained by plain SGD written here, on a synthetic problem a linear model
 /// cannot solve (three concentric rings). Also the memory contract of the engine over many steps.</summary>
-public class MlpTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
+public class MlpTrainingTests
 {
     private const int Classes = 3, PerClass = 100, Hidden = 32;
 
@@ -90,6 +90,14 @@ public class MlpTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         var predicted = model.Forward(x).ArgMax(1).ToArray<long>();
         return predicted.Zip(labels).Count(p => p.First == p.Second) / (double)labels.Length;
     }
+}
+
+/// <summary>The engine's memory contract over many steps. Alone in a serial collection: GC.GetTotalMemory is process-wide,
+/// so tests allocating in parallel would count against it.</summary>
+[Collection(Name)]
+public class AutogradMemoryTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    public const string Name = "Autograd memory (serial)";
 
     [Fact]
     public void TenThousandStepsDoNotGrowManagedMemory()
@@ -125,3 +133,6 @@ public class MlpTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         return GC.GetTotalMemory(forceFullCollection: true);
     }
 }
+
+[CollectionDefinition(AutogradMemoryTests.Name, DisableParallelization = true)]
+public sealed class AutogradMemoryCollection;
