@@ -35,6 +35,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         var wv = WeightView<T>.Of(w);
         switch (plan.Algorithm)
         {
+            case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new ForwardNhwc(xa, wv, bias, ya, g)); break;
             default: WithKernel(new ForwardNchw(xa, wv, bias, ya, g)); break;
         }
@@ -56,6 +57,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         var wv = WeightView<T>.Of(w);
         switch (plan.Algorithm)
         {
+            case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new BackwardInputNhwc(dya, wv, dxa, g)); break;
             default: WithKernel(new BackwardInputNchw(dya, wv, dxa, g)); break;
         }

@@ -7,6 +7,8 @@ internal enum ConvAlgorithm
     Im2ColNchw,
     /// <summary>Implicit GEMM, channels-last: im2col rows packed on the fly, the batch's pixels as one GEMM dimension.</summary>
     Im2ColNhwc,
+    /// <summary>Direct kernel over zero-padded channels-last slabs (AVX2+FMA): no packing of activations, any layout.</summary>
+    Slab,
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
@@ -16,6 +18,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The output decides: a dense channels-last y runs channels-last, a contiguous one channels-first.</summary>
     public static ConvPlan Forward(ConvGeometry g, Tensor x, Tensor y)
     {
+        if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false);
         if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x));
     }
@@ -23,9 +26,18 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The input gradient's layout decides, as the output's does for the forward.</summary>
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx)
     {
+        if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false);
         if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
     }
+
+    /// <summary>The slab kernel needs AVX2+FMA (it is the Vector256 kernel family) and enough channels per group to
+    /// fill its runs; the packed-GEMM path serves the rest (and the Vector512/scalar micro-kernels).</summary>
+    private static bool UseSlab(ConvGeometry g)
+        => Gemm.GemmKernels.Current == Gemm.GemmKernel.Vector256 && !Disabled;
+
+    /// <summary>Tests turn the slab kernels off to run the packed-GEMM path on AVX2 machines.</summary>
+    [ThreadStatic] internal static bool Disabled;
 
     /// <summary>The input's layout decides (dy is copied to match when it differs).</summary>
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x)
