@@ -36,6 +36,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         switch (plan.Algorithm)
         {
             case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new ForwardNhwc(xa, wv, bias, ya, g)); break;
             default: WithKernel(new ForwardNchw(xa, wv, bias, ya, g)); break;
         }
@@ -58,6 +60,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         switch (plan.Algorithm)
         {
             case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new BackwardInputNhwc(dya, wv, dxa, g)); break;
             default: WithKernel(new BackwardInputNchw(dya, wv, dxa, g)); break;
         }
@@ -73,6 +77,16 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             return;
         }
         var plan = ConvPlan.BackwardWeight(g, dy, x);
+        if (plan.Algorithm == ConvAlgorithm.DepthwiseNchw)
+        {
+            DepthwiseNchw<T>.BackwardWeight(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g);
+            return;
+        }
+        if (plan.Algorithm == ConvAlgorithm.DepthwiseNhwc)
+        {
+            DepthwiseNhwc<T>.BackwardWeight(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g);
+            return;
+        }
         if (plan.ChannelsLast)
         {
             if (!ConvLayout.UnitC(x)) x = ConvLayout.ToChannelsLast(x);

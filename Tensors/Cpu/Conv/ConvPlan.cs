@@ -9,6 +9,10 @@ internal enum ConvAlgorithm
     Im2ColNhwc,
     /// <summary>Direct kernel over zero-padded channels-last slabs (AVX2+FMA): no packing of activations, any layout.</summary>
     Slab,
+    /// <summary>Depthwise (groups = channels = outputs), channels-first: per plane, vectorised along W.</summary>
+    DepthwiseNchw,
+    /// <summary>Depthwise, channels-last: per window of channels, vectorised along C.</summary>
+    DepthwiseNhwc,
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
@@ -18,6 +22,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The output decides: a dense channels-last y runs channels-last, a contiguous one channels-first.</summary>
     public static ConvPlan Forward(ConvGeometry g, Tensor x, Tensor y)
     {
+        if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(y));
         if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false);
         if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x));
@@ -26,6 +31,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The input gradient's layout decides, as the output's does for the forward.</summary>
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx)
     {
+        if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx));
         if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false);
         if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
@@ -36,6 +42,14 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     private static bool UseSlab(ConvGeometry g)
         => Gemm.GemmKernels.Current == Gemm.GemmKernel.Vector256 && !Disabled;
 
+    /// <summary>The depthwise kernels read any strides (they copy their window into a padded scratch), so only the
+    /// vectorisation axis follows the layout.</summary>
+    private static ConvPlan Depthwise(bool channelsLast)
+        => channelsLast ? new(ConvAlgorithm.DepthwiseNhwc, true, false) : new(ConvAlgorithm.DepthwiseNchw, false, false);
+
+    /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
+    private static bool IsDepthwise(ConvGeometry g) => g.IsDepthwise && g.Og == 1 && !Disabled;
+
     /// <summary>Tests turn the slab kernels off to run the packed-GEMM path on AVX2 machines.</summary>
     [ThreadStatic] internal static bool Disabled;
 
@@ -43,6 +57,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x)
     {
         bool cl = g.C > 1 && ConvLayout.UnitC(x) && !(ConvLayout.UnitW(x) && ConvLayout.UnitW(dy) && !ConvLayout.UnitC(dy));
+        if (IsDepthwise(g)) return Depthwise(cl);
         return new(cl ? ConvAlgorithm.Im2ColNhwc : ConvAlgorithm.Im2ColNchw, cl, false);
     }
 }
