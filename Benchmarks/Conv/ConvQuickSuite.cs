@@ -15,7 +15,7 @@ namespace Sparkle.Benchmarks.Conv;
 /// <item>`fwd`: Functional.Conv2d without grad;</item>
 /// <item>`fwdbwd`: Functional.Conv2d + Backward(gout) with grads for input and weight (the stem: weight only),
 /// what refbench's fwdbwd times (it calls autograd.grad);</item>
-/// <item>`bwd_input`, `bwd_weight`: the two backward kernels alone (IBackend calls).</item>
+/// <item>`fwd_kernel`, `bwd_input`, `bwd_weight`: the three kernels alone (IBackend calls into preallocated outputs).</item>
 /// </list>
 /// Filters: any key=value of a line, e.g. `case=dw96_k7s1p3_56 layout=cl mode=fwdbwd threads=1`.
 /// <code>conv c64-64_k3s1p1_56 b16 fwdbwd layout=nchw threads=2 median_ms=... min_ms=... gflops=...</code>
@@ -23,6 +23,7 @@ namespace Sparkle.Benchmarks.Conv;
 public sealed class ConvQuickSuite : IQuickSuite
 {
     public string Name => "conv";
+    private static int Reps = 7;
 
     private sealed record Case(string Id, int Cin, int Cout, int K, int S, int P, int H, int G, bool InputGrad);
 
@@ -40,6 +41,7 @@ public sealed class ConvQuickSuite : IQuickSuite
         var filters = args.Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
         int[] threadCounts = filters.TryGetValue("threads", out var t) ? [int.Parse(t)] : [2];
         int batch = filters.TryGetValue("batch", out var b) ? int.Parse(b) : 16;
+        Reps = filters.TryGetValue("reps", out var r) ? int.Parse(r) : 7;
         Console.WriteLine($"# conv kernel={GemmKernels.Current} cores={Environment.ProcessorCount} batch={batch} float32; "
             + "fwdbwd = Conv2d + Backward (grads for input and weight; stem: weight only)");
         int saved = IntraOpPool.NumThreads;
@@ -48,9 +50,9 @@ public sealed class ConvQuickSuite : IQuickSuite
             foreach (int threads in threadCounts)
                 foreach (var c in Cases)
                     foreach (var layout in new[] { "nchw", "cl" })
-                        foreach (var mode in new[] { "fwd", "fwdbwd", "bwd_input", "bwd_weight" })
+                        foreach (var mode in new[] { "fwd", "fwdbwd", "fwd_kernel", "bwd_input", "bwd_weight" })
                         {
-                            if (Skip(filters, ("case", c.Id), ("layout", layout), ("mode", mode))) continue;
+                            if (Skip(filters, ("case", c.Id), ("layout", layout), ("mode", mode), ("reps", Reps.ToString()), ("batch", batch.ToString()))) continue;
                             if (mode == "bwd_input" && !c.InputGrad) continue;
                             IntraOpPool.NumThreads = threads;
                             RunCase(c, batch, layout == "cl", mode, threads);
@@ -86,6 +88,12 @@ public sealed class ConvQuickSuite : IQuickSuite
                     Functional.Conv2d(x, w, null, c.S, c.P, 1, c.G).Backward(gout);
                 };
                 break;
+            case "fwd_kernel":
+            {
+                var y = cl ? ChannelsLast(Tensor.Zeros(gout.ShapeArray())) : Tensor.Zeros(gout.ShapeArray());
+                action = () => y.Backend.Conv2dForward(x, w, null, y, p);
+                break;
+            }
             case "bwd_input":
             {
                 var dx = cl ? ChannelsLast(Tensor.Zeros(x.ShapeArray())) : Tensor.Zeros(x.ShapeArray());
@@ -111,11 +119,11 @@ public sealed class ConvQuickSuite : IQuickSuite
             action();
             proc.Refresh();
             cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds);
-        }, reps: 7, warmup: 2);
+        }, reps: Reps, warmup: 2);
         cpu.Sort();
         // cpu_ms: process CPU time per call (all threads), a load-independent measure of the work done.
         Console.WriteLine($"conv {c.Id} b{batch} {mode} layout={(cl ? "cl" : "nchw")} threads={threads} median_ms={median:F2} min_ms={min:F2} "
-            + $"gflops={gflop / (median / 1e3):F1} cpu_ms={cpu[cpu.Count / 2]:F1}");
+            + $"gflops={gflop / (median / 1e3):F1} cpu_ms={cpu[cpu.Count / 2]:F1} cpu_min_ms={cpu[0]:F1}");
     }
 
     /// <summary>refbench's CL(): an NCHW-shaped view with NHWC strides.</summary>

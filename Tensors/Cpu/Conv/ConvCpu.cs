@@ -87,17 +87,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             DepthwiseNhwc<T>.BackwardWeight(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g);
             return;
         }
-        if (plan.ChannelsLast)
-        {
-            if (!ConvLayout.UnitC(x)) x = ConvLayout.ToChannelsLast(x);
-            if (!ConvLayout.UnitC(dy)) dy = ConvLayout.ToChannelsLast(dy);
-        }
-        else
-        {
-            if (!ConvLayout.UnitW(x)) x = x.Detach().Contiguous();
-            if (!ConvLayout.UnitW(dy)) dy = dy.Detach().Contiguous();
-        }
-        WithKernel(new BackwardWeightGemm(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g, plan.ChannelsLast));
+        WithKernel(new BackwardWeightSlab(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g));
     }
 
     private static void FillBias(Tensor y, Vec<T>? bias, ConvGeometry g)
@@ -147,8 +137,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         public void Run<TK>() where TK : IMicroKernel<T> => Im2ColConv<T, TK>.BackwardInputNhwc(Dy, W, Dx, G);
     }
 
-    private readonly record struct BackwardWeightGemm(Act<T> Dy, Act<T> X, Act<T> Dw, ConvGeometry G, bool ChannelsLast) : IPass
+    private readonly record struct BackwardWeightSlab(Act<T> Dy, Act<T> X, Act<T> Dw, ConvGeometry G) : IPass
     {
-        public void Run<TK>() where TK : IMicroKernel<T> => Im2ColConv<T, TK>.BackwardWeight(Dy, X, Dw, G, ChannelsLast);
+        public void Run<TK>() where TK : IMicroKernel<T> => SlabWeightGrad<T, TK>.Run(Dy, X, Dw, G);
     }
 }

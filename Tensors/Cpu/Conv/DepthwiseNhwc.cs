@@ -32,7 +32,25 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
     private static void Run(Act<T> src, int h, int w, WeightView<T> wv, Vec<T>? bias, Act<T> dst, ConvGeometry g, DepthwiseTaps[] grids)
     {
         int chunk = Math.Min(g.C, ChunkChannels), chunks = (g.C + chunk - 1) / chunk;
-        int cpad = (chunk + VW - 1) / VW * VW;
+        int cpad = (chunk + VW - 1) / VW * VW, cp = chunks * cpad;
+        // Weights [grid][ri][ci][chunk][lane] and the bias [chunk][lane], zero in the padding lanes; packed once.
+        var wStart = new int[grids.Length];
+        int total = cp;
+        for (int gi = 0; gi < grids.Length; gi++) { wStart[gi] = total; total += grids[gi].DR.Length * grids[gi].DC.Length * cp; }
+        var wp = ConvBuffers<T>.Weights.GetArray(total, out int ws);
+        for (int c = 0; c < cp; c++)
+        {
+            int ch = c / cpad, lane = c % cpad, ch0 = ch * chunk + lane;
+            bool real = lane < chunk && ch0 < g.C;
+            wp[ws + c] = real && bias is { } bv ? bv[ch0] : T.Zero;
+            for (int gi = 0; gi < grids.Length; gi++)
+            {
+                var t = grids[gi];
+                for (int ri = 0; ri < t.DR.Length; ri++)
+                    for (int ci = 0; ci < t.DC.Length; ci++)
+                        wp[ws + wStart[gi] + (ri * t.DC.Length + ci) * cp + c] = real ? wv.At(ch0, 0, t.Kh[ri] * wv.KW + t.Kw[ci]) : T.Zero;
+            }
+        }
         int maxCols = grids.Max(t => (t.Cols + 3) / 4 * 4 * t.CS + t.DCMax + 1);
         int band = Math.Max(2, SlabBudgetBytes / Math.Max(1, maxCols * cpad * Unsafe.SizeOf<T>() * grids.Max(t => t.RS)) / 2 * 2);
         int maxRows = grids.Max(t => t.Rows);
@@ -46,53 +64,53 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
             if (i0 >= i1 || t.Cols == 0) return;
             int c0 = ch * chunk, cn = Math.Min(chunk, g.C - c0);
             if (t.Empty) { Zero(dst, n, c0, cn, t, i0, i1); return; }
-            int nr = t.DR.Length, nc = t.DC.Length;
+            int nc = t.DC.Length;
             int colsR = (t.Cols + 3) / 4 * 4, pairRows = (i1 - i0 + 1) / 2 * 2;
             int slabCols = (colsR - 1) * t.CS + t.DCMax + 1, slabRows = (pairRows - 1) * t.RS + t.DRMax + 1;
             ref T slab = ref ConvBuffers<T>.Plane.Get(slabRows * slabCols * cpad);
             Slab.Build(src, n, c0, cn, cpad, t.Row0 + i0 * t.RS, slabRows, t.Col0, slabCols, h, w, ref slab);
-            // Weights [ri][ci][channel] and bias for this chunk, zero in the padding channels.
-            ref T wts = ref ConvBuffers<T>.Row.Get((nr * nc + 1) * cpad + 2 * 4 * VW);
-            for (int ri = 0; ri < nr; ri++)
-                for (int ci = 0; ci < nc; ci++)
-                {
-                    ref T wrow = ref Unsafe.Add(ref wts, (ri * nc + ci) * cpad);
-                    for (int c = 0; c < cpad; c++) Unsafe.Add(ref wrow, c) = c < cn ? wv.At(c0 + c, 0, t.Kh[ri] * wv.KW + t.Kw[ci]) : T.Zero;
-                }
-            ref T bvec = ref Unsafe.Add(ref wts, nr * nc * cpad);
-            for (int c = 0; c < cpad; c++) Unsafe.Add(ref bvec, c) = bias is { } bv && c < cn ? bv[c0 + c] : T.Zero;
-            ref T tile = ref Unsafe.Add(ref bvec, cpad);
+            ref T wts = ref wp[ws + wStart[gi] + ch * cpad];
+            ref T bvec = ref wp[ws + ch * cpad];
+            ref T tile = ref ConvBuffers<T>.Tile.Get(8 * VW);
             Span<int> tapOff = stackalloc int[nc];
             for (int ci = 0; ci < nc; ci++) tapOff[ci] = t.DC[ci] * cpad;
             int pixStep = t.CS * cpad, rowSize = slabCols * cpad;
             ref T d0 = ref MemoryMarshal.GetArrayDataReference(dst.Data);
+            int dPix = t.GridStepW * dst.SW;
+            bool direct = dst.SC == 1;
             for (int i = i0; i < i1; i += 2)
+            {
+                bool two = i + 1 < i1;
                 for (int j = 0; j < t.Cols; j += 4)
+                {
+                    bool four = j + 4 <= t.Cols;
+                    ref T out0 = ref Unsafe.Add(ref d0, dst.Index(n, c0, t.A + i * t.GridStepH, t.B + j * t.GridStepW));
+                    ref T out1 = ref Unsafe.Add(ref out0, t.GridStepH * dst.SH);
                     for (int cv = 0; cv < cn; cv += VW)
                     {
                         ref T s = ref Unsafe.Add(ref slab, (i - i0) * t.RS * rowSize + j * pixStep + cv);
-                        RowPair(ref s, rowSize, pixStep, t.Pairs, tapOff, ref Unsafe.Add(ref wts, cv), nc * cpad, cpad, ref tile);
+                        bool full = direct && two && four && cv + VW <= cn;
+                        RowPair(ref s, rowSize, pixStep, t.Pairs, tapOff, ref Unsafe.Add(ref wts, cv), nc * cp, cp,
+                            ref Unsafe.Add(ref bvec, cv), full, ref Unsafe.Add(ref out0, cv), ref Unsafe.Add(ref out1, cv), dPix, ref tile);
+                        if (full) continue;
                         int lanes = Math.Min(VW, cn - cv);
                         for (int r = 0; r < 2 && i + r < i1; r++)
                             for (int k = 0; k < 4 && j + k < t.Cols; k++)
                             {
                                 ref T src2 = ref Unsafe.Add(ref tile, (r * 4 + k) * VW);
                                 ref T d = ref Unsafe.Add(ref d0, dst.Index(n, c0 + cv, t.A + (i + r) * t.GridStepH, t.B + (j + k) * t.GridStepW));
-                                ref T b = ref Unsafe.Add(ref bvec, cv);
-                                if (lanes == VW && dst.SC == 1)
-                                    (Vector256.LoadUnsafe(ref src2) + Vector256.LoadUnsafe(ref b)).StoreUnsafe(ref d);
-                                else
-                                    for (int l = 0; l < lanes; l++)
-                                        Unsafe.Add(ref d, l * dst.SC) = Gemm.ScalarOps.Add(Unsafe.Add(ref src2, l), Unsafe.Add(ref b, l));
+                                for (int l = 0; l < lanes; l++) Unsafe.Add(ref d, l * dst.SC) = Unsafe.Add(ref src2, l);
                             }
                     }
+                }
+            }
         });
     }
 
     /// <summary>Two output rows x 4 pixels of one channel vector: tile[(r·4 + k)·VW + lane].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowPair(ref T s, int rowSize, int pixStep, (int Rho, int R0, int R1)[] pairs, ReadOnlySpan<int> tapOff,
-        ref T wts, int wRowStride, int wTapStride, ref T tile)
+        ref T wts, int wRowStride, int wTapStride, ref T bias, bool direct, ref T out0, ref T out1, int outStep, ref T tile)
     {
         nuint p1 = (nuint)pixStep, p2 = 2 * p1, p3 = 3 * p1;
         Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
@@ -128,6 +146,15 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
                     b0 = Fma(k1, Vector256.LoadUnsafe(ref x), b0); b1 = Fma(k1, Vector256.LoadUnsafe(ref x, p1), b1);
                     b2 = Fma(k1, Vector256.LoadUnsafe(ref x, p2), b2); b3 = Fma(k1, Vector256.LoadUnsafe(ref x, p3), b3);
                 }
+        }
+        var bv = Vector256.LoadUnsafe(ref bias);
+        a0 += bv; a1 += bv; a2 += bv; a3 += bv; b0 += bv; b1 += bv; b2 += bv; b3 += bv;
+        if (direct)
+        {
+            nuint o = (nuint)outStep;
+            a0.StoreUnsafe(ref out0); a1.StoreUnsafe(ref out0, o); a2.StoreUnsafe(ref out0, 2 * o); a3.StoreUnsafe(ref out0, 3 * o);
+            b0.StoreUnsafe(ref out1); b1.StoreUnsafe(ref out1, o); b2.StoreUnsafe(ref out1, 2 * o); b3.StoreUnsafe(ref out1, 3 * o);
+            return;
         }
         nuint v = (nuint)VW;
         a0.StoreUnsafe(ref tile); a1.StoreUnsafe(ref tile, v); a2.StoreUnsafe(ref tile, 2 * v); a3.StoreUnsafe(ref tile, 3 * v);
