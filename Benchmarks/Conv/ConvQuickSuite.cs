@@ -13,8 +13,10 @@ namespace Sparkle.Benchmarks.Conv;
 /// weight and output gradient, as refbench's convcl). Modes:
 /// <list type="bullet">
 /// <item>`fwd`: Functional.Conv2d without grad;</item>
-/// <item>`fwdbwd`: Functional.Conv2d + Backward(gout) with grads for input and weight (the stem: weight only),
-/// what refbench's fwdbwd times (it calls autograd.grad);</item>
+/// <item>`fwdbwd`: Functional.Conv2d, then fresh gradients for input and weight (the stem: weight only) from the
+/// IBackend calls Conv2d's backward makes — what refbench's fwdbwd times (torch.autograd.grad, no accumulation);</item>
+/// <item>`fwdbwd_autograd`: Functional.Conv2d + Backward(gout) into the leaves' .Grad (the engine copies a leaf's first
+/// gradient, in contiguous layout);</item>
 /// <item>`fwd_kernel`, `bwd_input`, `bwd_weight`: the three kernels alone (IBackend calls into preallocated outputs).</item>
 /// </list>
 /// Filters: any key=value of a line, e.g. `case=dw96_k7s1p3_56 layout=cl mode=fwdbwd threads=1`.
@@ -50,7 +52,7 @@ public sealed class ConvQuickSuite : IQuickSuite
             foreach (int threads in threadCounts)
                 foreach (var c in Cases)
                     foreach (var layout in new[] { "nchw", "cl" })
-                        foreach (var mode in new[] { "fwd", "fwdbwd", "fwd_kernel", "bwd_input", "bwd_weight" })
+                        foreach (var mode in new[] { "fwd", "fwdbwd", "fwdbwd_autograd", "fwd_kernel", "bwd_input", "bwd_weight" })
                         {
                             if (Skip(filters, ("case", c.Id), ("layout", layout), ("mode", mode), ("reps", Reps.ToString()), ("batch", batch.ToString()))) continue;
                             if (mode == "bwd_input" && !c.InputGrad) continue;
@@ -79,6 +81,22 @@ public sealed class ConvQuickSuite : IQuickSuite
                 action = () => Functional.Conv2d(x, w, null, c.S, c.P, 1, c.G);
                 break;
             case "fwdbwd":
+                // What refbench's fwdbwd computes (torch.autograd.grad): the output, then fresh input and weight
+                // gradients, through the same IBackend calls Conv2d's backward makes.
+                gflop = fwdGflop * (c.InputGrad ? 3 : 2);
+                action = () =>
+                {
+                    var y = Functional.Conv2d(x, w, null, c.S, c.P, 1, c.G);
+                    if (c.InputGrad)
+                    {
+                        var dx = EmptyLike(x, cl);
+                        dx.Backend.Conv2dBackwardInput(gout, w, dx, p);
+                    }
+                    var dw = Tensor.Empty(w.ShapeArray());
+                    dw.Backend.Conv2dBackwardWeight(gout, x, dw, p);
+                };
+                break;
+            case "fwdbwd_autograd":
                 x.RequiresGrad = c.InputGrad;
                 w.RequiresGrad = true;
                 gflop = fwdGflop * (c.InputGrad ? 3 : 2);
@@ -125,6 +143,10 @@ public sealed class ConvQuickSuite : IQuickSuite
         Console.WriteLine($"conv {c.Id} b{batch} {mode} layout={(cl ? "cl" : "nchw")} threads={threads} median_ms={median:F2} min_ms={min:F2} "
             + $"gflops={gflop / (median / 1e3):F1} cpu_ms={cpu[cpu.Count / 2]:F1} cpu_min_ms={cpu[0]:F1}");
     }
+
+    /// <summary>An unzeroed tensor of t's shape, contiguous or with NHWC strides.</summary>
+    private static Tensor EmptyLike(Tensor t, bool cl)
+        => cl ? Tensor.Empty([t.Size(0), t.Size(2), t.Size(3), t.Size(1)]).Permute(0, 3, 1, 2) : Tensor.Empty(t.ShapeArray());
 
     /// <summary>refbench's CL(): an NCHW-shaped view with NHWC strides.</summary>
     private static Tensor ChannelsLast(Tensor t) => t.Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2);

@@ -109,21 +109,29 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
     {
         int nr = RowsKernelV256<T>.NR;
         Span<int> pix = stackalloc int[6];
+        Span<int> rowOf = stackalloc int[6];
+        Span<int> colOf = stackalloc int[6];
         ref T tile = ref ConvBuffers<T>.Tile.Get(6 * nr);
         for (int j0 = 0; j0 < outChannels; j0 += nr)
         {
             ref T panel = ref wp[wStart + j0 * K];
             int cols = Math.Min(nr, outChannels - j0);
+            int row = q0 / gridCols, col = q0 % gridCols;
             for (int q = q0; q < q1; q += 6)
             {
                 int valid = Math.Min(6, q1 - q);
                 for (int r = 0; r < 6; r++)
                 {
-                    int qq = q + Math.Min(r, valid - 1);
-                    pix[r] = (qq / gridCols - rowFirst) * rowStep + qq % gridCols * colStep;
+                    if (r < valid)
+                    {
+                        rowOf[r] = row; colOf[r] = col;
+                        if (++col == gridCols) { col = 0; row++; }
+                    }
+                    else { rowOf[r] = rowOf[valid - 1]; colOf[r] = colOf[valid - 1]; }
+                    pix[r] = (rowOf[r] - rowFirst) * rowStep + colOf[r] * colStep;
                 }
                 RowsKernelV256<T>.Run(ref slab, pix, segOff, segLen, ref panel, ref tile);
-                store.Put(ref tile, nr, q, valid, j0, cols, ref Unsafe.Add(ref bias, j0));
+                store.Put(ref tile, nr, rowOf, colOf, valid, j0, cols, ref Unsafe.Add(ref bias, j0));
             }
         }
     }
@@ -155,12 +163,12 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
     private readonly struct OutputStore(Act<T> dst, int n, int c0, int channels, int gridCols, int sh, int sw, int a, int b)
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Put(ref T tile, int ldt, int q, int rows, int j0, int cols, ref T bias)
+        public void Put(ref T tile, int ldt, ReadOnlySpan<int> rowOf, ReadOnlySpan<int> colOf, int rows, int j0, int cols, ref T bias)
         {
             ref T d0 = ref MemoryMarshal.GetArrayDataReference(dst.Data);
             for (int r = 0; r < rows; r++)
             {
-                int qq = q + r, h = a + qq / gridCols * sh, w = b + qq % gridCols * sw;
+                int h = a + rowOf[r] * sh, w = b + colOf[r] * sw;
                 ref T d = ref Unsafe.Add(ref d0, dst.Offset + n * dst.SN + (c0 + j0) * dst.SC + h * dst.SH + w * dst.SW);
                 ref T t = ref Unsafe.Add(ref tile, r * ldt);
                 if (dst.SC == 1)

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Sparkle.Tensors.Cpu.Gemm;
 
 namespace Sparkle.Tensors.Cpu.Conv;
@@ -108,6 +109,14 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
             {
                 ref T panel = ref Unsafe.Add(ref scratch, (nint)i * kc);
                 int valid = Math.Min(mr, rows - i);
+                if (valid == mr && i + Vector256<T>.Count <= _og - i0 && mr <= Vector256<T>.Count)
+                {
+                    // A full vector from each pixel (the lanes past MR are overwritten by the next step; the scratch
+                    // has room for the last step's overhang).
+                    for (int p = 0; p < kc; p++)
+                        Vector256.LoadUnsafe(ref Unsafe.Add(ref src, p * _og + i)).StoreUnsafe(ref Unsafe.Add(ref panel, p * mr));
+                    continue;
+                }
                 for (int p = 0; p < kc; p++)
                 {
                     ref T d = ref Unsafe.Add(ref panel, p * mr);
