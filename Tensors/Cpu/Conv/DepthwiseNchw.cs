@@ -60,13 +60,13 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
             int vw = VW, cs = t.CS, nc = t.DC.Length, nr = t.DR.Length;
             int width = (g.OW + vw - 1) / vw * vw;
             int rowsP = (g.OH - 1) * t.RS + t.DRMax + 1;
-            int colsP = width + t.DCMax / cs + vw;
+            int colsP = (width + t.DCMax / cs + vw + vw - 1) / vw * vw;
             ref T plane = ref ConvBuffers<T>.Plane.Get(cs * rowsP * colsP);
             ref T dyp = ref ConvBuffers<T>.Plane2.Get(g.OH * width);
-            int blocks = (nc + 3) / 4;
-            ref T acc = ref ConvBuffers<T>.Row.Get(nr * blocks * 4 * vw);
-            Runs.Clear(ref acc, nr * blocks * 4 * vw);
-            Span<int> tapOff = stackalloc int[blocks * 4];
+            int blocks = (nc + 7) / 8;
+            ref T acc = ref ConvBuffers<T>.Row.Get(nr * blocks * 8 * vw);
+            Runs.Clear(ref acc, nr * blocks * 8 * vw);
+            Span<int> tapOff = stackalloc int[blocks * 8];
             for (int ci = 0; ci < tapOff.Length; ci++)
                 tapOff[ci] = ci < nc ? t.DC[ci] % cs * rowsP * colsP + t.DC[ci] / cs : 0;
             for (int n = 0; n < g.N; n++)
@@ -75,13 +75,26 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
                 BuildPlane(dy, n, c, 0, g.OH, 0, 1, width, g.OH, g.OW, ref dyp);
                 for (int ri = 0; ri < nr; ri++)
                     for (int b = 0; b < blocks; b++)
-                        WeightRows(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, tapOff.Slice(b * 4, 4),
-                            ref Unsafe.Add(ref acc, (ri * blocks + b) * 4 * vw));
+                    {
+                        ref T a = ref Unsafe.Add(ref acc, (ri * blocks + b) * 8 * vw);
+                        var taps = tapOff.Slice(b * 8, 8);
+                        switch (Math.Min(8, nc - b * 8))
+                        {
+                            case 1: WeightRows<TapCounts.C1>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            case 2: WeightRows<TapCounts.C2>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            case 3: WeightRows<TapCounts.C3>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            case 4: WeightRows<TapCounts.C4>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            case 5: WeightRows<TapCounts.C5>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            case 6: WeightRows<TapCounts.C6>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            case 7: WeightRows<TapCounts.C7>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                            default: WeightRows<TapCounts.C8>(ref plane, colsP, t.DR[ri], t.RS, ref dyp, width, g.OH, taps, ref a); break;
+                        }
+                    }
             }
             for (int ri = 0; ri < nr; ri++)
                 for (int ci = 0; ci < nc; ci++)
                 {
-                    ref T a = ref Unsafe.Add(ref acc, ((ri * blocks + ci / 4) * 4 + ci % 4) * vw);
+                    ref T a = ref Unsafe.Add(ref acc, ((ri * blocks + ci / 8) * 8 + ci % 8) * vw);
                     T sum = a;
                     for (int l = 1; l < vw; l++) sum = ScalarOps.Add(sum, Unsafe.Add(ref a, l));
                     dw.Data[dw.Offset + c * dw.SN + t.Kh[ri] * dw.SH + t.Kw[ci] * dw.SW] = sum;
@@ -89,14 +102,16 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
         });
     }
 
-    /// <summary>acc[k] += Σ_{oh, j} dy[oh, j] · plane[oh·RS + dr, j + tapOff[k]] for the 4 column taps of a block.</summary>
+    /// <summary>acc[k] += Σ_{oh, j} dy[oh, j] · plane[oh·RS + dr, j + tapOff[k]] for the TC column taps of a block
+    /// (one dy load feeds all of them).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightRows(ref T plane, int colsP, int dr, int rs, ref T dyp, int width, int rows, ReadOnlySpan<int> tapOff, ref T acc)
+    private static void WeightRows<TC>(ref T plane, int colsP, int dr, int rs, ref T dyp, int width, int rows, ReadOnlySpan<int> tapOff, ref T acc)
+        where TC : ITapCount
     {
         nuint v = (nuint)VW;
-        var a0 = Vector256.LoadUnsafe(ref acc); var a1 = Vector256.LoadUnsafe(ref acc, v);
-        var a2 = Vector256.LoadUnsafe(ref acc, 2 * v); var a3 = Vector256.LoadUnsafe(ref acc, 3 * v);
-        int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3];
+        int n = TC.Count;
+        Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3], t4 = tapOff[4], t5 = tapOff[5], t6 = tapOff[6], t7 = tapOff[7];
         for (int oh = 0; oh < rows; oh++)
         {
             ref T src = ref Unsafe.Add(ref plane, (oh * rs + dr) * colsP);
@@ -106,12 +121,23 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
                 var g = Vector256.LoadUnsafe(ref d, (nuint)j);
                 ref T s = ref Unsafe.Add(ref src, j);
                 a0 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t0)), a0);
-                a1 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t1)), a1);
-                a2 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t2)), a2);
-                a3 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t3)), a3);
+                if (n > 1) a1 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t1)), a1);
+                if (n > 2) a2 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t2)), a2);
+                if (n > 3) a3 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t3)), a3);
+                if (n > 4) a4 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t4)), a4);
+                if (n > 5) a5 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t5)), a5);
+                if (n > 6) a6 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t6)), a6);
+                if (n > 7) a7 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t7)), a7);
             }
         }
-        a0.StoreUnsafe(ref acc); a1.StoreUnsafe(ref acc, v); a2.StoreUnsafe(ref acc, 2 * v); a3.StoreUnsafe(ref acc, 3 * v);
+        (Vector256.LoadUnsafe(ref acc) + a0).StoreUnsafe(ref acc);
+        if (n > 1) (Vector256.LoadUnsafe(ref acc, v) + a1).StoreUnsafe(ref acc, v);
+        if (n > 2) (Vector256.LoadUnsafe(ref acc, 2 * v) + a2).StoreUnsafe(ref acc, 2 * v);
+        if (n > 3) (Vector256.LoadUnsafe(ref acc, 3 * v) + a3).StoreUnsafe(ref acc, 3 * v);
+        if (n > 4) (Vector256.LoadUnsafe(ref acc, 4 * v) + a4).StoreUnsafe(ref acc, 4 * v);
+        if (n > 5) (Vector256.LoadUnsafe(ref acc, 5 * v) + a5).StoreUnsafe(ref acc, 5 * v);
+        if (n > 6) (Vector256.LoadUnsafe(ref acc, 6 * v) + a6).StoreUnsafe(ref acc, 6 * v);
+        if (n > 7) (Vector256.LoadUnsafe(ref acc, 7 * v) + a7).StoreUnsafe(ref acc, 7 * v);
     }
 
     /// <summary>One grid of <paramref name="t"/> over plane (n, c) of src (h x w), written to dst plane (dn, dc).</summary>
@@ -122,7 +148,7 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
         int width = (t.Cols + block - 1) / block * block;
         int pairRows = (t.Rows + 1) / 2 * 2;
         int rowsP = (pairRows - 1) * t.RS + t.DRMax + 1;
-        int colsP = width + t.DCMax / cs + vw;
+        int colsP = (width + t.DCMax / cs + vw + vw - 1) / vw * vw;
         int planeSize = cs * rowsP * colsP;
         ref T plane = ref ConvBuffers<T>.Plane.Get(planeSize);
         BuildPlane(src, n, c, t.Row0, rowsP, t.Col0, cs, colsP, h, w, ref plane);

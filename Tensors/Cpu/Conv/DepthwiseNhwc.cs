@@ -173,10 +173,10 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
     public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g)
     {
         var t = DepthwiseTaps.Forward(g);
-        int nr = t.DR.Length, nc = t.DC.Length, blocks = (nc + 3) / 4;
+        int nr = t.DR.Length, nc = t.DC.Length, blocks = (nc + 7) / 8;
         int chunk = Math.Min(g.C, ChunkChannels), chunks = (g.C + chunk - 1) / chunk;
         int cpad = (chunk + VW - 1) / VW * VW;
-        int perItem = nr * blocks * 4 * cpad;
+        int perItem = nr * blocks * 8 * cpad;
         var partials = ConvBuffers<T>.Partials.GetArray(g.N * chunks * perItem, out int ps);
         int slabCols = (g.OW - 1) * t.CS + t.DCMax + 1;
         int band = Math.Max(1, SlabBudgetBytes / Math.Max(1, slabCols * cpad * Unsafe.SizeOf<T>() * t.RS));
@@ -185,7 +185,7 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
             int n = item / chunks, ch = item % chunks, c0 = ch * chunk, cn = Math.Min(chunk, g.C - c0);
             ref T acc = ref partials[ps + item * perItem];
             Runs.Clear(ref acc, perItem);
-            Span<int> tapOff = stackalloc int[blocks * 4];
+            Span<int> tapOff = stackalloc int[blocks * 8];
             for (int ci = 0; ci < tapOff.Length; ci++) tapOff[ci] = (ci < nc ? t.DC[ci] : 0) * cpad;
             for (int oh0 = 0; oh0 < g.OH; oh0 += band)
             {
@@ -198,10 +198,24 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
                 for (int oh = oh0; oh < oh1; oh++)
                     for (int ri = 0; ri < nr; ri++)
                         for (int b = 0; b < blocks; b++)
-                            for (int cv = 0; cv < cn; cv += VW)
-                                WeightRow(ref Unsafe.Add(ref slab, ((oh - oh0) * t.RS + t.DR[ri]) * slabCols * cpad + cv), t.CS * cpad,
-                                    ref Unsafe.Add(ref dys, (oh - oh0) * g.OW * cpad + cv), cpad, g.OW, tapOff.Slice(b * 4, 4),
-                                    ref Unsafe.Add(ref acc, (ri * blocks + b) * 4 * cpad + cv), cpad);
+                        {
+                            ref T srcRow = ref Unsafe.Add(ref slab, ((oh - oh0) * t.RS + t.DR[ri]) * slabCols * cpad);
+                            ref T dyRow = ref Unsafe.Add(ref dys, (oh - oh0) * g.OW * cpad);
+                            ref T a = ref Unsafe.Add(ref acc, (ri * blocks + b) * 8 * cpad);
+                            var taps = tapOff.Slice(b * 8, 8);
+                            int pix = t.CS * cpad;
+                            switch (Math.Min(8, nc - b * 8))
+                            {
+                                case 1: WeightRow<TapCounts.C1>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                case 2: WeightRow<TapCounts.C2>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                case 3: WeightRow<TapCounts.C3>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                case 4: WeightRow<TapCounts.C4>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                case 5: WeightRow<TapCounts.C5>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                case 6: WeightRow<TapCounts.C6>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                case 7: WeightRow<TapCounts.C7>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                                default: WeightRow<TapCounts.C8>(ref srcRow, pix, ref dyRow, cpad, g.OW, cn, taps, ref a, cpad); break;
+                            }
+                        }
             }
         });
         IntraOpPool.ForRange(g.C, 8, (cStart, cEnd) =>
@@ -212,7 +226,7 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
                 for (int ri = 0; ri < nr; ri++)
                     for (int ci = 0; ci < nc; ci++)
                     {
-                        int at = ((ri * blocks + ci / 4) * 4 + ci % 4) * cpad + lane;
+                        int at = ((ri * blocks + ci / 8) * 8 + ci % 8) * cpad + lane;
                         T sum = partials[ps + ch * perItem + at];
                         for (int n = 1; n < g.N; n++) sum = Gemm.ScalarOps.Add(sum, partials[ps + (n * chunks + ch) * perItem + at]);
                         dw.Data[dw.Offset + c * dw.SN + t.Kh[ri] * dw.SH + t.Kw[ci] * dw.SW] = sum;
@@ -221,25 +235,42 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
         });
     }
 
-    /// <summary>acc[k] += Σ_ow dy[ow] · src[ow·pixStep + tapOff[k]] for one channel vector, 4 column taps.</summary>
+    /// <summary>acc[k][c] += Σ_ow dy[ow][c] · src[ow·pixStep + tapOff[k] + c] for the TC column taps of a block and every
+    /// channel vector c of the chunk (one dy load feeds all taps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightRow(ref T src, int pixStep, ref T dyRow, int dyStep, int cols, ReadOnlySpan<int> tapOff, ref T acc, int accStride)
+    private static void WeightRow<TC>(ref T src, int pixStep, ref T dyRow, int dyStep, int cols, int channels, ReadOnlySpan<int> tapOff, ref T acc, int accStride)
+        where TC : ITapCount
     {
+        int n = TC.Count;
         nuint s = (nuint)accStride;
-        Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default;
-        int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3];
-        for (int ow = 0; ow < cols; ow++)
+        int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3], t4 = tapOff[4], t5 = tapOff[5], t6 = tapOff[6], t7 = tapOff[7];
+        for (int cv = 0; cv < channels; cv += VW)
         {
-            var d = Vector256.LoadUnsafe(ref dyRow, (nuint)(ow * dyStep));
-            ref T x = ref Unsafe.Add(ref src, ow * pixStep);
-            a0 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t0)), a0);
-            a1 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t1)), a1);
-            a2 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t2)), a2);
-            a3 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t3)), a3);
+            Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            ref T xs = ref Unsafe.Add(ref src, cv);
+            ref T ds = ref Unsafe.Add(ref dyRow, cv);
+            for (int ow = 0; ow < cols; ow++)
+            {
+                var d = Vector256.LoadUnsafe(ref ds, (nuint)(ow * dyStep));
+                ref T x = ref Unsafe.Add(ref xs, ow * pixStep);
+                a0 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t0)), a0);
+                if (n > 1) a1 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t1)), a1);
+                if (n > 2) a2 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t2)), a2);
+                if (n > 3) a3 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t3)), a3);
+                if (n > 4) a4 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t4)), a4);
+                if (n > 5) a5 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t5)), a5);
+                if (n > 6) a6 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t6)), a6);
+                if (n > 7) a7 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t7)), a7);
+            }
+            ref T a = ref Unsafe.Add(ref acc, cv);
+            (Vector256.LoadUnsafe(ref a) + a0).StoreUnsafe(ref a);
+            if (n > 1) (Vector256.LoadUnsafe(ref a, s) + a1).StoreUnsafe(ref a, s);
+            if (n > 2) (Vector256.LoadUnsafe(ref a, 2 * s) + a2).StoreUnsafe(ref a, 2 * s);
+            if (n > 3) (Vector256.LoadUnsafe(ref a, 3 * s) + a3).StoreUnsafe(ref a, 3 * s);
+            if (n > 4) (Vector256.LoadUnsafe(ref a, 4 * s) + a4).StoreUnsafe(ref a, 4 * s);
+            if (n > 5) (Vector256.LoadUnsafe(ref a, 5 * s) + a5).StoreUnsafe(ref a, 5 * s);
+            if (n > 6) (Vector256.LoadUnsafe(ref a, 6 * s) + a6).StoreUnsafe(ref a, 6 * s);
+            if (n > 7) (Vector256.LoadUnsafe(ref a, 7 * s) + a7).StoreUnsafe(ref a, 7 * s);
         }
-        (Vector256.LoadUnsafe(ref acc) + a0).StoreUnsafe(ref acc);
-        (Vector256.LoadUnsafe(ref acc, s) + a1).StoreUnsafe(ref acc, s);
-        (Vector256.LoadUnsafe(ref acc, 2 * s) + a2).StoreUnsafe(ref acc, 2 * s);
-        (Vector256.LoadUnsafe(ref acc, 3 * s) + a3).StoreUnsafe(ref acc, 3 * s);
     }
 }
