@@ -69,10 +69,13 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
             Span<int> tapOff = stackalloc int[blocks * 8];
             for (int ci = 0; ci < tapOff.Length; ci++)
                 tapOff[ci] = ci < nc ? t.DC[ci] % cs * rowsP * colsP + t.DC[ci] / cs : 0;
+            // dy rows are read in place when they are whole vectors wide and dense; otherwise copied, zero-padded.
+            bool direct = width == g.OW && dy.SW == 1 && dy.SH == g.OW;
             for (int n = 0; n < g.N; n++)
             {
                 BuildPlane(x, n, c, t.Row0, rowsP, t.Col0, cs, colsP, g.H, g.W, ref plane);
-                BuildPlane(dy, n, c, 0, g.OH, 0, 1, width, g.OH, g.OW, ref dyp);
+                if (direct) dyp = ref dy.Data[dy.Index(n, c, 0, 0)];
+                else BuildPlane(dy, n, c, 0, g.OH, 0, 1, width, g.OH, g.OW, ref dyp);
                 for (int ri = 0; ri < nr; ri++)
                     for (int b = 0; b < blocks; b++)
                     {
