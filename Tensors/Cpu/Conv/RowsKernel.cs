@@ -20,6 +20,13 @@ internal static class RowsKernelV256<T> where T : unmanaged
     /// counts the steps of the segments before s. <paramref name="pix"/> holds 6 slab offsets.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ref T slab, ReadOnlySpan<int> pix, ReadOnlySpan<int> segOff, ReadOnlySpan<int> segLen, ref T w, ref T tile)
+        => Run(ref slab, pix, segOff, segLen, ref w, ref tile, [0, 2, 4, 6, 8, 10], Vector256<T>.Count, ref tile, add: false);
+
+    /// <summary>As <see cref="Run(ref T, ReadOnlySpan{int}, ReadOnlySpan{int}, ReadOnlySpan{int}, ref T, ref T)"/>, but row r of
+    /// the tile goes to dst[rowOff[r]·unit ..] (two vectors), plus the two bias vectors when <paramref name="add"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(ref T slab, ReadOnlySpan<int> pix, ReadOnlySpan<int> segOff, ReadOnlySpan<int> segLen, ref T w,
+        ref T dst, ReadOnlySpan<int> rowOff, int unit, ref T bias, bool add)
     {
         nuint vw = (nuint)Vector256<T>.Count;
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -53,11 +60,24 @@ internal static class RowsKernelV256<T> where T : unmanaged
                 w = ref Unsafe.Add(ref w, 2 * vw);
             }
         }
-        c00.StoreUnsafe(ref tile); c01.StoreUnsafe(ref tile, vw);
-        c10.StoreUnsafe(ref tile, 2 * vw); c11.StoreUnsafe(ref tile, 3 * vw);
-        c20.StoreUnsafe(ref tile, 4 * vw); c21.StoreUnsafe(ref tile, 5 * vw);
-        c30.StoreUnsafe(ref tile, 6 * vw); c31.StoreUnsafe(ref tile, 7 * vw);
-        c40.StoreUnsafe(ref tile, 8 * vw); c41.StoreUnsafe(ref tile, 9 * vw);
-        c50.StoreUnsafe(ref tile, 10 * vw); c51.StoreUnsafe(ref tile, 11 * vw);
+        if (add)
+        {
+            var b0 = Vector256.LoadUnsafe(ref bias);
+            var b1 = Vector256.LoadUnsafe(ref bias, vw);
+            c00 += b0; c01 += b1; c10 += b0; c11 += b1; c20 += b0; c21 += b1;
+            c30 += b0; c31 += b1; c40 += b0; c41 += b1; c50 += b0; c51 += b1;
+        }
+        ref T d0 = ref Unsafe.Add(ref dst, (nint)rowOff[0] * unit);
+        c00.StoreUnsafe(ref d0); c01.StoreUnsafe(ref d0, vw);
+        ref T d1 = ref Unsafe.Add(ref dst, (nint)rowOff[1] * unit);
+        c10.StoreUnsafe(ref d1); c11.StoreUnsafe(ref d1, vw);
+        ref T d2 = ref Unsafe.Add(ref dst, (nint)rowOff[2] * unit);
+        c20.StoreUnsafe(ref d2); c21.StoreUnsafe(ref d2, vw);
+        ref T d3 = ref Unsafe.Add(ref dst, (nint)rowOff[3] * unit);
+        c30.StoreUnsafe(ref d3); c31.StoreUnsafe(ref d3, vw);
+        ref T d4 = ref Unsafe.Add(ref dst, (nint)rowOff[4] * unit);
+        c40.StoreUnsafe(ref d4); c41.StoreUnsafe(ref d4, vw);
+        ref T d5 = ref Unsafe.Add(ref dst, (nint)rowOff[5] * unit);
+        c50.StoreUnsafe(ref d5); c51.StoreUnsafe(ref d5, vw);
     }
 }

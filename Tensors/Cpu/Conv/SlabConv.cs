@@ -111,6 +111,7 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
         Span<int> pix = stackalloc int[6];
         Span<int> rowOf = stackalloc int[6];
         Span<int> colOf = stackalloc int[6];
+        Span<int> dstOff = stackalloc int[6];
         ref T tile = ref ConvBuffers<T>.Tile.Get(6 * nr);
         for (int j0 = 0; j0 < outChannels; j0 += nr)
         {
@@ -129,6 +130,13 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
                     }
                     else { rowOf[r] = rowOf[valid - 1]; colOf[r] = colOf[valid - 1]; }
                     pix[r] = (rowOf[r] - rowFirst) * rowStep + colOf[r] * colStep;
+                }
+                if (valid == 6 && cols == nr && store.Contiguous)
+                {
+                    // Full tile into channels-last output: straight from the registers.
+                    for (int r = 0; r < 6; r++) dstOff[r] = store.Offset(rowOf[r], colOf[r], j0);
+                    RowsKernelV256<T>.Run(ref slab, pix, segOff, segLen, ref panel, ref store.Origin, dstOff, 1, ref Unsafe.Add(ref bias, j0), add: true);
+                    continue;
                 }
                 RowsKernelV256<T>.Run(ref slab, pix, segOff, segLen, ref panel, ref tile);
                 store.Put(ref tile, nr, rowOf, colOf, valid, j0, cols, ref Unsafe.Add(ref bias, j0));
@@ -162,6 +170,14 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
     /// column j output channel c0 + j0 + j, plus bias[j].</summary>
     private readonly struct OutputStore(Act<T> dst, int n, int c0, int channels, int gridCols, int sh, int sw, int a, int b)
     {
+        /// <summary>Output channels are adjacent (channels-last): full tiles are stored from the kernel's registers.</summary>
+        public bool Contiguous => dst.SC == 1;
+        public ref T Origin => ref MemoryMarshal.GetArrayDataReference(dst.Data);
+
+        /// <summary>Index of output channel c0 + j0 at grid pixel (row, col).</summary>
+        public int Offset(int row, int col, int j0)
+            => dst.Offset + n * dst.SN + (c0 + j0) * dst.SC + (a + row * sh) * dst.SH + (b + col * sw) * dst.SW;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Put(ref T tile, int ldt, ReadOnlySpan<int> rowOf, ReadOnlySpan<int> colOf, int rows, int j0, int cols, ref T bias)
         {
