@@ -47,6 +47,11 @@ internal static class Slab
             else
             {
                 // Channels-first: a transpose of the (channels x valid) block.
+                if (src.SW == 1)
+                {
+                    Transpose.Run(ref s, src.SC, ref dd, stride, channels, valid);
+                    continue;
+                }
                 for (int c = 0; c < channels; c++)
                 {
                     ref T sc = ref Unsafe.Add(ref s, c * src.SC);

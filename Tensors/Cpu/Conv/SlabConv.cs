@@ -44,8 +44,10 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
             ref T slab = ref slabBuf.Get(rows * cols * cg + 64);
             Slab.Build(x, n, gi * cg, cg, row0, rows, -g.PW, cols, g.H, g.W, ref slab);
             var store = new OutputStore(y, n, gi * og, og, g.OW, 1, 1, 0, 0);
+            bool banded = BandBuffer.For(y, g.OW, oh0, oh1, og, out var bandStore);
             Sweep(ref slab, oh0 * g.OW, oh1 * g.OW, g.OW, (g.SH * cols) * cg, g.SW * cg, oh0, segOff, segLen,
-                wp, ws + gi * groupSize, K, og, store, ref wp[bs + gi * og]);
+                wp, ws + gi * groupSize, K, og, banded ? bandStore : store, ref wp[bs + gi * og]);
+            if (banded) BandBuffer.Flush(y, n, gi * og, og, g.OW, oh0, oh1);
         });
     }
 
@@ -86,6 +88,9 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
             int i0 = bi * band, i1 = Math.Min(plan.Rows, i0 + band);
             if (i0 >= i1 || plan.Cols == 0) return;
             var store = new OutputStore(dx, n, gi * cg, cg, plan.Cols, sh, sw, plan.A, plan.B);
+            var bandStore = default(OutputStore);
+            bool banded = phases == 1 && plan.K > 0 && BandBuffer.For(dx, plan.Cols, i0, i1, cg, out bandStore);
+            if (banded) store = bandStore;
             if (plan.K == 0)
             {
                 store.Zero(i0 * plan.Cols, i1 * plan.Cols);
@@ -98,6 +103,7 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
             int gs = WeightPacking.GroupSize(cg, plan.K, nr);
             Sweep(ref slab, i0 * plan.Cols, i1 * plan.Cols, plan.Cols, slabCols * og, og, i0, plan.SegOff, plan.SegLen,
                 wp, ws + plan.WeightStart + gi * gs, plan.K, cg, store, ref zeroBias[0]);
+            if (banded) BandBuffer.Flush(dx, n, gi * cg, cg, plan.Cols, i0, i1);
         });
     }
 
@@ -164,6 +170,27 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
     {
         if (groups >= 4) IntraOpPool.For(groups, pack);
         else for (int gi = 0; gi < groups; gi++) pack(gi);
+    }
+
+    /// <summary>Channels-first outputs: a work item's band of output rows is computed channels-last into a per-thread
+    /// buffer (full tiles stored from registers) and transposed into place at the end, in 8x8 blocks.</summary>
+    private static class BandBuffer
+    {
+        public static bool For(Act<T> dst, int cols, int row0, int row1, int channels, out OutputStore store)
+        {
+            store = default;
+            if (dst.SC == 1 || dst.SW != 1 || dst.SH != cols) return false;
+            var buf = ConvBuffers<T>.Row.GetArray((row1 - row0) * cols * channels, out int start);
+            var act = new Act<T>(buf, start - row0 * cols * channels, 0, 1, cols * channels, channels);
+            store = new OutputStore(act, 0, 0, channels, cols, 1, 1, 0, 0);
+            return true;
+        }
+
+        public static void Flush(Act<T> dst, int n, int c0, int channels, int cols, int row0, int row1)
+        {
+            var buf = ConvBuffers<T>.Row.GetArray(0, out int start);
+            Transpose.Run(ref buf[start], channels, ref dst.Data[dst.Index(n, c0, row0, 0)], dst.SC, (row1 - row0) * cols, channels);
+        }
     }
 
     /// <summary>Writes finished tiles: tile row r is grid pixel q + r at image position (A + row·SH, B + col·SW),
