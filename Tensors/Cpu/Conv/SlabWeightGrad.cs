@@ -27,11 +27,15 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
         var (segOff, segLen) = Segments(g, cols);
         int rowBytes = (g.SH * cols * cg + g.OW * og) * Unsafe.SizeOf<T>();
         int band = Math.Clamp(SlabBudgetBytes / Math.Max(1, rowBytes), 1, g.OH);
+        // Orientation: C = dy-channels x im2col-columns, or its transpose when the im2col columns fit one A block and
+        // waste less of the register tiles (the stem: 147 columns are 92 % of 10 panels of 16 but 98 % of 25 rows of 6).
+        // Measured: the transpose is slower once its A side needs several blocks (3x3 convs, K = 576 and up).
+        bool transposed = K <= TK.MC && Utilization(K, og) > Utilization(og, K);
         IntraOpPool.For(slices * g.G, item =>
         {
             int s = item / g.G, gi = item % g.G;
             int q0 = (int)((long)s * Q / slices), q1 = (int)((long)(s + 1) * Q / slices);
-            var c = new MatrixSink<T>(partials, ps + item * perGroup, K);
+            var c = new MatrixSink<T>(partials, ps + item * perGroup, transposed ? og : K);
             bool first = true;
             for (int q = q0; q < q1;)
             {
@@ -46,9 +50,18 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
                 ref T dys = ref ConvBuffers<T>.Plane2.Get((oh1 - oh0) * g.OW * og + 64);
                 Slab.Build(dy, n, gi * og, og, oh0, oh1 - oh0, 0, g.OW, g.OH, g.OW, ref dys);
                 int qBase = local - oh0 * g.OW;
-                var a = new SlabColumnsA(og, qBase);
-                var b = new SlabIm2ColB(g, cols, qBase, segOff, segLen);
-                ConvGemm<T, TK>.Run(ref a, ref b, ref c, og, K, qe - q, accumulate: !first);
+                if (transposed)
+                {
+                    var a = new SlabIm2ColA(g, cols, qBase, segOff, segLen);
+                    var b = new SlabColumnsB(og, qBase);
+                    ConvGemm<T, TK>.Run(ref a, ref b, ref c, K, og, qe - q, accumulate: !first);
+                }
+                else
+                {
+                    var a = new SlabColumnsA(og, qBase);
+                    var b = new SlabIm2ColB(g, cols, qBase, segOff, segLen);
+                    ConvGemm<T, TK>.Run(ref a, ref b, ref c, og, K, qe - q, accumulate: !first);
+                }
                 first = false;
                 q = qe;
             }
@@ -63,13 +76,21 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
                 int gi = o / og, oi = o % og;
                 for (int col = 0; col < K; col++)
                 {
-                    T sum = partials[ps + gi * perGroup + oi * K + col];
-                    for (int s = 1; s < slices; s++) sum = ScalarOps.Add(sum, partials[ps + (s * G + gi) * perGroup + oi * K + col]);
+                    int at = transposed ? col * og + oi : oi * K + col;
+                    T sum = partials[ps + gi * perGroup + at];
+                    for (int s = 1; s < slices; s++) sum = ScalarOps.Add(sum, partials[ps + (s * G + gi) * perGroup + at]);
                     int t = col / cg, ci = col % cg;
                     dw.Data[dw.Offset + o * dw.SN + ci * dw.SC + t / g.KW * dw.SH + t % g.KW * dw.SW] = sum;
                 }
             }
         });
+    }
+
+    /// <summary>Fraction of the register tiles' FMAs that do useful work for an m x n C.</summary>
+    private static double Utilization(int m, int n)
+    {
+        int mr = TK.MR, nr = TK.NR;
+        return (double)m / ((m + mr - 1) / mr * mr) * n / ((n + nr - 1) / nr * nr);
     }
 
     /// <summary>About 2048 pixels per slice, at most 16 slices, partial sums under 16 M elements; shape only.</summary>
@@ -169,6 +190,95 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
                 Runs.Clear(ref Unsafe.Add(ref d, cols), nr - cols);
                 if (++ow == _ow) { ow = 0; oh++; pix = oh * _rowStep; }
                 else pix += _colStep;
+            }
+            return ref scratch;
+        }
+    }
+
+    /// <summary>B[q, o] = dys[(qBase + q)·Og + o]: per k step, NR adjacent channels.</summary>
+    private struct SlabColumnsB : IPanelB<T>
+    {
+        private readonly T[] _data;
+        private readonly int _start, _og, _qBase;
+
+        public SlabColumnsB(int og, int qBase)
+        {
+            _data = ConvBuffers<T>.Plane2.GetArray(0, out _start);
+            _og = og; _qBase = qBase;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public ref T Panel(int j0, int cols, int p0, int kc, int nr, ref T scratch)
+        {
+            ref T src = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_data), _start + (_qBase + p0) * _og + j0);
+            for (int p = 0; p < kc; p++)
+            {
+                ref T d = ref Unsafe.Add(ref scratch, p * nr);
+                Runs.Copy(ref Unsafe.Add(ref src, p * _og), ref d, cols);
+                Runs.Clear(ref Unsafe.Add(ref d, cols), nr - cols);
+            }
+            return ref scratch;
+        }
+    }
+
+    /// <summary>A[k, q] = xs[pix(qBase + q) + segOff[s] + r] for k = start(s) + r: MR im2col columns per k step, copied
+    /// as one or two runs of adjacent values.</summary>
+    private struct SlabIm2ColA : IPanelsA<T>
+    {
+        private readonly T[] _data;
+        private readonly int _start, _ow, _rowStep, _colStep, _qBase;
+        private readonly int[] _segOff, _segLen;
+
+        public SlabIm2ColA(ConvGeometry g, int cols, int qBase, int[] segOff, int[] segLen)
+        {
+            _data = ConvBuffers<T>.Plane.GetArray(0, out _start);
+            _ow = g.OW; _rowStep = g.SH * cols * g.Cg; _colStep = g.SW * g.Cg; _qBase = qBase;
+            _segOff = segOff; _segLen = segLen;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public ref T Block(int i0, int rows, int p0, int kc, int mr, ref T scratch)
+        {
+            ref T src = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_data), _start);
+            Span<int> piece = stackalloc int[3 * 16];
+            int seg = 0, segStart = 0;
+            for (int i = 0; i < rows; i += mr)
+            {
+                ref T panel = ref Unsafe.Add(ref scratch, (nint)i * kc);
+                int valid = Math.Min(mr, rows - i), row0 = i0 + i;
+                // The panel's rows as (destination row, source offset, length) runs within segments.
+                while (segStart + _segLen[seg] <= row0) segStart += _segLen[seg++];
+                int pieces = 0, sg = seg, sgStart = segStart;
+                for (int r = 0; r < valid;)
+                {
+                    int inSeg = row0 + r - sgStart, len = Math.Min(_segLen[sg] - inSeg, valid - r);
+                    piece[3 * pieces] = r; piece[3 * pieces + 1] = _segOff[sg] + inSeg; piece[3 * pieces + 2] = len;
+                    pieces++;
+                    r += len;
+                    sgStart += _segLen[sg++];
+                }
+                // One run of a full panel: copy a whole vector per pixel (the overhang is overwritten by the next
+                // step, and the scratch has room for the last one).
+                bool wide = pieces == 1 && valid == mr && mr <= Vector256<T>.Count;
+                int q = _qBase + p0, oh = q / _ow, ow = q % _ow;
+                int pix = oh * _rowStep + ow * _colStep;
+                for (int p = 0; p < kc; p++)
+                {
+                    ref T d = ref Unsafe.Add(ref panel, p * mr);
+                    if (wide) Vector256.LoadUnsafe(ref Unsafe.Add(ref src, pix + piece[1])).StoreUnsafe(ref d);
+                    else
+                    {
+                        for (int k = 0; k < pieces; k++)
+                        {
+                            ref T s = ref Unsafe.Add(ref src, pix + piece[3 * k + 1]);
+                            ref T dd = ref Unsafe.Add(ref d, piece[3 * k]);
+                            for (int e = 0; e < piece[3 * k + 2]; e++) Unsafe.Add(ref dd, e) = Unsafe.Add(ref s, e);
+                        }
+                        for (int r = valid; r < mr; r++) Unsafe.Add(ref d, r) = default;
+                    }
+                    if (++ow == _ow) { ow = 0; oh++; pix = oh * _rowStep; }
+                    else pix += _colStep;
+                }
             }
             return ref scratch;
         }
