@@ -76,18 +76,13 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             dw.Backend.Fill(dw, 0);
             return;
         }
-        var plan = ConvPlan.BackwardWeight(g, dy, x);
-        if (plan.Algorithm == ConvAlgorithm.DepthwiseNchw)
+        var (dya, xa, dwa) = (Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw));
+        switch (ConvPlan.BackwardWeight(g, dy, x).Algorithm)
         {
-            DepthwiseNchw<T>.BackwardWeight(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g);
-            return;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardWeight(dya, xa, dwa, g); break;
+            default: WithKernel(new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
-        if (plan.Algorithm == ConvAlgorithm.DepthwiseNhwc)
-        {
-            DepthwiseNhwc<T>.BackwardWeight(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g);
-            return;
-        }
-        WithKernel(new BackwardWeightSlab(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g));
     }
 
     private static void FillBias(Tensor y, Vec<T>? bias, ConvGeometry g)

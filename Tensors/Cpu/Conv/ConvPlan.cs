@@ -13,6 +13,8 @@ internal enum ConvAlgorithm
     DepthwiseNchw,
     /// <summary>Depthwise, channels-last: per window of channels, vectorised along C.</summary>
     DepthwiseNhwc,
+    /// <summary>Weight gradient: packed GEMM whose packers copy from channels-last slabs of x and dy (any layout).</summary>
+    SlabWeightGrad,
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
@@ -37,8 +39,8 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
     }
 
-    /// <summary>The slab kernel needs AVX2+FMA (it is the Vector256 kernel family) and enough channels per group to
-    /// fill its runs; the packed-GEMM path serves the rest (and the Vector512/scalar micro-kernels).</summary>
+    /// <summary>The slab kernel is the AVX2+FMA kernel family; machines whose best GEMM micro-kernel is another one
+    /// (Vector512, scalar) run the packed-GEMM path with it.</summary>
     private static bool UseSlab(ConvGeometry g)
         => Gemm.GemmKernels.Current == Gemm.GemmKernel.Vector256 && !Disabled;
 
@@ -53,11 +55,11 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>Tests turn the slab kernels off to run the packed-GEMM path on AVX2 machines.</summary>
     [ThreadStatic] internal static bool Disabled;
 
-    /// <summary>The input's layout decides (dy is copied to match when it differs).</summary>
+    /// <summary>Depthwise kernels vectorise along the input's unit-stride axis; everything else is the slab GEMM
+    /// (any layout, every micro-kernel).</summary>
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x)
     {
-        bool cl = g.C > 1 && ConvLayout.UnitC(x) && !(ConvLayout.UnitW(x) && ConvLayout.UnitW(dy) && !ConvLayout.UnitC(dy));
-        if (IsDepthwise(g)) return Depthwise(cl);
-        return new(cl ? ConvAlgorithm.Im2ColNhwc : ConvAlgorithm.Im2ColNchw, cl, false);
+        if (IsDepthwise(g)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x));
+        return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false);
     }
 }
