@@ -5,6 +5,8 @@ using Sparkle.Autograd;
 using Sparkle.Nn;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Cpu;
+using Sparkle.Tensors.Cpu.Conv;
+using Sparkle.Tensors.Cpu.Gemm;
 using Sparkle.Tests.Support;
 using Xunit;
 
@@ -19,23 +21,31 @@ public class ConvTests
 {
     private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
 
+    /// <summary>A contiguous tensor of random values in [-2, 2] (as TensorGen.Random, built from an array: faster for big shapes).</summary>
+    private static Tensor Rand(Random rng, int[] shape, DType dt)
+    {
+        var v = new double[ShapeUtil.NumElements(shape)];
+        for (int i = 0; i < v.Length; i++) v[i] = Math.Round(rng.NextDouble() * 4 - 2, 6);
+        return Tensor.FromArray(v, shape).To(dt);
+    }
+
     /// <summary>A random (N, C, H, W) tensor in the given layout (views of a larger or permuted base).</summary>
     private static Tensor Activation(Random rng, int[] s, DType dt, ActLayout layout)
     {
         int n = s[0], c = s[1], h = s[2], w = s[3];
         return layout switch
         {
-            ActLayout.ChannelsLast => TensorGen.Random(rng, [n, h, w, c], dt).Permute(0, 3, 1, 2),
-            ActLayout.PaddedRows => TensorGen.Random(rng, [n, c + 1, h + 2, w + 3], dt).Narrow(1, 1, c).Narrow(2, 1, h).Narrow(3, 2, w),
-            ActLayout.SteppedW => TensorGen.Random(rng, [n, c, h, 2 * w], dt).Slice(3, 0, 2 * w, 2),
-            ActLayout.ChannelsLastPadded => TensorGen.Random(rng, [n, h, w + 1, c + 2], dt).Narrow(3, 1, c).Narrow(2, 0, w).Permute(0, 3, 1, 2),
-            _ => TensorGen.Random(rng, s, dt),
+            ActLayout.ChannelsLast => Rand(rng, [n, h, w, c], dt).Permute(0, 3, 1, 2),
+            ActLayout.PaddedRows => Rand(rng, [n, c + 1, h + 2, w + 3], dt).Narrow(1, 1, c).Narrow(2, 1, h).Narrow(3, 2, w),
+            ActLayout.SteppedW => Rand(rng, [n, c, h, 2 * w], dt).Slice(3, 0, 2 * w, 2),
+            ActLayout.ChannelsLastPadded => Rand(rng, [n, h, w + 1, c + 2], dt).Narrow(3, 1, c).Narrow(2, 0, w).Permute(0, 3, 1, 2),
+            _ => Rand(rng, s, dt),
         };
     }
 
     /// <summary>A weight, contiguous or with channels-last (OHWI) strides.</summary>
     private static Tensor Weight(Random rng, int[] s, DType dt)
-        => rng.Next(2) == 0 ? TensorGen.Random(rng, s, dt) : TensorGen.Random(rng, [s[0], s[2], s[3], s[1]], dt).Permute(0, 3, 1, 2);
+        => rng.Next(2) == 0 ? Rand(rng, s, dt) : Rand(rng, [s[0], s[2], s[3], s[1]], dt).Permute(0, 3, 1, 2);
 
     /// <summary>Normwise relative error max|a − e| / max|e| within tol.</summary>
     private static void Near(double[] expected, Tensor actual, double tol, string what)
@@ -54,7 +64,7 @@ public class ConvTests
     {
         var x = Activation(rng, k.XShape, dt, xLayout).RequireGrad();
         var w = Weight(rng, k.WShape, dt).RequireGrad();
-        var b = k.Bias ? TensorGen.Random(rng, [k.O], dt).RequireGrad() : null;
+        var b = k.Bias ? Rand(rng, [k.O], dt).RequireGrad() : null;
         var dy = Activation(rng, k.YShape, dt, clGrad ? ActLayout.ChannelsLast : ActLayout.Contiguous);
         var y = Functional.Conv2d(x, w, b, [k.SH, k.SW], [k.PH, k.PW], [k.DH, k.DW], k.G);
         string what = $"{k} {dt.Name()} x:{xLayout}";
@@ -68,13 +78,34 @@ public class ConvTests
         if (b is not null) Near(db, b.Grad!, Tol(dt), what + " grad bias");
     }
 
+    /// <summary>Which kernels a case runs: the default choice (direct slab and depthwise kernels on AVX2), or the
+    /// packed-GEMM path with each micro-kernel (Vector512 runs emulated on AVX2 machines: correct, slow).</summary>
+    public enum KernelPath { Default, Gemm256, GemmScalar, Gemm512 }
+
+    private static void WithPath(KernelPath path, Action run)
+    {
+        var (disabled, force) = (ConvPlan.Disabled, GemmKernels.Force);
+        ConvPlan.Disabled = path != KernelPath.Default;
+        GemmKernels.Force = path switch
+        {
+            KernelPath.Gemm256 => GemmKernels.Best == GemmKernel.Vector512 ? GemmKernel.Vector512 : GemmKernel.Vector256,
+            KernelPath.GemmScalar => GemmKernel.Scalar,
+            KernelPath.Gemm512 => GemmKernel.Vector512,
+            _ => GemmKernel.Auto,
+        };
+        try { run(); }
+        finally { (ConvPlan.Disabled, GemmKernels.Force) = (disabled, force); }
+    }
+
     [Property(MaxTest = 60)]
     public void Conv2dMatchesReferenceLoops(int seed)
     {
         var rng = new Random(seed);
         var k = ConvCase.Random(rng, depthwise: rng.Next(4) == 0);
         var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
-        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0);
+        var path = (KernelPath)rng.Next(4);
+        if (path == KernelPath.Gemm512 && k.N * k.C * k.H * k.W * k.O > 3000) path = KernelPath.Gemm256;
+        WithPath(path, () => CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0));
     }
 
     [Property(MaxTest = 12)]
@@ -93,10 +124,26 @@ public class ConvTests
     [InlineData(ActLayout.ChannelsLast, 2)]
     public void BlockedSizesMatchReference(ActLayout layout, int groups)
     {
-        var rng = new Random(7 + groups);
-        var k = new ConvCase(2, groups, 40, 150 / groups, 9, 23, 3, 3, 1, 1, 1, 1, 1, 1, true);
-        CheckCase(rng, k, DType.Float32, layout, layout == ActLayout.ChannelsLast);
-        CheckCase(rng, k with { SH = 2, SW = 2, N = 1 }, DType.Float64, layout, false);
+        foreach (var path in new[] { KernelPath.Default, KernelPath.Gemm256 })
+            WithPath(path, () =>
+            {
+                var rng = new Random(7 + groups);
+                var k = new ConvCase(1, groups, 40, 150 / groups, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, true);
+                CheckCase(rng, k, DType.Float32, layout, layout == ActLayout.ChannelsLast);
+                CheckCase(rng, k with { SH = 2, SW = 2 }, DType.Float64, layout, false);
+            });
+    }
+
+    /// <summary>Large enough for several bands, slices and k blocks in every kernel, including depthwise and the stem shape.</summary>
+    [Theory]
+    [InlineData(ActLayout.Contiguous)]
+    [InlineData(ActLayout.ChannelsLast)]
+    public void LargerShapesMatchReference(ActLayout layout)
+    {
+        var rng = new Random(11);
+        CheckCase(rng, new ConvCase(2, 1, 3, 16, 45, 38, 7, 7, 2, 2, 3, 3, 1, 1, false), DType.Float32, layout, false);
+        CheckCase(rng, new ConvCase(2, 12, 1, 1, 40, 37, 7, 7, 1, 1, 3, 3, 1, 1, true), DType.Float32, layout, layout == ActLayout.ChannelsLast);
+        CheckCase(rng, new ConvCase(1, 10, 1, 1, 33, 30, 3, 3, 2, 2, 1, 1, 1, 1, true), DType.Float64, layout, false);
     }
 
     [Property(MaxTest = 30)]
@@ -110,9 +157,9 @@ public class ConvTests
         var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
         var x = Activation(rng, [n, cin, h, w], dt, Layouts[rng.Next(Layouts.Length)]).RequireGrad();
         var wt = Weight(rng, [cin, coutG, kh, kw], dt).RequireGrad();
-        var b = rng.Next(2) == 0 ? TensorGen.Random(rng, [coutG * groups], dt).RequireGrad() : null;
+        var b = rng.Next(2) == 0 ? Rand(rng, [coutG * groups], dt).RequireGrad() : null;
         var y = Functional.ConvTranspose2d(x, wt, b, s, p, op, groups, d);
-        var gy = TensorGen.Random(rng, y.ShapeArray(), dt);
+        var gy = Rand(rng, y.ShapeArray(), dt);
         var r = ConvReference.Transposed(n, cin, h, w, coutG, groups, kh, kw, s, p, op, d, x.ToDoubleArray(), wt.ToDoubleArray(), b?.ToDoubleArray(), gy.ToDoubleArray());
         string what = $"convT x({n},{cin},{h},{w}) w({cin},{coutG},{kh},{kw}) s={s} p={p} op={op} d={d} g={groups} {dt.Name()}";
         Near(r.Y, y, Tol(dt), what + " forward");
@@ -223,9 +270,9 @@ public class ConvTests
         var rng = new Random(3);
         var k = new ConvCase(3, groups, channels / groups, channels / groups, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, true);
         var x0 = Activation(rng, k.XShape, DType.Float32, layout);
-        var w0 = TensorGen.Random(rng, k.WShape, DType.Float32);
-        var b0 = TensorGen.Random(rng, [k.O], DType.Float32);
-        var wt = TensorGen.Random(rng, [k.C, k.Og, 4, 4], DType.Float32);
+        var w0 = Rand(rng, k.WShape, DType.Float32);
+        var b0 = Rand(rng, [k.O], DType.Float32);
+        var wt = Rand(rng, [k.C, k.Og, 4, 4], DType.Float32);
         var dy = Activation(rng, k.YShape, DType.Float32, layout);
         float[][] Run(int threads)
         {
@@ -276,8 +323,8 @@ public class ConvTests
     public void UnbatchedInputAndChannelsLastOutput()
     {
         var rng = new Random(5);
-        var x = TensorGen.Random(rng, [3, 6, 5], DType.Float64);
-        var w = TensorGen.Random(rng, [4, 3, 3, 3], DType.Float64);
+        var x = Rand(rng, [3, 6, 5], DType.Float64);
+        var w = Rand(rng, [4, 3, 3, 3], DType.Float64);
         var y = Functional.Conv2d(x, w, padding: 1);
         Check.Shape(y, 4, 6, 5);
         Near(Functional.Conv2d(x.Unsqueeze(0), w, padding: 1).ToDoubleArray(), y, 0, "unbatched");

@@ -35,6 +35,9 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         var wv = WeightView<T>.Of(w);
         switch (plan.Algorithm)
         {
+            case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new ForwardNhwc(xa, wv, bias, ya, g)); break;
             default: WithKernel(new ForwardNchw(xa, wv, bias, ya, g)); break;
         }
@@ -56,6 +59,9 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         var wv = WeightView<T>.Of(w);
         switch (plan.Algorithm)
         {
+            case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new BackwardInputNhwc(dya, wv, dxa, g)); break;
             default: WithKernel(new BackwardInputNchw(dya, wv, dxa, g)); break;
         }
@@ -70,18 +76,13 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             dw.Backend.Fill(dw, 0);
             return;
         }
-        var plan = ConvPlan.BackwardWeight(g, dy, x);
-        if (plan.ChannelsLast)
+        var (dya, xa, dwa) = (Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw));
+        switch (ConvPlan.BackwardWeight(g, dy, x).Algorithm)
         {
-            if (!ConvLayout.UnitC(x)) x = ConvLayout.ToChannelsLast(x);
-            if (!ConvLayout.UnitC(dy)) dy = ConvLayout.ToChannelsLast(dy);
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardWeight(dya, xa, dwa, g); break;
+            default: WithKernel(new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
-        else
-        {
-            if (!ConvLayout.UnitW(x)) x = x.Detach().Contiguous();
-            if (!ConvLayout.UnitW(dy)) dy = dy.Detach().Contiguous();
-        }
-        WithKernel(new BackwardWeightGemm(Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw), g, plan.ChannelsLast));
     }
 
     private static void FillBias(Tensor y, Vec<T>? bias, ConvGeometry g)
@@ -131,8 +132,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         public void Run<TK>() where TK : IMicroKernel<T> => Im2ColConv<T, TK>.BackwardInputNhwc(Dy, W, Dx, G);
     }
 
-    private readonly record struct BackwardWeightGemm(Act<T> Dy, Act<T> X, Act<T> Dw, ConvGeometry G, bool ChannelsLast) : IPass
+    private readonly record struct BackwardWeightSlab(Act<T> Dy, Act<T> X, Act<T> Dw, ConvGeometry G) : IPass
     {
-        public void Run<TK>() where TK : IMicroKernel<T> => Im2ColConv<T, TK>.BackwardWeight(Dy, X, Dw, G, ChannelsLast);
+        public void Run<TK>() where TK : IMicroKernel<T> => SlabWeightGrad<T, TK>.Run(Dy, X, Dw, G);
     }
 }

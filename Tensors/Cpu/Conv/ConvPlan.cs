@@ -7,6 +7,14 @@ internal enum ConvAlgorithm
     Im2ColNchw,
     /// <summary>Implicit GEMM, channels-last: im2col rows packed on the fly, the batch's pixels as one GEMM dimension.</summary>
     Im2ColNhwc,
+    /// <summary>Direct kernel over zero-padded channels-last slabs (AVX2+FMA): no packing of activations, any layout.</summary>
+    Slab,
+    /// <summary>Depthwise (groups = channels = outputs), channels-first: per plane, vectorised along W.</summary>
+    DepthwiseNchw,
+    /// <summary>Depthwise, channels-last: per window of channels, vectorised along C.</summary>
+    DepthwiseNhwc,
+    /// <summary>Weight gradient: packed GEMM whose packers copy from channels-last slabs of x and dy (any layout).</summary>
+    SlabWeightGrad,
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
@@ -16,6 +24,8 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The output decides: a dense channels-last y runs channels-last, a contiguous one channels-first.</summary>
     public static ConvPlan Forward(ConvGeometry g, Tensor x, Tensor y)
     {
+        if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(y));
+        if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false);
         if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x));
     }
@@ -23,14 +33,33 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The input gradient's layout decides, as the output's does for the forward.</summary>
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx)
     {
+        if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx));
+        if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false);
         if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
     }
 
-    /// <summary>The input's layout decides (dy is copied to match when it differs).</summary>
+    /// <summary>The slab kernel is the AVX2+FMA kernel family; machines whose best GEMM micro-kernel is another one
+    /// (Vector512, scalar) run the packed-GEMM path with it.</summary>
+    private static bool UseSlab(ConvGeometry g)
+        => Gemm.GemmKernels.Current == Gemm.GemmKernel.Vector256 && !Disabled;
+
+    /// <summary>The depthwise kernels read any strides (they copy their window into a padded scratch), so only the
+    /// vectorisation axis follows the layout.</summary>
+    private static ConvPlan Depthwise(bool channelsLast)
+        => channelsLast ? new(ConvAlgorithm.DepthwiseNhwc, true, false) : new(ConvAlgorithm.DepthwiseNchw, false, false);
+
+    /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
+    private static bool IsDepthwise(ConvGeometry g) => g.IsDepthwise && g.Og == 1 && !Disabled;
+
+    /// <summary>Tests turn the slab kernels off to run the packed-GEMM path on AVX2 machines.</summary>
+    [ThreadStatic] internal static bool Disabled;
+
+    /// <summary>Depthwise kernels vectorise along the input's unit-stride axis; everything else is the slab GEMM
+    /// (any layout, every micro-kernel).</summary>
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x)
     {
-        bool cl = g.C > 1 && ConvLayout.UnitC(x) && !(ConvLayout.UnitW(x) && ConvLayout.UnitW(dy) && !ConvLayout.UnitC(dy));
-        return new(cl ? ConvAlgorithm.Im2ColNhwc : ConvAlgorithm.Im2ColNchw, cl, false);
+        if (IsDepthwise(g)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x));
+        return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false);
     }
 }

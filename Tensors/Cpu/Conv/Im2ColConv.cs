@@ -19,8 +19,6 @@ internal readonly record struct Vec<T>(T[] Data, int Offset, int Stride)
 /// im2col micro-panel packed on the fly, Y stored directly);</item>
 /// <item>forward, channels-last: Y[q, o] = im2col(X)[q, (kh,kw,c)] · Wᵀ[(kh,kw,c), o] over all pixels of the batch;</item>
 /// <item>input gradient: the column matrix Wᵀ·dY, added into dX by the col2im tile sink;</item>
-/// <item>weight gradient: dW[o, col] = Σ_q dY[o, q] · im2col(X)[q, col], the pixel sum cut into a fixed number of
-/// slices whose partial sums are added in slice order.</item>
 /// </list>
 /// Work items are cut by shape alone and each output element belongs to one item, so results do not
 /// depend on the thread count.
@@ -111,50 +109,6 @@ internal static class Im2ColConv<T, TK> where T : unmanaged, INumber<T> where TK
             var c = new Col2ImNhwc<T>(dx, g, n, gi * g.Cg, 0);
             ConvGemm<T, TK>.Run(ref a, ref b, ref c, g.P, colsPerGroup, og, accumulate: true);
         });
-    }
-
-    /// <summary>dw (O, Cg, KH, KW), any strides, overwritten.</summary>
-    public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g, bool channelsLast)
-    {
-        int og = g.Og, cols = g.K, Q = g.N * g.P, perGroup = og * cols;
-        int slices = WeightGradSlices(Q, (long)g.G * perGroup);
-        var partials = ConvBuffers<T>.Partials.GetArray(slices * g.G * perGroup, out int ps);
-        IntraOpPool.For(slices * g.G, item =>
-        {
-            int s = item / g.G, gi = item % g.G;
-            int q0 = (int)((long)s * Q / slices), q1 = (int)((long)(s + 1) * Q / slices);
-            var a = new ChannelRowsA<T>(dy, g, gi * og, q0, channelsLast);
-            var b = new Im2ColTPanel<T>(x, g, gi * g.Cg, q0, channelsLast);
-            var c = new MatrixSink<T>(partials, ps + item * perGroup, cols);
-            if (q1 > q0) ConvGemm<T, TK>.Run(ref a, ref b, ref c, og, cols, q1 - q0, accumulate: false);
-            else partials.AsSpan(ps + item * perGroup, perGroup).Clear();
-        });
-        // Sum the slices in order and scatter the columns into (o, c, kh, kw).
-        int taps = g.Taps, G = g.G;
-        IntraOpPool.ForRange(g.O, 8, (o0, o1) =>
-        {
-            for (int o = o0; o < o1; o++)
-            {
-                int gi = o / og, oi = o % og;
-                for (int col = 0; col < cols; col++)
-                {
-                    T sum = partials[ps + gi * perGroup + oi * cols + col];
-                    for (int s = 1; s < slices; s++) sum = ScalarOps.Add(sum, partials[ps + (s * G + gi) * perGroup + oi * cols + col]);
-                    int c, t;
-                    if (channelsLast) { t = col / g.Cg; c = col % g.Cg; } else { c = col / taps; t = col % taps; }
-                    dw.Data[dw.Offset + o * dw.SN + c * dw.SC + t / g.KW * dw.SH + t % g.KW * dw.SW] = sum;
-                }
-            }
-        });
-    }
-
-    /// <summary>Slices of the pixel sum: enough for the pool to share (about 512 pixels each, at most 16) while
-    /// the partial sums stay under 16 M elements. A function of the shape only.</summary>
-    private static int WeightGradSlices(int pixels, long gradSize)
-    {
-        int s = Math.Clamp(pixels / 512, 1, 16);
-        while (s > 1 && s * gradSize > (16 << 20)) s--;
-        return s;
     }
 
     private static void PackGroups(int groups, Action<int> pack)
