@@ -31,11 +31,19 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
         // waste less of the register tiles (the stem: 147 columns are 92 % of 10 panels of 16 but 98 % of 25 rows of 6).
         // Measured: the transpose is slower once its A side needs several blocks (3x3 convs, K = 576 and up).
         bool transposed = K <= TK.MC && Utilization(K, og) > Utilization(og, K);
-        IntraOpPool.For(slices * g.G, item =>
+        // Few slices (small images, e.g. 14x14) and one group would leave threads idle: then the columns of C are
+        // split as well (whole NR panels; each item owns its columns of its slice's partial sum).
+        int nr = TK.NR, colPanels = (K + nr - 1) / nr;
+        int colGroups = transposed || slices * g.G >= 8 ? 1 : Math.Clamp((8 + slices * g.G - 1) / (slices * g.G), 1, Math.Max(1, colPanels / 4));
+        int panelsPerGroup = (colPanels + colGroups - 1) / colGroups;
+        IntraOpPool.For(slices * g.G * colGroups, work =>
         {
+            int item = work / colGroups, cgi = work % colGroups;
             int s = item / g.G, gi = item % g.G;
             int q0 = (int)((long)s * Q / slices), q1 = (int)((long)(s + 1) * Q / slices);
-            var c = new MatrixSink<T>(partials, ps + item * perGroup, transposed ? og : K);
+            int k0 = Math.Min(K, cgi * panelsPerGroup * nr), k1 = Math.Min(K, k0 + panelsPerGroup * nr);
+            if (k0 >= k1) return;
+            var c = new MatrixSink<T>(partials, ps + item * perGroup + (transposed ? 0 : k0), transposed ? og : K);
             bool first = true;
             for (int q = q0; q < q1;)
             {
@@ -59,13 +67,15 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
                 else
                 {
                     var a = new SlabColumnsA(og, qBase);
-                    var b = new SlabIm2ColB(g, cols, qBase, segOff, segLen);
-                    ConvGemm<T, TK>.Run(ref a, ref b, ref c, og, K, qe - q, accumulate: !first);
+                    var b = new SlabIm2ColB(g, cols, qBase, segOff, segLen, k0);
+                    ConvGemm<T, TK>.Run(ref a, ref b, ref c, og, k1 - k0, qe - q, accumulate: !first);
                 }
                 first = false;
                 q = qe;
             }
-            if (first) partials.AsSpan(ps + item * perGroup, perGroup).Clear();
+            if (first)
+                for (int r = 0; r < (transposed ? K : og); r++)
+                    partials.AsSpan(ps + item * perGroup + r * (transposed ? og : K) + (transposed ? 0 : k0), transposed ? og : k1 - k0).Clear();
         });
         // Sum the slices in order; column (kh, kw, c) of group gi, row o, goes to dw[gi·Og + o, c, kh, kw].
         int G = g.G;
@@ -154,19 +164,20 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
     private struct SlabIm2ColB : IPanelB<T>
     {
         private readonly T[] _data;
-        private readonly int _start, _ow, _rowStep, _colStep, _qBase;
+        private readonly int _start, _ow, _rowStep, _colStep, _qBase, _col0;
         private readonly int[] _segOff, _segLen;
 
-        public SlabIm2ColB(ConvGeometry g, int cols, int qBase, int[] segOff, int[] segLen)
+        public SlabIm2ColB(ConvGeometry g, int cols, int qBase, int[] segOff, int[] segLen, int col0)
         {
             _data = ConvBuffers<T>.Plane.GetArray(0, out _start);
             _ow = g.OW; _rowStep = g.SH * cols * g.Cg; _colStep = g.SW * g.Cg; _qBase = qBase;
-            _segOff = segOff; _segLen = segLen;
+            _segOff = segOff; _segLen = segLen; _col0 = col0;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public ref T Panel(int j0, int cols, int p0, int kc, int nr, ref T scratch)
         {
+            j0 += _col0;
             // The panel's columns as at most a few (destination column, source offset, length) pieces.
             Span<int> piece = stackalloc int[3 * 64];
             int pieces = 0, seg = 0, segStart = 0;
