@@ -20,13 +20,14 @@ internal static class RowsKernelV256<T> where T : unmanaged
     /// counts the steps of the segments before s. <paramref name="pix"/> holds 6 slab offsets.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ref T slab, ReadOnlySpan<int> pix, ReadOnlySpan<int> segOff, ReadOnlySpan<int> segLen, ref T w, ref T tile)
-        => Run(ref slab, pix, segOff, segLen, ref w, ref tile, [0, 2, 4, 6, 8, 10], Vector256<T>.Count, ref tile, add: false);
+        => Run(ref slab, pix, segOff, segLen, ref w, ref tile, [0, 2, 4, 6, 8, 10], Vector256<T>.Count, ref tile, addBias: false, accumulate: false);
 
     /// <summary>As <see cref="Run(ref T, ReadOnlySpan{int}, ReadOnlySpan{int}, ReadOnlySpan{int}, ref T, ref T)"/>, but row r of
-    /// the tile goes to dst[rowOff[r]·unit ..] (two vectors), plus the two bias vectors when <paramref name="add"/>.</summary>
+    /// the tile goes to dst[rowOff[r]·unit ..] (two vectors): added to what is there when <paramref name="accumulate"/>
+    /// (a later k block), else stored plus the two bias vectors when <paramref name="addBias"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ref T slab, ReadOnlySpan<int> pix, ReadOnlySpan<int> segOff, ReadOnlySpan<int> segLen, ref T w,
-        ref T dst, ReadOnlySpan<int> rowOff, int unit, ref T bias, bool add)
+        ref T dst, ReadOnlySpan<int> rowOff, int unit, ref T bias, bool addBias, bool accumulate)
     {
         nuint vw = (nuint)Vector256<T>.Count;
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -60,24 +61,33 @@ internal static class RowsKernelV256<T> where T : unmanaged
                 w = ref Unsafe.Add(ref w, 2 * vw);
             }
         }
-        if (add)
+        ref T d0 = ref Unsafe.Add(ref dst, (nint)rowOff[0] * unit);
+        ref T d1 = ref Unsafe.Add(ref dst, (nint)rowOff[1] * unit);
+        ref T d2 = ref Unsafe.Add(ref dst, (nint)rowOff[2] * unit);
+        ref T d3 = ref Unsafe.Add(ref dst, (nint)rowOff[3] * unit);
+        ref T d4 = ref Unsafe.Add(ref dst, (nint)rowOff[4] * unit);
+        ref T d5 = ref Unsafe.Add(ref dst, (nint)rowOff[5] * unit);
+        if (accumulate)
+        {
+            c00 += Vector256.LoadUnsafe(ref d0); c01 += Vector256.LoadUnsafe(ref d0, vw);
+            c10 += Vector256.LoadUnsafe(ref d1); c11 += Vector256.LoadUnsafe(ref d1, vw);
+            c20 += Vector256.LoadUnsafe(ref d2); c21 += Vector256.LoadUnsafe(ref d2, vw);
+            c30 += Vector256.LoadUnsafe(ref d3); c31 += Vector256.LoadUnsafe(ref d3, vw);
+            c40 += Vector256.LoadUnsafe(ref d4); c41 += Vector256.LoadUnsafe(ref d4, vw);
+            c50 += Vector256.LoadUnsafe(ref d5); c51 += Vector256.LoadUnsafe(ref d5, vw);
+        }
+        else if (addBias)
         {
             var b0 = Vector256.LoadUnsafe(ref bias);
             var b1 = Vector256.LoadUnsafe(ref bias, vw);
             c00 += b0; c01 += b1; c10 += b0; c11 += b1; c20 += b0; c21 += b1;
             c30 += b0; c31 += b1; c40 += b0; c41 += b1; c50 += b0; c51 += b1;
         }
-        ref T d0 = ref Unsafe.Add(ref dst, (nint)rowOff[0] * unit);
         c00.StoreUnsafe(ref d0); c01.StoreUnsafe(ref d0, vw);
-        ref T d1 = ref Unsafe.Add(ref dst, (nint)rowOff[1] * unit);
         c10.StoreUnsafe(ref d1); c11.StoreUnsafe(ref d1, vw);
-        ref T d2 = ref Unsafe.Add(ref dst, (nint)rowOff[2] * unit);
         c20.StoreUnsafe(ref d2); c21.StoreUnsafe(ref d2, vw);
-        ref T d3 = ref Unsafe.Add(ref dst, (nint)rowOff[3] * unit);
         c30.StoreUnsafe(ref d3); c31.StoreUnsafe(ref d3, vw);
-        ref T d4 = ref Unsafe.Add(ref dst, (nint)rowOff[4] * unit);
         c40.StoreUnsafe(ref d4); c41.StoreUnsafe(ref d4, vw);
-        ref T d5 = ref Unsafe.Add(ref dst, (nint)rowOff[5] * unit);
         c50.StoreUnsafe(ref d5); c51.StoreUnsafe(ref d5, vw);
     }
 }

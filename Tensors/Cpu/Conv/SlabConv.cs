@@ -107,8 +107,13 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
         });
     }
 
+    /// <summary>At most this many k steps per pass over the tiles: the weights' micro-panel for them (16 KB of float)
+    /// stays in L1 while the tiles stream past it, as the GEMM's KC does. Segments longer than this are split.</summary>
+    private const int KBlock = 256;
+
     /// <summary>Tiles of 6 grid pixels [q0, q1) (grid rows of <paramref name="gridCols"/>; a pixel's slab offset is
-    /// (row − rowFirst)·rowStep + col·colStep) x all output channel panels.</summary>
+    /// (row − rowFirst)·rowStep + col·colStep) x all output channel panels, one k block at a time (later blocks add
+    /// into the output: each element's sum runs over the blocks in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Sweep(ref T slab, int q0, int q1, int gridCols, int rowStep, int colStep, int rowFirst,
         int[] segOff, int[] segLen, T[] wp, int wStart, int K, int outChannels, OutputStore store, ref T bias)
@@ -118,34 +123,57 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
         Span<int> rowOf = stackalloc int[6];
         Span<int> colOf = stackalloc int[6];
         Span<int> dstOff = stackalloc int[6];
+        // The segments cut into k blocks of at most KBlock steps: pieces (offset, length) and each block's range of pieces.
+        int maxPieces = segOff.Length + K / KBlock + 2;
+        Span<int> pieceOff = stackalloc int[maxPieces], pieceLen = stackalloc int[maxPieces];
+        Span<int> blockEnd = stackalloc int[maxPieces], blockK0 = stackalloc int[maxPieces + 1];
+        int pieces = 0, blocks = 0, inBlock = 0;
+        blockK0[0] = 0;
+        for (int s = 0; s < segOff.Length; s++)
+            for (int done = 0; done < segLen[s];)
+            {
+                if (inBlock == KBlock) { blockEnd[blocks] = pieces; blockK0[blocks + 1] = blockK0[blocks] + inBlock; blocks++; inBlock = 0; }
+                int len = Math.Min(segLen[s] - done, KBlock - inBlock);
+                pieceOff[pieces] = segOff[s] + done; pieceLen[pieces] = len; pieces++;
+                inBlock += len; done += len;
+            }
+        blockEnd[blocks++] = pieces;
         ref T tile = ref ConvBuffers<T>.Tile.Get(6 * nr);
         for (int j0 = 0; j0 < outChannels; j0 += nr)
         {
-            ref T panel = ref wp[wStart + j0 * K];
             int cols = Math.Min(nr, outChannels - j0);
-            int row = q0 / gridCols, col = q0 % gridCols;
-            for (int q = q0; q < q1; q += 6)
+            for (int b = 0; b < blocks; b++)
             {
-                int valid = Math.Min(6, q1 - q);
-                for (int r = 0; r < 6; r++)
+                int p0 = b == 0 ? 0 : blockEnd[b - 1], p1 = blockEnd[b];
+                var offs = pieceOff[p0..p1];
+                var lens = pieceLen[p0..p1];
+                ref T panel = ref wp[wStart + j0 * K + blockK0[b] * nr];
+                bool first = b == 0;
+                int row = q0 / gridCols, col = q0 % gridCols;
+                for (int q = q0; q < q1; q += 6)
                 {
-                    if (r < valid)
+                    int valid = Math.Min(6, q1 - q);
+                    for (int r = 0; r < 6; r++)
                     {
-                        rowOf[r] = row; colOf[r] = col;
-                        if (++col == gridCols) { col = 0; row++; }
+                        if (r < valid)
+                        {
+                            rowOf[r] = row; colOf[r] = col;
+                            if (++col == gridCols) { col = 0; row++; }
+                        }
+                        else { rowOf[r] = rowOf[valid - 1]; colOf[r] = colOf[valid - 1]; }
+                        pix[r] = (rowOf[r] - rowFirst) * rowStep + colOf[r] * colStep;
                     }
-                    else { rowOf[r] = rowOf[valid - 1]; colOf[r] = colOf[valid - 1]; }
-                    pix[r] = (rowOf[r] - rowFirst) * rowStep + colOf[r] * colStep;
+                    if (valid == 6 && cols == nr && store.Contiguous)
+                    {
+                        // Full tile into channels-last output: straight from the registers.
+                        for (int r = 0; r < 6; r++) dstOff[r] = store.Offset(rowOf[r], colOf[r], j0);
+                        RowsKernelV256<T>.Run(ref slab, pix, offs, lens, ref panel, ref store.Origin, dstOff, 1,
+                            ref Unsafe.Add(ref bias, j0), addBias: first, accumulate: !first);
+                        continue;
+                    }
+                    RowsKernelV256<T>.Run(ref slab, pix, offs, lens, ref panel, ref tile);
+                    store.Put(ref tile, nr, rowOf, colOf, valid, j0, cols, ref Unsafe.Add(ref bias, j0), accumulate: !first);
                 }
-                if (valid == 6 && cols == nr && store.Contiguous)
-                {
-                    // Full tile into channels-last output: straight from the registers.
-                    for (int r = 0; r < 6; r++) dstOff[r] = store.Offset(rowOf[r], colOf[r], j0);
-                    RowsKernelV256<T>.Run(ref slab, pix, segOff, segLen, ref panel, ref store.Origin, dstOff, 1, ref Unsafe.Add(ref bias, j0), add: true);
-                    continue;
-                }
-                RowsKernelV256<T>.Run(ref slab, pix, segOff, segLen, ref panel, ref tile);
-                store.Put(ref tile, nr, rowOf, colOf, valid, j0, cols, ref Unsafe.Add(ref bias, j0));
             }
         }
     }
@@ -206,7 +234,7 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
             => dst.Offset + n * dst.SN + (c0 + j0) * dst.SC + (a + row * sh) * dst.SH + (b + col * sw) * dst.SW;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Put(ref T tile, int ldt, ReadOnlySpan<int> rowOf, ReadOnlySpan<int> colOf, int rows, int j0, int cols, ref T bias)
+        public void Put(ref T tile, int ldt, ReadOnlySpan<int> rowOf, ReadOnlySpan<int> colOf, int rows, int j0, int cols, ref T bias, bool accumulate)
         {
             ref T d0 = ref MemoryMarshal.GetArrayDataReference(dst.Data);
             for (int r = 0; r < rows; r++)
@@ -214,7 +242,14 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
                 int h = a + rowOf[r] * sh, w = b + colOf[r] * sw;
                 ref T d = ref Unsafe.Add(ref d0, dst.Offset + n * dst.SN + (c0 + j0) * dst.SC + h * dst.SH + w * dst.SW);
                 ref T t = ref Unsafe.Add(ref tile, r * ldt);
-                if (dst.SC == 1)
+                if (accumulate)
+                {
+                    if (dst.SC == 1) Runs.Add(ref t, ref d, cols);
+                    else
+                        for (int j = 0; j < cols; j++)
+                            Unsafe.Add(ref d, j * dst.SC) = Gemm.ScalarOps.Add(Unsafe.Add(ref d, j * dst.SC), Unsafe.Add(ref t, j));
+                }
+                else if (dst.SC == 1)
                 {
                     Runs.Copy(ref t, ref d, cols);
                     Runs.Add(ref bias, ref d, cols);
