@@ -38,19 +38,43 @@ public sealed class ConvQuickSuite : IQuickSuite
         new("dw96_k7s1p3_56", 96, 96, 7, 1, 3, 56, 96, true),
     ];
 
+    /// <summary>`set=spark` (use batch=32): the dense convolutions of the SparK R18 96 step's decoder and densify
+    /// projections. A ConvTranspose2d(c, c, 4, 2, 1) from h to 2h is listed as the conv it is the transpose of
+    /// (input 2h, k4 s2 p1): its fwdbwd does the same three passes.</summary>
+    private static readonly Case[] SparkCases =
+    [
+        .. new[] { 768, 384, 192, 96, 48 }.SelectMany((c, i) =>
+        {
+            int h = 6 << i;
+            return new Case[]
+            {
+                new($"up{c}_k4s2p1_{h}", c, c, 4, 2, 1, h, 1, true),
+                new($"c{c}-{c}_k3s1p1_{h}", c, c, 3, 1, 1, h, 1, true),
+                new($"c{c}-{c / 2}_k3s1p1_{h}", c, c / 2, 3, 1, 1, h, 1, true),
+            };
+        }),
+        new("proj512-768_k3s1p1_3", 512, 768, 3, 1, 1, 3, 1, true),
+        new("proj256-384_k3s1p1_6", 256, 384, 3, 1, 1, 6, 1, true),
+        new("proj128-192_k3s1p1_12", 128, 192, 3, 1, 1, 12, 1, true),
+        new("proj64-96_k3s1p1_24", 64, 96, 3, 1, 1, 24, 1, true),
+    ];
+
     public void Run(string[] args)
     {
         var filters = args.Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
         int[] threadCounts = filters.TryGetValue("threads", out var t) ? [int.Parse(t)] : [2];
         int batch = filters.TryGetValue("batch", out var b) ? int.Parse(b) : 16;
         Reps = filters.TryGetValue("reps", out var r) ? int.Parse(r) : 7;
+        // algo=im2col: the packed-GEMM path (ConvPlan.Disabled) instead of the slab/depthwise kernels, for comparison.
+        Sparkle.Tensors.Cpu.Conv.ConvPlan.Disabled = filters.TryGetValue("algo", out var algo) && algo == "im2col";
+        var cases = filters.TryGetValue("set", out var set) && set == "spark" ? SparkCases : Cases;
         Console.WriteLine($"# conv kernel={GemmKernels.Current} cores={Environment.ProcessorCount} batch={batch} float32; "
             + "fwdbwd = Conv2d + Backward (grads for input and weight; stem: weight only)");
         int saved = IntraOpPool.NumThreads;
         try
         {
             foreach (int threads in threadCounts)
-                foreach (var c in Cases)
+                foreach (var c in cases)
                     foreach (var layout in new[] { "nchw", "cl" })
                         foreach (var mode in new[] { "fwd", "fwdbwd", "fwdbwd_autograd", "fwd_kernel", "bwd_input", "bwd_weight" })
                         {
