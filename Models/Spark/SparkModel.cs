@@ -87,6 +87,17 @@ public sealed class SparkModel : Module
     /// <summary>The decoder's output (B, 3, S, S): normalised patches predicted for every position.</summary>
     public Tensor Reconstruct(Tensor images, Tensor active)
     {
+        var toDecoder = Densify(images, active);
+        return Child<LightDecoder>("dense_decoder").Forward(toDecoder);
+    }
+
+    /// <summary>
+    /// The sparse encoder's maps densified for the decoder (SPARK.md §2.2), deepest first: each normalised, masked
+    /// sites replaced by that scale's mask token, projected to the decoder's width at that scale
+    /// (at 224 with width 768: 7²×768, 14²×384, 28²×192, 56²×96).
+    /// </summary>
+    public Tensor[] Densify(Tensor images, Tensor active)
+    {
         if (images.Rank != 4 || images.Size(2) != InputSize || images.Size(3) != InputSize)
             throw new ArgumentException($"SparK was built for {InputSize}x{InputSize} inputs, got shape {ShapeUtil.Format(images.Shape)} (SPARK.md §8.7).");
         if (active.Rank != 4 || active.Size(2) != Grid || active.Size(3) != Grid || active.Size(0) != images.Size(0))
@@ -97,7 +108,7 @@ public sealed class SparkModel : Module
         var norms = Child<ModuleList>("densify_norms");
         var projs = Child<ModuleList>("densify_projs");
         var tokens = Child<ParameterList>("mask_tokens");
-        var toDecoder = new Tensor?[features.Length];
+        var toDecoder = new Tensor[features.Length];
         for (int i = 0; i < features.Length; i++)
         {
             var x = features[features.Length - 1 - i];
@@ -106,7 +117,7 @@ public sealed class SparkModel : Module
             x = Tensor.Where(visible, x, tokens[i]);                          // select, not add (SPARK.md §8.8)
             toDecoder[i] = projs[i].Forward(x);
         }
-        return Child<LightDecoder>("dense_decoder").Forward(toDecoder);
+        return toDecoder;
     }
 
     /// <summary>

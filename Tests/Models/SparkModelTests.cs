@@ -1,3 +1,4 @@
+using Sparkle.Autograd;
 using Sparkle.Models;
 using Sparkle.Models.Spark;
 using Sparkle.Nn;
@@ -53,6 +54,26 @@ public class SparkModelTests
         var spark = new SparkModel(ConvNeXt.Small(new ModelOptions { Initialize = false }), 224, densifyNorm: DensifyNorm.LayerNorm, initialize: false);
         Assert.DoesNotContain("densify_projs.0.weight", spark.StateDict().Keys);
         Assert.Contains("densify_projs.1.weight", spark.StateDict().Keys);
+    }
+
+    [Theory]
+    [InlineData("resnet18")]
+    [InlineData("convnext_atto")]
+    public void DensifiedMapsHaveTheDecoderShapesAt224(string name)
+    {
+        // SPARK.md §2.3: whatever the encoder's widths, the decoder receives 7²×768, 14²×384, 28²×192, 56²×96 at 224
+        // (convnext_atto: encoder widths 40..320, so every projection changes the width).
+        var encoder = (IHierarchicalEncoder)Backbones.Create(name, new ModelOptions { Generator = new Generator(5) });
+        var norm = name.StartsWith("resnet") ? DensifyNorm.BatchNorm : DensifyNorm.LayerNorm;
+        var spark = new SparkModel(encoder, 224, densifyNorm: norm, generator: new Generator(6));
+        var images = Tensor.Randn([1, 3, 224, 224], new Generator(7));
+        using var _ = GradMode.NoGrad();
+        var maps = spark.Densify(images, spark.SampleMask(1, new Generator(8)));
+        Assert.Equal(4, maps.Length);
+        Check.Shape(maps[0], 1, 768, 7, 7);
+        Check.Shape(maps[1], 1, 384, 14, 14);
+        Check.Shape(maps[2], 1, 192, 28, 28);
+        Check.Shape(maps[3], 1, 96, 56, 56);
     }
 
     private static SparkModel SmallResNet(int seed) =>
