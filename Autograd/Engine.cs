@@ -58,7 +58,11 @@ internal static class Engine
                 }
             }
             if (!retainGraph) node.Release();
+            // No kernel of this thread runs between nodes: the pool (if on) may recycle arrays of dead tensors here.
+            TensorMemory.SafePoint();
         }
+        // The forward's activations just died with the graph: make them available to the next step.
+        if (!retainGraph) TensorMemory.Reclaim();
     }
 
     private static Tensor RootGradient(Tensor root, Tensor? gradient)

@@ -7,9 +7,10 @@ using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Benchmarks.Models;
 
-/// <summary>`quick spark [r18|r50] [size=96] [batch=32] [mask=0.6] [width=768] [threads=2] [reps=5]`: one SparK pre-training
-/// step (sparse forward, loss, backward, LAMB with clipping) and the forward alone, as refbench's spark lines
-/// (`../shared/refbench/run spark 2`). Prints `spark r18 96 b32 step median_ms=... loss=...`.</summary>
+/// <summary>`quick spark [r18|r50] [size=96] [batch=32] [mask=0.6] [width=768] [threads=2] [reps=5] [pool=1] [profile=0]`:
+/// one SparK pre-training step (sparse forward, loss, backward, LAMB with clipping) and the forward alone, as refbench's
+/// spark lines (`../shared/refbench/run spark 2`), with a TensorPool as the training loops use (pool=0: without).
+/// Prints `spark r18 96 b32 step median_ms=... loss=... alloc_mb_per_step=... gc012_per_step=... peak_rss_mb=...`.</summary>
 public sealed class SparkQuickSuite : IQuickSuite
 {
     public string Name => "spark";
@@ -20,6 +21,8 @@ public sealed class SparkQuickSuite : IQuickSuite
         int size = opts.Int("size", 96), batch = opts.Int("batch", 32), reps = opts.Int("reps", 5), width = opts.Int("width", 768);
         double mask = opts.Double("mask", 0.6);
         IntraOpPool.NumThreads = opts.Int("threads", 2);
+        // pool=0 turns the tensor memory pool off (to compare); the training loops (Pretrainer, the CLI) use it.
+        var pool = opts.Int("pool", 1) == 1 ? new TensorPool() : null;
         foreach (var arch in opts.Words.Count > 0 ? opts.Words : ["r18"])
         {
             var encoder = arch == "r50" ? ResNet.ResNet50(new ModelOptions { Generator = new Generator(0) }) : ResNet.ResNet18(new ModelOptions { Generator = new Generator(0) });
@@ -28,15 +31,35 @@ public sealed class SparkQuickSuite : IQuickSuite
             var images = Tensor.Randn([batch, 3, size, size], new Generator(2));
             var g = new Generator(3);
             double loss = 0;
-            var fwd = QuickRunner.Time(() => { using var _ = Sparkle.Autograd.GradMode.NoGrad(); spark.Loss(images, spark.SampleMask(batch, g)); }, reps, 1);
-            var step = QuickRunner.Time(() =>
+            var fwd = QuickRunner.Time(() =>
+            {
+                using (Sparkle.Autograd.GradMode.NoGrad())
+                using (pool?.Use())
+                    spark.Loss(images, spark.SampleMask(batch, g));
+                pool?.Reclaim();                        // a forward-only loop has no backward safe points
+            }, reps, 1);
+            void Step()
             {
                 var l = spark.Loss(images, spark.SampleMask(batch, g));
                 l.Backward();
                 lamb.Step();
                 lamb.ZeroGrad();
                 loss = l.Item();
-            }, reps, 1);
+            }
+            // Two steps fill the pool (sizes are the same every step from then on), then the timed steps.
+            for (int i = 0; i < 2; i++) using (pool?.Use()) Step();
+            int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+            long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
+            var statsBefore = pool?.Stats ?? default;
+            var step = QuickRunner.Time(() => { using (pool?.Use()) Step(); }, reps, 0);
+            // Per timed step: managed bytes allocated (tensor storages are managed arrays, so without the pool this
+            // counts activations too), collections per generation (the pool's own full collections included), and
+            // what the pool allocated fresh.
+            var stats = pool?.Stats ?? default;
+            double allocMb = (GC.GetTotalAllocatedBytes(precise: true) - allocBefore) / 1e6 / reps;
+            string gcs = string.Join("/", Enumerable.Range(0, 3).Select(i => ((GC.CollectionCount(i) - gcBefore[i]) / (double)reps).ToString("F1")));
+            string poolLine = pool is null ? "pool=off" :
+                $"pool_fresh_mb_per_step={(stats.Fresh - statsBefore.Fresh) / 1e6 / reps:F0} pool_gc_ms_per_step={(stats.CollectionMs - statsBefore.CollectionMs) / reps:F0} pool_peak_free_mb={stats.PeakFree / 1e6:F0}";
             if (opts.Int("profile", 0) == 1)
             {
                 Sparkle.Autograd.BackwardProfile.Enabled = true;
@@ -47,7 +70,8 @@ public sealed class SparkQuickSuite : IQuickSuite
                 Console.WriteLine("# backward time by node:" + Environment.NewLine + Sparkle.Autograd.BackwardProfile.Report());
             }
             Console.WriteLine($"spark {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} width={width} mask={mask} threads={IntraOpPool.NumThreads}");
-            Console.WriteLine($"spark {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} width={width} mask={mask} threads={IntraOpPool.NumThreads} loss={loss:F4}");
+            Console.WriteLine($"spark {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} width={width} mask={mask} threads={IntraOpPool.NumThreads} loss={loss:F4}"
+                + $" alloc_mb_per_step={allocMb:F1} gc012_per_step={gcs} peak_rss_mb={System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0} {poolLine}");
         }
     }
 }

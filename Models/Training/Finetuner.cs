@@ -91,12 +91,16 @@ public sealed class Finetuner
     public long ItersPerEpoch { get; }
     public LrWdSchedule Schedule { get; }
     public Optimizer Optimizer { get; }
+
+    /// <summary>Recycles the arrays of each step's dead activations and gradients in the next (docs/tensors.md).</summary>
+    public TensorPool Pool { get; } = new();
     public long Iteration { get; private set; }
     public double LastLr { get; private set; }
 
     /// <summary>One step on (inputs, int64 labels); returns the loss.</summary>
     public double Step(Tensor inputs, Tensor labels)
     {
+        using var pooled = Pool.Use();                // this thread's tensors recycle dead arrays across steps
         Model.Train();
         LastLr = Schedule.Apply(Optimizer, Iteration).Lr;
         var loss = F.CrossEntropy(Model.Forward(inputs), labels, Options.LabelSmoothing);

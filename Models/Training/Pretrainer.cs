@@ -72,6 +72,9 @@ public sealed class Pretrainer
     public LrWdSchedule Schedule { get; }
     public Optimizer Optimizer { get; }
 
+    /// <summary>Recycles the arrays of each step's dead activations and gradients in the next (docs/tensors.md).</summary>
+    public TensorPool Pool { get; } = new();
+
     /// <summary>Global iteration of the next step (epoch · ItersPerEpoch + iteration in epoch).</summary>
     public long Iteration { get; private set; }
     public long TotalIterations => Options.Epochs * ItersPerEpoch;
@@ -85,6 +88,7 @@ public sealed class Pretrainer
     /// <summary>One training step on a batch of normalised images; returns the loss.</summary>
     public double Step(Tensor images)
     {
+        using var pooled = Pool.Use();                // this thread's tensors recycle dead arrays across steps
         Model.Train();
         var values = Schedule.Apply(Optimizer, Iteration);
         (LastLr, LastWd) = (values.Lr, values.Wd);

@@ -17,13 +17,19 @@ public sealed partial class CpuBackend : IBackend
 
     public Storage Allocate(DType dtype, int length, bool zeroed = true) => dtype switch
     {
-        DType.Float32 => new CpuStorage<float>(NewArray<float>(length, zeroed)),
-        DType.Float64 => new CpuStorage<double>(NewArray<double>(length, zeroed)),
-        DType.Int32 => new CpuStorage<int>(NewArray<int>(length, zeroed)),
-        DType.Int64 => new CpuStorage<long>(NewArray<long>(length, zeroed)),
-        DType.Bool => new CpuStorage<bool>(NewArray<bool>(length, zeroed)),
+        DType.Float32 => Allocate<float>(length, zeroed),
+        DType.Float64 => Allocate<double>(length, zeroed),
+        DType.Int32 => Allocate<int>(length, zeroed),
+        DType.Int64 => Allocate<long>(length, zeroed),
+        DType.Bool => Allocate<bool>(length, zeroed),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };
+
+    /// <summary>From this thread's pool (TensorMemory.Pooled) when there is one and the array is large enough.</summary>
+    private static CpuStorage<T> Allocate<T>(int length, bool zeroed) where T : unmanaged
+        => StoragePool.Current is { } pool && (long)length * Unsafe.SizeOf<T>() >= StoragePool.MinBytes
+            ? pool.Allocate(length, zeroed, NewArray<T>)
+            : new CpuStorage<T>(NewArray<T>(length, zeroed));
 
     /// <summary>Tests set this so that every unzeroed allocation is filled with 0xFF bytes (NaN, -1, invalid
     /// bool): a kernel that reads an output before writing it then fails loudly instead of seeing lucky zeros.</summary>

@@ -3,7 +3,7 @@ using Sparkle.Tensors.Backend;
 namespace Sparkle.Tensors.Cpu;
 
 /// <summary>Host storage: a managed array of T (bool is stored as one byte per element).</summary>
-public sealed class CpuStorage<T> : Storage where T : unmanaged
+public class CpuStorage<T> : Storage where T : unmanaged
 {
     public CpuStorage(T[] data) { Data = data; }
     public T[] Data { get; }
