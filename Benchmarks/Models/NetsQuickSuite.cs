@@ -7,9 +7,10 @@ using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Benchmarks.Models;
 
-/// <summary>`quick nets [r18|r50] [size=224] [batch=8] [threads=2] [reps=5]`: a dense ResNet training step (forward, cross-entropy,
+/// <summary>`quick nets [size=224] [batch=8] [threads=2] [reps=5] [pool=1]`: a dense ResNet training step (forward, cross-entropy,
 /// backward, SGD momentum 0.9) and the forward alone (no grad, train-mode BN), as refbench's nets224/nets96 lines
-/// (`../shared/refbench/run nets224 2`). Prints `nets r50 224 b8 step median_ms=...`.</summary>
+/// (`../shared/refbench/run nets224 2`), with a TensorPool as the training loops use (pool=0: without).
+/// Prints `nets r50 224 b8 step median_ms=...`.</summary>
 public sealed class NetsQuickSuite : IQuickSuite
 {
     public string Name => "nets";
@@ -27,13 +28,21 @@ public sealed class NetsQuickSuite : IQuickSuite
             var x = Tensor.Randn([batch, 3, size, size], new Generator(1));
             var labels = Tensor.Randint(0, 1000, [batch], new Generator(2));
             var sgd = new Sgd(model.NamedParameters(), lr: 0.01, momentum: 0.9);
-            var fwd = QuickRunner.Time(() => { using var _ = Sparkle.Autograd.GradMode.NoGrad(); net.Forward(x); }, reps, 1);
+            var pool = opts.Int("pool", 1) == 1 ? new TensorPool() : null;
+            var fwd = QuickRunner.Time(() =>
+            {
+                using (Sparkle.Autograd.GradMode.NoGrad())
+                using (pool?.Use())
+                    net.Forward(x);
+                pool?.Reclaim();
+            }, reps, 1);
             var step = QuickRunner.Time(() =>
             {
+                using var _ = pool?.Use();
                 Functional.CrossEntropy(net.Forward(x), labels).Backward();
                 sgd.Step();
                 sgd.ZeroGrad();
-            }, reps, 1);
+            }, reps, 2);
             Console.WriteLine($"nets {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} threads={IntraOpPool.NumThreads}");
             Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads}");
         }
