@@ -40,8 +40,15 @@ public sealed partial class IlgpuBackend
     /// <summary>Starts a new window for <see cref="DeviceMemoryStats.PeakInUse"/> and PeakReserved.</summary>
     public void ResetPeakMemory() { lock (_gate) Pool.ResetPeaks(); }
 
-    /// <summary>Waits for every queued kernel and copy of this device.</summary>
-    public void Synchronize() { lock (_gate) _accelerator.Synchronize(); }
+    /// <summary>Waits for every queued kernel and copy of this device, then raises a pending index error, if any.</summary>
+    public void Synchronize()
+    {
+        lock (_gate)
+        {
+            _accelerator.Synchronize();
+            RaisePendingErrors();
+        }
+    }
 
     /// <summary>Moves blocks given back by finalizers into the free lists (called by <see cref="GpuMemory"/> scopes).</summary>
     internal void DrainReturned() { lock (_gate) Pool.Drain(); }

@@ -44,6 +44,9 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public Device Device { get; }
     public Accelerator Accelerator => _accelerator;
+    /// <summary>Downloads to the host so far (each waits for the device): steady-state training should need one per step
+    /// (the loss), and no op should add any.</summary>
+    public long HostReads { get; private set; }
     /// <summary>Kernel instantiations compiled so far (each is compiled once, on first use).</summary>
     public int CompiledKernels => _kernels.Count;
 
@@ -115,6 +118,8 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         {
             lock (_gate)
             {
+                HostReads++;
+                RaisePendingErrors();
                 _accelerator.Synchronize();
                 View<TD>(src).SubView(src.Offset, n).AsContiguous().CopyToCPU(dst[..n]);
             }

@@ -6,6 +6,7 @@ using Sparkle.Tensors;
 // reach, and prints one line per check. Exit code 1 if any check fails. Usage: sparkle-gpucheck [cuda|opencl|ilgpucpu]
 // `sparkle-gpucheck spark [r18|r50] [size] [batch] [reps]` times a SparK training step on cuda:0 instead (SparkStep.cs).
 if (args.Length > 0 && args[0] == "spark") return Sparkle.GpuCheck.SparkStep.Run(args[1..]);
+if (args.Length > 0 && args[0] == "spark-agree") return Sparkle.GpuCheck.SparkStep.Agree(args[1..]);
 var kind = args.Length > 0 ? Enum.Parse<DeviceKind>(args[0], ignoreCase: true) : DeviceKind.Cuda;
 var sw = Stopwatch.StartNew();
 using var gpu = IlgpuBackend.Create(kind, 0);
