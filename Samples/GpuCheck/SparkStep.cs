@@ -16,12 +16,24 @@ namespace Sparkle.GpuCheck;
 /// oracle and sparse kernels) from the same weights, images and mask and compares the loss and every gradient.</summary>
 internal static class SparkStep
 {
-    private static (SparkModel Model, Tensor Images, Tensor Mask) Build(string arch, int size, int batch)
+    private static (SparkModel Model, IHierarchicalEncoder Encoder, Tensor Images, Tensor Mask) Build(string arch, int size, int batch)
     {
         var o = new ModelOptions { Generator = new Generator(0), DropPath = 0 };
         IHierarchicalEncoder enc = arch == "r50" ? ResNet.ResNet50(o) : ResNet.ResNet18(o);
         var spark = new SparkModel(enc, size, generator: new Generator(1));
-        return (spark, Tensor.Randn([batch, 3, size, size], new Generator(2)), spark.SampleMask(batch, new Generator(3)));
+        return (spark, enc, Tensor.Randn([batch, 3, size, size], new Generator(2)), spark.SampleMask(batch, new Generator(3)));
+    }
+
+    /// <summary>Max |a - e| relative to max |e|, printed with a PASS/FAIL verdict (1e-3); NaN fails.</summary>
+    private static bool Compare(string what, Tensor expected, Tensor actual)
+    {
+        var e = expected.ToDoubleArray();
+        var a = actual.To(Device.Cpu).ToDoubleArray();
+        double diff = 0, scale = 1e-6, sumA = 0;
+        for (int i = 0; i < e.Length; i++) { diff = Math.Max(diff, Math.Abs(e[i] - a[i])); scale = Math.Max(scale, Math.Abs(e[i])); sumA += Math.Abs(a[i]); }
+        bool ok = !double.IsNaN(diff) && diff <= 1e-3 * scale;
+        Console.WriteLine($"{(ok ? "PASS" : "FAIL")} {what,-28} {ShapeUtil.Format(expected.Shape),-18} max diff {diff:E2} (largest {scale:E2}; device mean |x| {sumA / Math.Max(1, a.Length):E2})");
+        return ok;
     }
 
     public static int Run(string[] args)
@@ -88,21 +100,42 @@ internal static class SparkStep
         var kind = Enum.Parse<DeviceKind>(args.Length > 3 ? args[3] : "cuda", ignoreCase: true);
         using var gpu = IlgpuBackend.Create(kind, 0);
         gpu.PoisonUninitialized = Environment.GetEnvironmentVariable("SPARKLE_GPU_POISON") == "1";
-        var (cpu, images, mask) = Build(arch, size, batch);
-        var (dev, _, _) = Build(arch, size, batch);
+        var (cpu, cpuEnc, images, mask) = Build(arch, size, batch);
+        var (dev, devEnc, _, _) = Build(arch, size, batch);
         dev.To(gpu.Device);
+        var imagesDev = images.To(gpu.Device);
+        int bad = 0;
+        // Stage by stage without gradients, so a wrong value is localised: masked input, each encoder map, reconstruction.
+        using (Sparkle.Autograd.GradMode.NoGrad())
+        using (var ctx = SparseContext.Begin(mask))
+        {
+            var mc = images * ctx.DenseMask(size, size, images.DType, Device.Cpu);
+            var md = imagesDev * ctx.DenseMask(size, size, images.DType, gpu.Device);
+            if (!Compare("masked input", mc, md)) bad++;
+            Tensor[] fc;
+            using (SparseMode.Oracle()) fc = cpuEnc.ForwardFeatures(mc);
+            var fd = devEnc.ForwardFeatures(md);
+            for (int i = 0; i < fc.Length; i++) if (!Compare($"encoder map {i}", fc[i], fd[i])) bad++;
+        }
+        using (Sparkle.Autograd.GradMode.NoGrad())
+        {
+            Tensor rc;
+            using (SparseMode.Oracle()) rc = cpu.Reconstruct(images, mask);
+            if (!Compare("reconstruction", rc, dev.Reconstruct(imagesDev, mask))) bad++;
+        }
         var sw = Stopwatch.StartNew();
         double lossSparse;
         using (Sparkle.Autograd.GradMode.NoGrad()) lossSparse = cpu.Loss(images, mask).Item();
         var lossCpu = SparseModeLoss(cpu, images, mask);
         Console.WriteLine($"cpu: loss sparse {lossSparse:F6}, masked-dense oracle {lossCpu.Item():F6} ({sw.ElapsedMilliseconds} ms)");
         sw.Restart();
-        var lossDev = dev.Loss(images.To(gpu.Device), mask);
+        var lossDev = dev.Loss(imagesDev, mask);
         lossDev.Backward();
         double ld = lossDev.Item();
         Console.WriteLine($"device: loss {ld:F6} ({sw.ElapsedMilliseconds} ms); {gpu.MemoryStats}");
-        int bad = Math.Abs(ld - lossCpu.Item()) <= 1e-4 * Math.Max(1, Math.Abs(lossCpu.Item())) ? 0 : 1;
-        Console.WriteLine($"{(bad == 0 ? "PASS" : "FAIL")} loss");
+        bool lossOk = Math.Abs(ld - lossCpu.Item()) <= 1e-4 * Math.Max(1, Math.Abs(lossCpu.Item()));
+        if (!lossOk) bad++;
+        Console.WriteLine($"{(lossOk ? "PASS" : "FAIL")} loss");
         var devParams = dev.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
         foreach (var (name, p) in cpu.NamedParameters())
         {
