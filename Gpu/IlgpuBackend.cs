@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Sparkle.Gpu.Kernels;
+using Sparkle.Gpu.Memory;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Backend;
 using Device = Sparkle.Tensors.Device;
@@ -25,6 +26,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         _context = context;
         _accelerator = accelerator;
         _kernels = new KernelCache(accelerator);
+        Pool = new DevicePool(accelerator);
         Device = device;
     }
 
@@ -36,16 +38,21 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         var (context, device) = DeviceSelection.Open(kind, index);
         var backend = new IlgpuBackend(context, device.CreateAccelerator(context), new Device(kind, index));
         Backends.Register(backend);
+        GpuMemory.Register(backend);
         return backend;
     }
 
     public Device Device { get; }
     public Accelerator Accelerator => _accelerator;
+    /// <summary>Downloads to the host so far (each waits for the device): steady-state training should need one per step
+    /// (the loss), and no op should add any.</summary>
+    public long HostReads { get; private set; }
     /// <summary>Kernel instantiations compiled so far (each is compiled once, on first use).</summary>
     public int CompiledKernels => _kernels.Count;
 
     public void Dispose()
     {
+        GpuMemory.Unregister(this);
         _accelerator.Dispose();
         _context.Dispose();
     }
@@ -62,13 +69,17 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };
 
-    private IlgpuStorage<T> New<T>(DType dtype, int length, bool zeroed) where T : unmanaged
+    /// <summary>A storage on a pooled block. Not zeroed: contents are whatever the block held (a previous tensor's
+    /// values, or 0xFF bytes when <see cref="PoisonUninitialized"/> is on) — exactly what a fresh CUDA buffer gives.</summary>
+    private IlgpuStorage<T> New<T>(DType dtype, int length, bool zeroed, bool poison = true) where T : unmanaged
     {
         lock (_gate)
         {
-            var buffer = _accelerator.Allocate1D<T>(Math.Max(length, 1));
-            if (zeroed) buffer.MemSetToZero();
-            return new IlgpuStorage<T>(this, dtype, buffer, length);
+            long bytes = (long)Math.Max(length, 1) * Interop.SizeOf<T>();
+            var s = new IlgpuStorage<T>(this, dtype, Pool.Rent(bytes), length);
+            if (zeroed) s.View.MemSetToZero();
+            else if (poison && Pool.Poison) s.View.MemSet(0xFF);
+            return s;
         }
     }
 
@@ -81,7 +92,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     private IlgpuStorage<TD> Upload<TD>(DType dtype, ReadOnlySpan<TD> data) where TD : unmanaged
     {
-        var s = New<TD>(dtype, data.Length, zeroed: false);
+        var s = New<TD>(dtype, data.Length, zeroed: false, poison: false);
         lock (_gate) s.View.SubView(0, data.Length).AsContiguous().CopyFromCPU(data);
         return s;
     }
@@ -107,6 +118,8 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         {
             lock (_gate)
             {
+                HostReads++;
+                RaisePendingErrors();
                 _accelerator.Synchronize();
                 View<TD>(src).SubView(src.Offset, n).AsContiguous().CopyToCPU(dst[..n]);
             }

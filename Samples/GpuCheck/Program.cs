@@ -6,6 +6,7 @@ using Sparkle.Tensors;
 // reach, and prints one line per check. Exit code 1 if any check fails. Usage: sparkle-gpucheck [cuda|opencl|ilgpucpu]
 // `sparkle-gpucheck spark [r18|r50] [size] [batch] [reps]` times a SparK training step on cuda:0 instead (SparkStep.cs).
 if (args.Length > 0 && args[0] == "spark") return Sparkle.GpuCheck.SparkStep.Run(args[1..]);
+if (args.Length > 0 && args[0] == "spark-agree") return Sparkle.GpuCheck.SparkStep.Agree(args[1..]);
 var kind = args.Length > 0 ? Enum.Parse<DeviceKind>(args[0], ignoreCase: true) : DeviceKind.Cuda;
 var sw = Stopwatch.StartNew();
 using var gpu = IlgpuBackend.Create(kind, 0);
@@ -91,6 +92,23 @@ Check("randint int64", () => Tensor.Randint(-5, 1L << 40, big, G()), () => Tenso
 Check("index_select", () => src.IndexSelect(0, idx), () => src.To(dev).IndexSelect(0, idx.To(dev)), 0);
 Check("scatter_add (deterministic)", () => Tensor.Zeros([1024, 64]).ScatterAdd(0, idx2, src),
     () => Tensor.Zeros([1024, 64], device: dev).ScatterAdd(0, idx2.To(dev), src.To(dev)), 1e-5);
+// The SparK loss path at the size that gave loss 0 on an H100 (R18, 96 px, batch 32, patch 32): bool logic and casts,
+// patchify (a rank-6 permuted copy), per-patch mean/var, and the loss itself from random reconstructions and masks.
+{
+    var mask = Tensor.Bernoulli([32, 1, 3, 3], 0.4, G(), DType.Bool);
+    var maskD = mask.To(dev);
+    Check("bool not/and/or -> float", () => mask.LogicalNot().LogicalOr(mask.LogicalAnd(mask)).To(DType.Float32),
+        () => maskD.LogicalNot().LogicalOr(maskD.LogicalAnd(maskD)).To(DType.Float32), 0);
+    Check("bool repeat_interleave", () => mask.RepeatInterleave(32, 2).RepeatInterleave(32, 3).To(DType.Float32),
+        () => maskD.RepeatInterleave(32, 2).RepeatInterleave(32, 3).To(DType.Float32), 0);
+    var img = Tensor.Normal([32, 3, 96, 96], 0, 1, G());
+    var rec = Tensor.Normal([32, 3, 96, 96], 0, 1, G());
+    var (imgD, recD) = (img.To(dev), rec.To(dev));
+    Check("patchify (rank-6 permuted copy)", () => Sparkle.Models.Spark.Patches.Patchify(img, 32).Contiguous(),
+        () => Sparkle.Models.Spark.Patches.Patchify(imgD, 32).Contiguous(), 0);
+    Check("spark target (patch mean/var)", () => Sparkle.Models.Spark.SparkLoss.Target(img, 32), () => Sparkle.Models.Spark.SparkLoss.Target(imgD, 32), 1e-4, 1e-4);
+    Check("spark loss", () => Sparkle.Models.Spark.SparkLoss.Loss(rec, img, mask, 32), () => Sparkle.Models.Spark.SparkLoss.Loss(recD, imgD, maskD, 32), 1e-4);
+}
 // Convolution through the seam (SeamConv) on the device vs the CPU kernels: forward and both gradients, 3x3 and a
 // strided depthwise case, at ResNet-like sizes.
 foreach (var (name, n, c, hw, o, k, stride, groups) in new[] { ("conv3x3 64->64 @28", 4, 64, 28, 64, 3, 1, 1), ("dw7x7 s2 96 @28", 2, 96, 28, 96, 7, 2, 96) })
@@ -110,4 +128,5 @@ foreach (var (name, n, c, hw, o, k, stride, groups) in new[] { ("conv3x3 64->64 
         () => Run(t => gpu.Conv2dBackwardWeight(gyd, xd, t, p), w.ShapeArray(), dev), 1e-4, 1e-3);
 }
 Console.WriteLine($"{gpu.CompiledKernels} kernels compiled; {failures} failure(s); total {sw.ElapsedMilliseconds} ms");
+Console.WriteLine($"memory: {gpu.MemoryStats}; {gpu.HostReads} host reads");
 return failures == 0 ? 0 : 1;

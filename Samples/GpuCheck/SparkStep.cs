@@ -1,50 +1,160 @@
 using System.Diagnostics;
 using Sparkle.Gpu;
+using Sparkle.Gpu.Memory;
 using Sparkle.Models;
 using Sparkle.Models.Spark;
 using Sparkle.Nn.Optim;
+using Sparkle.Sparse;
 using Sparkle.Tensors;
 
 namespace Sparkle.GpuCheck;
 
-/// <summary>Times one SparK pre-training step (forward, loss, backward, LAMB) of a ResNet on cuda:0, the same
-/// configuration as torch/spark_step.py (the official masked-dense algorithm in PyTorch) for the ratio.</summary>
+/// <summary>SparK pre-training steps (forward, loss, backward, LAMB) of a ResNet, the configuration of torch/spark_step.py
+/// (the official masked-dense algorithm in PyTorch) for the ratio. Usage:
+/// <c>spark [r18|r50] [size] [batch] [reps] [cuda|ilgpucpu|cpu|cpu-oracle]</c> times steps and prints the pool's numbers;
+/// <c>spark-agree [r18|r50] [size] [batch] [cuda|ilgpucpu]</c> runs one step on the device and on the CPU (masked-dense
+/// oracle and sparse kernels) from the same weights, images and mask and compares the loss and every gradient.</summary>
 internal static class SparkStep
 {
+    private static (SparkModel Model, IHierarchicalEncoder Encoder, Tensor Images, Tensor Mask) Build(string arch, int size, int batch)
+    {
+        var o = new ModelOptions { Generator = new Generator(0), DropPath = 0 };
+        IHierarchicalEncoder enc = arch == "r50" ? ResNet.ResNet50(o) : ResNet.ResNet18(o);
+        var spark = new SparkModel(enc, size, generator: new Generator(1));
+        return (spark, enc, Tensor.Randn([batch, 3, size, size], new Generator(2)), spark.SampleMask(batch, new Generator(3)));
+    }
+
+    /// <summary>Max |a - e| relative to max |e|, printed with a PASS/FAIL verdict (1e-3); NaN fails.</summary>
+    private static bool Compare(string what, Tensor expected, Tensor actual)
+    {
+        var e = expected.ToDoubleArray();
+        var a = actual.To(Device.Cpu).ToDoubleArray();
+        double diff = 0, scale = 1e-6, sumA = 0;
+        for (int i = 0; i < e.Length; i++) { diff = Math.Max(diff, Math.Abs(e[i] - a[i])); scale = Math.Max(scale, Math.Abs(e[i])); sumA += Math.Abs(a[i]); }
+        bool ok = !double.IsNaN(diff) && diff <= 1e-3 * scale;
+        Console.WriteLine($"{(ok ? "PASS" : "FAIL")} {what,-28} {ShapeUtil.Format(expected.Shape),-18} max diff {diff:E2} (largest {scale:E2}; device mean |x| {sumA / Math.Max(1, a.Length):E2})");
+        return ok;
+    }
+
     public static int Run(string[] args)
     {
         string arch = args.Length > 0 ? args[0] : "r18";
         int size = args.Length > 1 ? int.Parse(args[1]) : 96, batch = args.Length > 2 ? int.Parse(args[2]) : 32, reps = args.Length > 3 ? int.Parse(args[3]) : 3;
-        using var gpu = IlgpuBackend.Create(DeviceKind.Cuda, 0);
-        var dev = gpu.Device;
-        var o = new ModelOptions { Generator = new Generator(0), DropPath = arch == "r50" ? 0.05 : 0 };
-        IHierarchicalEncoder enc = arch == "r50" ? ResNet.ResNet50(o) : ResNet.ResNet18(o);
-        var spark = new SparkModel(enc, size, generator: new Generator(1));
-        spark.To(dev);
-        var lamb = new Lamb(ParamGroups.Split(spark), 2e-4 * batch / 256, beta2: 0.95, weightDecay: 0.04);
-        var x = Tensor.Randn([batch, 3, size, size], new Generator(2)).To(dev);
-        var g = new Generator(3);
-        double Step()
+        string where = args.Length > 4 ? args[4] : "cuda";
+        IlgpuBackend? gpu = where.StartsWith("cpu", StringComparison.Ordinal) ? null : IlgpuBackend.Create(Enum.Parse<DeviceKind>(where, ignoreCase: true), 0);
+        try
         {
-            var loss = spark.Loss(x, spark.SampleMask(batch, g));
-            lamb.ZeroGrad();
-            loss.Backward();
-            lamb.Step();
-            return loss.Item();                       // syncs the device
+            var dev = gpu?.Device ?? Device.Cpu;
+            var o = new ModelOptions { Generator = new Generator(0), DropPath = arch == "r50" ? 0.05 : 0 };
+            IHierarchicalEncoder enc = arch == "r50" ? ResNet.ResNet50(o) : ResNet.ResNet18(o);
+            var spark = new SparkModel(enc, size, generator: new Generator(1));
+            spark.To(dev);
+            var lamb = new Lamb(ParamGroups.Split(spark), 2e-4 * batch / 256, beta2: 0.95, weightDecay: 0.04);
+            var x = Tensor.Randn([batch, 3, size, size], new Generator(2)).To(dev);
+            var g = new Generator(3);
+            double Step()
+            {
+                using var scope = GpuMemory.Scope();                 // the step's dead storages go back to the pool at its end
+                using var oracle = where == "cpu-oracle" ? SparseMode.Oracle() : default;
+                var loss = spark.Loss(x, spark.SampleMask(batch, g));
+                lamb.ZeroGrad();
+                loss.Backward();
+                lamb.Step();
+                return loss.Item();                                  // the step's one host read (waits for the device)
+            }
+            var sw = Stopwatch.StartNew();
+            double first = Step();
+            Console.WriteLine($"first step (compiles kernels): {sw.ElapsedMilliseconds} ms, loss {first:F4}");
+            if (gpu is not null) { Console.WriteLine($"  memory after step 1: {gpu.MemoryStats}"); gpu.ResetPeakMemory(); }
+            var times = new List<double>();
+            double last = 0;
+            long reads0 = gpu?.HostReads ?? 0, allocs0 = gpu?.MemoryStats.DeviceAllocations ?? 0;
+            for (int i = 0; i < reps; i++)
+            {
+                sw.Restart();
+                last = Step();
+                times.Add(sw.Elapsed.TotalMilliseconds);
+                Console.WriteLine($"  step {i + 2}: {times[^1]:F1} ms, loss {last:F4}");
+            }
+            times.Sort();
+            Console.WriteLine($"sparkle spark {arch} {size} b{batch} {where} step median_ms={times[times.Count / 2]:F1} min_ms={times[0]:F1} loss={last:F4}" +
+                (gpu is null ? "" : $" device={gpu.Accelerator.Name} kernels={gpu.CompiledKernels}"));
+            if (gpu is not null)
+            {
+                var m = gpu.MemoryStats;
+                Console.WriteLine($"  memory (steady state): {m}");
+                Console.WriteLine($"  steady state: {(gpu.HostReads - reads0) / (double)Math.Max(reps, 1):F1} host reads/step (1 = the loss), " +
+                    $"{m.DeviceAllocations - allocs0} device allocations after step 1, peak in use {m.PeakInUse / 1048576.0:F0} MiB of {gpu.Accelerator.MemorySize / 1048576.0:F0} MiB");
+            }
+            return 0;
+        }
+        finally { gpu?.Dispose(); }
+    }
+
+    /// <summary>One step on the device and on the CPU from identical weights, images and mask: the bisecting tool for a wrong
+    /// device loss at full size (GpuSparkStepTests does the same at 16 px in CI).</summary>
+    public static int Agree(string[] args)
+    {
+        string arch = args.Length > 0 ? args[0] : "r18";
+        int size = args.Length > 1 ? int.Parse(args[1]) : 96, batch = args.Length > 2 ? int.Parse(args[2]) : 2;
+        var kind = Enum.Parse<DeviceKind>(args.Length > 3 ? args[3] : "cuda", ignoreCase: true);
+        using var gpu = IlgpuBackend.Create(kind, 0);
+        gpu.PoisonUninitialized = Environment.GetEnvironmentVariable("SPARKLE_GPU_POISON") == "1";
+        var (cpu, cpuEnc, images, mask) = Build(arch, size, batch);
+        var (dev, devEnc, _, _) = Build(arch, size, batch);
+        dev.To(gpu.Device);
+        var imagesDev = images.To(gpu.Device);
+        int bad = 0;
+        // Stage by stage without gradients, so a wrong value is localised: masked input, each encoder map, reconstruction.
+        using (Sparkle.Autograd.GradMode.NoGrad())
+        using (var ctx = SparseContext.Begin(mask))
+        {
+            var mc = images * ctx.DenseMask(size, size, images.DType, Device.Cpu);
+            var md = imagesDev * ctx.DenseMask(size, size, images.DType, gpu.Device);
+            if (!Compare("masked input", mc, md)) bad++;
+            Tensor[] fc;
+            using (SparseMode.Oracle()) fc = cpuEnc.ForwardFeatures(mc);
+            var fd = devEnc.ForwardFeatures(md);
+            for (int i = 0; i < fc.Length; i++) if (!Compare($"encoder map {i}", fc[i], fd[i])) bad++;
+        }
+        using (Sparkle.Autograd.GradMode.NoGrad())
+        {
+            Tensor rc;
+            using (SparseMode.Oracle()) rc = cpu.Reconstruct(images, mask);
+            if (!Compare("reconstruction", rc, dev.Reconstruct(imagesDev, mask))) bad++;
         }
         var sw = Stopwatch.StartNew();
-        double first = Step();
-        Console.WriteLine($"first step (compiles kernels): {sw.ElapsedMilliseconds} ms, loss {first:F4}");
-        var times = new List<double>();
-        double last = 0;
-        for (int i = 0; i < reps; i++)
+        double lossSparse;
+        using (Sparkle.Autograd.GradMode.NoGrad()) lossSparse = cpu.Loss(images, mask).Item();
+        var lossCpu = SparseModeLoss(cpu, images, mask);
+        Console.WriteLine($"cpu: loss sparse {lossSparse:F6}, masked-dense oracle {lossCpu.Item():F6} ({sw.ElapsedMilliseconds} ms)");
+        sw.Restart();
+        var lossDev = dev.Loss(imagesDev, mask);
+        lossDev.Backward();
+        double ld = lossDev.Item();
+        Console.WriteLine($"device: loss {ld:F6} ({sw.ElapsedMilliseconds} ms); {gpu.MemoryStats}");
+        bool lossOk = Math.Abs(ld - lossCpu.Item()) <= 1e-4 * Math.Max(1, Math.Abs(lossCpu.Item()));
+        if (!lossOk) bad++;
+        Console.WriteLine($"{(lossOk ? "PASS" : "FAIL")} loss");
+        var devParams = dev.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
+        foreach (var (name, p) in cpu.NamedParameters())
         {
-            sw.Restart();
-            last = Step();
-            times.Add(sw.Elapsed.TotalMilliseconds);
+            if (p.Grad is null) continue;
+            var e = p.Grad.ToDoubleArray();
+            var a = devParams[name].Grad?.To(Device.Cpu).ToDoubleArray() ?? new double[e.Length];
+            double diff = 0, scale = 1e-6;
+            for (int i = 0; i < e.Length; i++) { diff = Math.Max(diff, Math.Abs(e[i] - a[i])); scale = Math.Max(scale, Math.Abs(e[i])); }
+            if (double.IsNaN(diff) || diff > 1e-3 * scale) { bad++; Console.WriteLine($"FAIL grad {name}: max diff {diff:E2} (largest {scale:E2})"); }
         }
-        times.Sort();
-        Console.WriteLine($"sparkle spark {arch} {size} b{batch} step median_ms={times[times.Count / 2]:F1} min_ms={times[0]:F1} loss={last:F4} device={gpu.Accelerator.Name} kernels={gpu.CompiledKernels}");
-        return 0;
+        Console.WriteLine($"{bad} failure(s)");
+        return bad == 0 ? 0 : 1;
+    }
+
+    private static Tensor SparseModeLoss(SparkModel m, Tensor images, Tensor mask)
+    {
+        using var _ = SparseMode.Oracle();
+        var loss = m.Loss(images, mask);
+        loss.Backward();
+        return loss;
     }
 }

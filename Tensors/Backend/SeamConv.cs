@@ -20,8 +20,11 @@ public static class SeamConv
         {
             var colsG = cols.Narrow(1, g * cg, cg).Reshape(n, cg * kk, oh * ow);
             var wG = weight.Narrow(0, g * og, og).Reshape(og, cg * kk);
-            dst.Narrow(1, g * og, og).Copy_(wG.MatMul(colsG).View(n, og, oh, ow));
+            var y = wG.MatMul(colsG);
+            dst.Narrow(1, g * og, og).Copy_(y.View(n, og, oh, ow));
+            Free(y);
         }
+        Free(cols);
         if (bias is not null) dst.Add_(bias.Reshape(1, bias.Size(0), 1, 1));
     }
 
@@ -35,14 +38,18 @@ public static class SeamConv
         {
             var gG = gradOutput.Narrow(1, g * og, og).Reshape(n, og, oh * ow);
             var wG = weight.Narrow(0, g * og, og).Reshape(og, cg * kh * kw);
-            gradCols.Narrow(1, g * cg, cg).Copy_(wG.T.MatMul(gG).View(n, cg, kh * kw, oh, ow));
+            var cg1 = wG.T.MatMul(gG);
+            gradCols.Narrow(1, g * cg, cg).Copy_(cg1.View(n, cg, kh * kw, oh, ow));
+            Free(cg1);
         }
         int h = gradInput.Size(2), w = gradInput.Size(3);
         var padded = Tensor.Empty([n, c, h + 2 * p.PadH, w + 2 * p.PadW], gradOutput.DType, gradOutput.Backend, zeroed: true);
         for (int i = 0; i < kh; i++)
             for (int j = 0; j < kw; j++)
                 Window(padded, i, j, oh, ow, p).Add_(gradCols.Select(2, i * kw + j));   // overlapping windows accumulate
+        Free(gradCols);
         gradInput.Copy_(padded.Narrow(2, p.PadH, h).Narrow(3, p.PadW, w));
+        Free(padded);
     }
 
     public static void BackwardWeight(Tensor gradOutput, Tensor input, Tensor gradWeight, in Conv2dParams p)
@@ -55,8 +62,13 @@ public static class SeamConv
         {
             var gG = gradOutput.Narrow(1, g * og, og).Reshape(n, og, oh * ow);
             var colsG = cols.Narrow(1, g * cg, cg).Reshape(n, cg * kh * kw, oh * ow);
-            gradWeight.Narrow(0, g * og, og).Copy_(gG.MatMul(colsG.Transpose(1, 2)).Sum([0]).View(og, cg, kh, kw));
+            var prod = gG.MatMul(colsG.Transpose(1, 2));
+            var sum = prod.Sum([0]);
+            Free(prod);
+            gradWeight.Narrow(0, g * og, og).Copy_(sum.View(og, cg, kh, kw));
+            Free(sum);
         }
+        Free(cols);
     }
 
     /// <summary>(N, C, KH·KW, OH, OW): tap (i, j) of every output position, zero where it falls in the padding.</summary>
@@ -67,8 +79,14 @@ public static class SeamConv
         for (int i = 0; i < kh; i++)
             for (int j = 0; j < kw; j++)
                 cols.Select(2, i * kw + j).Copy_(Window(padded, i, j, oh, ow, p));
+        if (!ReferenceEquals(padded, input)) Free(padded);
         return cols;
     }
+
+    /// <summary>Gives a temporary made here back to its device's pool at once (device storages are IDisposable; CPU
+    /// storages are not and are left to the GC). Only for tensors created in this class that nothing else references:
+    /// the device runs launches in order, so the kernels already queued on the storage still read it first.</summary>
+    private static void Free(Tensor t) => (t.Storage as IDisposable)?.Dispose();
 
     /// <summary>The strided view of a padded (N, C, H', W') tensor that tap (i, j) reads for every output position.</summary>
     private static Tensor Window(Tensor padded, int i, int j, int oh, int ow, in Conv2dParams p)

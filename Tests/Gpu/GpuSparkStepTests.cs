@@ -33,10 +33,11 @@ public class GpuSparkStepTests(IlgpuFixture gpu, ITestOutputHelper output)
         var images = Tensor.Randn([2, 3, 16, 16], new Generator(3));
         var active = cpu.SampleMask(2, new Generator(4));
         var sw = Stopwatch.StartNew();
+        long reads = gpu.Backend.HostReads;
         var lossDev = dev.Loss(images.To(gpu.Device), active);
         output.WriteLine($"device forward: {sw.ElapsedMilliseconds} ms");
         lossDev.Backward();
-        output.WriteLine($"device step: {sw.ElapsedMilliseconds} ms");
+        output.WriteLine($"device step: {sw.ElapsedMilliseconds} ms, {gpu.Backend.HostReads - reads} host reads, {gpu.Backend.MemoryStats}");
         var lossCpu = cpu.Loss(images, active);
         lossCpu.Backward();
 
