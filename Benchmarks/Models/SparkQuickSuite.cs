@@ -51,7 +51,11 @@ public sealed class SparkQuickSuite : IQuickSuite
             int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
             long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
             var statsBefore = pool?.Stats ?? default;
+            using var ticks = opts.Int("allocticks", 0) == 1 ? new AllocationTicks() : null;
+            ticks?.Start();
             var step = QuickRunner.Time(() => { using (pool?.Use()) Step(); }, reps, 0);
+            foreach (var (type, bytes) in ticks?.Stop().Take(12) ?? [])
+                Console.WriteLine($"# allocated per step (sampled): {bytes / 1e6 / reps,8:F1} MB {type}");
             // Per timed step: managed bytes allocated (tensor storages are managed arrays, so without the pool this
             // counts activations too), collections per generation (the pool's own full collections included), and
             // what the pool allocated fresh.
