@@ -37,6 +37,16 @@ public static partial class SparseOps
             throw new InvalidOperationException($"{op}: dtypes differ: input {input.DType.Name()}, weight {weight.DType.Name()}.");
         var (sh, sw) = Pair(stride); var (ph, pw) = Pair(padding); var (dh, dw) = Pair(dilation);
         var g = new ConvGeometry(weight.Size(2), weight.Size(3), sh, sw, ph, pw, dh, dw, h, w);
+        if (DepthwisePlaneApplies(input, o, groups, g))
+        {
+            ctx.Mask.RepeatFactors(h, w, op);
+            return input.DType switch
+            {
+                DType.Float32 => DepthwisePlaneT<float>(input, weight, bias, g, ctx),
+                DType.Float64 => DepthwisePlaneT<double>(input, weight, bias, g, ctx),
+                _ => throw new InvalidOperationException($"{op} needs float32 or float64, got {input.DType.Name()}."),
+            };
+        }
         var map = ctx.Neighbours(g);
         return input.DType switch
         {
