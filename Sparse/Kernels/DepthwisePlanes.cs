@@ -24,8 +24,8 @@ internal readonly struct N8 : ICount { public static int Count => 8; }
 /// output map and its active sites are the input's), computed in the channels-first planes themselves: no row
 /// gather, scatter or neighbour map. Per (image, channel) item the plane is copied into a zero-padded scratch with
 /// only the active column runs filled (masked inputs read as zero whatever their value), then the output is computed
-/// two rows at a time over the active vector chunks only (1–4 vectors wide), the dense kernel's register block:
-/// each source row a pair of output rows shares is loaded once and feeds both. Output rows are written whole, zeros
+/// four rows at a time over the active vector chunks only (blocks 1–3 vectors wide; active runs are short, so the
+/// register block grows along H rather than W): one weight broadcast per tap feeds up to 12 FMAs. Output rows are written whole, zeros
 /// at masked sites, so the output needs no zero fill. The input gradient is the same kernel on dy with the flipped
 /// kernel; the weight gradient keeps up to 8 column taps in registers, one channel per item, summed over the batch
 /// in order (no dependence on the thread count).
@@ -33,20 +33,6 @@ internal readonly struct N8 : ICount { public static int Count => 8; }
 internal static class DepthwisePlanes
 {
     internal readonly record struct Geo(int KH, int KW, int DH, int DW, int PH, int PW);
-
-    private static (int Rho, int R0, int R1)[] RowPairs(int kh, int dh)
-    {
-        var rhos = new SortedSet<int>();
-        for (int k = 0; k < kh; k++) { rhos.Add(k * dh); rhos.Add(k * dh + 1); }
-        var list = new List<(int, int, int)>();
-        foreach (int rho in rhos)
-        {
-            int r0 = rho % dh == 0 && rho / dh < kh ? rho / dh : -1;
-            int r1 = rho >= 1 && (rho - 1) % dh == 0 && (rho - 1) / dh < kh ? (rho - 1) / dh : -1;
-            if (r0 >= 0 || r1 >= 0) list.Add((rho, r0, r1));
-        }
-        return [.. list];
-    }
 
     private static int RoundUp(int a, int m) => (a + m - 1) / m * m;
 
@@ -57,64 +43,52 @@ internal static class DepthwisePlanes
     public static void Forward<T>(T[] src, int off, int sN, int sC, int sH, PlaneRuns runs, int channels, T[] w, Geo g, bool flip,
         T[]? bias, T[] dst) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        const int R = PlaneRuns.GroupRows;
         int vw = Vector256<T>.Count, h = runs.Height, wd = runs.Width, hw = h * wd, taps = g.KH * g.KW;
         int wc = RoundUp(wd, vw);
-        int rowsP = 2 * runs.Pairs + (g.KH - 1) * g.DH;
+        int rowsP = R * runs.Groups + (g.KH - 1) * g.DH;
         int colsP = RoundUp(wc + (g.KW - 1) * g.DW, vw);
-        var pairs = RowPairs(g.KH, g.DH);
-        var tapOff = new int[g.KW];
-        for (int k = 0; k < g.KW; k++) tapOff[k] = k * g.DW;
+        var tapOff = new int[taps];
+        for (int t = 0; t < taps; t++) tapOff[t] = t / g.KW * g.DH * colsP + t % g.KW * g.DW;
+        var masks = runs.RowMasks<T>();
         IntraOpPool.ForRange(runs.Batch * channels, 1, (i0, i1) =>
         {
             var plane = ArrayPool<T>.Shared.Rent(rowsP * colsP);
-            var outRows = ArrayPool<T>.Shared.Rent(2 * wc);
+            var outRows = ArrayPool<T>.Shared.Rent(R * wc);
             var wts = new T[taps];
+            plane.AsSpan(0, rowsP * colsP).Clear();
             try
             {
                 for (int item = i0; item < i1; item++)
                 {
                     int b = item / channels, c = item % channels;
                     for (int t = 0; t < taps; t++) wts[t] = w[c * taps + (flip ? taps - 1 - t : t)];
-                    BuildPlane(src, off + b * sN + c * sC, sH, runs, b, g.PH, g.PW, rowsP, colsP, plane);
+                    BuildPlane(src, off + b * sN + c * sC, sH, runs, b, g.PH, g.PW, colsP, plane, masks);
                     ref T p0 = ref MemoryMarshal.GetArrayDataReference(plane);
                     ref T o0 = ref MemoryMarshal.GetArrayDataReference(outRows);
-                    ref T o1 = ref Unsafe.Add(ref o0, wc);
-                    ref T wr = ref MemoryMarshal.GetArrayDataReference(wts);
                     T bc = bias is null ? T.Zero : bias[c];
                     int dstPlane = (b * channels + c) * hw;
-                    for (int p = 0; p < runs.Pairs; p++)
+                    for (int q = 0; q < runs.Groups; q++)
                     {
-                        int k1 = runs.PairBlockStart[b * runs.Pairs + p + 1];
-                        for (int k = runs.PairBlockStart[b * runs.Pairs + p]; k < k1; k++)
+                        int k1 = runs.GroupBlockStart[b * runs.Groups + q + 1];
+                        for (int k = runs.GroupBlockStart[b * runs.Groups + q]; k < k1; k++)
                         {
                             int j0 = runs.BlockCol[k];
-                            ref T pl = ref Unsafe.Add(ref p0, j0);
-                            ref T a = ref Unsafe.Add(ref o0, j0);
-                            ref T bb = ref Unsafe.Add(ref o1, j0);
+                            ref T pl = ref Unsafe.Add(ref p0, q * R * colsP + j0);
+                            ref T o = ref Unsafe.Add(ref o0, j0);
                             switch (runs.BlockVecs[k])
                             {
-                                case 1: RowPair<T, N1>(ref pl, colsP, 2 * p, pairs, tapOff, ref wr, g.KW, ref a, ref bb); break;
-                                case 2: RowPair<T, N2>(ref pl, colsP, 2 * p, pairs, tapOff, ref wr, g.KW, ref a, ref bb); break;
-                                case 3: RowPair<T, N3>(ref pl, colsP, 2 * p, pairs, tapOff, ref wr, g.KW, ref a, ref bb); break;
-                                default: RowPair<T, N4>(ref pl, colsP, 2 * p, pairs, tapOff, ref wr, g.KW, ref a, ref bb); break;
+                                case 1: RowGroup<T, N1>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                                case 2: RowGroup<T, N2>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                                default: RowGroup<T, N3>(ref pl, colsP, tapOff, wts, ref o, wc); break;
                             }
                         }
-                        for (int r = 0; r < 2 && 2 * p + r < h; r++)
+                        for (int r = 0; r < R && q * R + r < h; r++)
                         {
-                            int y = 2 * p + r;
-                            var d = dst.AsSpan(dstPlane + y * wd, wd);
-                            var o = outRows.AsSpan(r * wc, wc);
-                            int e1 = runs.RunStart[b * h + y + 1], x = 0;
-                            for (int e = runs.RunStart[b * h + y]; e < e1; e++)
-                            {
-                                int a0 = runs.X0[e], a1 = runs.X1[e];
-                                d[x..a0].Clear();
-                                var seg = d[a0..a1];
-                                if (bias is null) o[a0..a1].CopyTo(seg);
-                                else System.Numerics.Tensors.TensorPrimitives.Add(o[a0..a1], bc, seg);
-                                x = a1;
-                            }
-                            d[x..].Clear();
+                            int y = q * R + r;
+                            if (dstPlane + y * wd + wd > dst.Length) throw new ArgumentException("output plane outside its storage");
+                            MaskRow(ref Unsafe.Add(ref o0, r * wc), ref masks[(b * h + y) * wc], bc,
+                                ref dst[dstPlane + y * wd], wd, runs.Active, (b * h + y) * wd);
                         }
                     }
                 }
@@ -127,85 +101,87 @@ internal static class DepthwisePlanes
         });
     }
 
-    /// <summary>plane[(y + ph)·colsP + x + pw] = src[base + y·sH + x] on the active runs of image b, 0 elsewhere.</summary>
-    private static void BuildPlane<T>(T[] src, int bse, int sH, PlaneRuns runs, int b, int ph, int pw, int rowsP, int colsP, T[] plane)
-        where T : unmanaged
+    /// <summary>plane[(y + ph)·colsP + x + pw] = src[base + y·sH + x] at active sites, 0 at masked ones (the plane's
+    /// padding is zero from the caller and never written).</summary>
+    private static void BuildPlane<T>(T[] src, int bse, int sH, PlaneRuns runs, int b, int ph, int pw, int colsP, T[] plane, T[] masks)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        plane.AsSpan(0, rowsP * colsP).Clear();
-        int h = runs.Height;
+        int h = runs.Height, w = runs.Width, wc = runs.PaddedWidth;
+        if (bse + (h - 1) * sH + w > src.Length) throw new ArgumentException("source plane outside its storage");
+        ref T s0 = ref MemoryMarshal.GetArrayDataReference(src);
+        ref T p0 = ref MemoryMarshal.GetArrayDataReference(plane);
+        ref T m0 = ref MemoryMarshal.GetArrayDataReference(masks);
         for (int y = 0; y < h; y++)
-        {
-            int e1 = runs.RunStart[b * h + y + 1];
-            for (int e = runs.RunStart[b * h + y]; e < e1; e++)
-            {
-                int a0 = runs.X0[e], n = runs.X1[e] - a0;
-                src.AsSpan(bse + y * sH + a0, n).CopyTo(plane.AsSpan((y + ph) * colsP + a0 + pw, n));
-            }
-        }
+            MaskRow(ref Unsafe.Add(ref s0, bse + y * sH), ref Unsafe.Add(ref m0, (b * h + y) * wc), T.Zero,
+                ref Unsafe.Add(ref p0, (y + ph) * colsP + pw), w, runs.Active, (b * h + y) * w);
     }
 
-    /// <summary>Output rows rowBase and rowBase + 1 over NV vectors (plane and outputs already offset to the block).</summary>
+    /// <summary>dst[j] = (src[j] + add) at active columns, 0 at masked ones, j &lt; n (whole vectors AND-masked, the tail by
+    /// the active flags).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaskRow<T>(ref T src, ref T mask, T add, ref T dst, int n, bool[] active, int activeOff)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int vw = Vector256<T>.Count, j = 0;
+        if (add == T.Zero)
+            for (; j + vw <= n; j += vw)
+                (Vector256.LoadUnsafe(ref src, (nuint)j) & Vector256.LoadUnsafe(ref mask, (nuint)j)).StoreUnsafe(ref dst, (nuint)j);
+        else
+        {
+            var av = Vector256.Create(add);
+            for (; j + vw <= n; j += vw)
+                ((Vector256.LoadUnsafe(ref src, (nuint)j) + av) & Vector256.LoadUnsafe(ref mask, (nuint)j)).StoreUnsafe(ref dst, (nuint)j);
+        }
+        for (; j < n; j++) Unsafe.Add(ref dst, j) = active[activeOff + j] ? Unsafe.Add(ref src, j) + add : T.Zero;
+    }
+
+    /// <summary>Four output rows over NV vectors (plane and output already offset to the group's first row and the
+    /// block's column): per tap one weight broadcast feeds 4·NV FMAs, each with its own source load.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowPair<T, NV>(ref T plane, int colsP, int rowBase, (int Rho, int R0, int R1)[] pairs, int[] tapOff,
-        ref T wts, int nc, ref T out0, ref T out1) where T : unmanaged, IFloatingPointIeee754<T> where NV : ICount
+    private static void RowGroup<T, NV>(ref T plane, int colsP, int[] tapOff, T[] wts, ref T out0, int wc)
+        where T : unmanaged, IFloatingPointIeee754<T> where NV : ICount
     {
         int n = NV.Count;
-        nuint v = (nuint)Vector256<T>.Count;
-        Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        Vector256<T> x1 = default, x2 = default, x3 = default;
-        foreach (var (rho, r0, r1) in pairs)
+        nuint v = (nuint)Vector256<T>.Count, v2 = 2 * v;
+        Vector256<T> a0 = default, a1 = default, a2 = default, b0 = default, b1 = default, b2 = default;
+        Vector256<T> c0 = default, c1 = default, c2 = default, d0 = default, d1 = default, d2 = default;
+        ref T r1 = ref Unsafe.Add(ref plane, colsP);
+        ref T r2 = ref Unsafe.Add(ref plane, 2 * colsP);
+        ref T r3 = ref Unsafe.Add(ref plane, 3 * colsP);
+        ref T w0 = ref MemoryMarshal.GetArrayDataReference(wts);
+        for (int t = 0; t < tapOff.Length; t++)
         {
-            ref T row = ref Unsafe.Add(ref plane, (rowBase + rho) * colsP);
-            if (r0 >= 0 && r1 >= 0)
+            var k = Vector256.Create(Unsafe.Add(ref w0, t));
+            int o = tapOff[t];
+            ref T s0 = ref Unsafe.Add(ref plane, o);
+            ref T s1 = ref Unsafe.Add(ref r1, o);
+            ref T s2 = ref Unsafe.Add(ref r2, o);
+            ref T s3 = ref Unsafe.Add(ref r3, o);
+            a0 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s0), a0);
+            b0 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s1), b0);
+            c0 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s2), c0);
+            d0 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s3), d0);
+            if (n > 1)
             {
-                ref T w0 = ref Unsafe.Add(ref wts, r0 * nc);
-                ref T w1 = ref Unsafe.Add(ref wts, r1 * nc);
-                for (int ci = 0; ci < tapOff.Length; ci++)
-                {
-                    ref T s = ref Unsafe.Add(ref row, tapOff[ci]);
-                    var x0 = Vector256.LoadUnsafe(ref s);
-                    if (n > 1) x1 = Vector256.LoadUnsafe(ref s, v);
-                    if (n > 2) x2 = Vector256.LoadUnsafe(ref s, 2 * v);
-                    if (n > 3) x3 = Vector256.LoadUnsafe(ref s, 3 * v);
-                    var k0 = Vector256.Create(Unsafe.Add(ref w0, ci));
-                    var k1 = Vector256.Create(Unsafe.Add(ref w1, ci));
-                    a0 = VectorFma.Fma(k0, x0, a0); b0 = VectorFma.Fma(k1, x0, b0);
-                    if (n > 1) { a1 = VectorFma.Fma(k0, x1, a1); b1 = VectorFma.Fma(k1, x1, b1); }
-                    if (n > 2) { a2 = VectorFma.Fma(k0, x2, a2); b2 = VectorFma.Fma(k1, x2, b2); }
-                    if (n > 3) { a3 = VectorFma.Fma(k0, x3, a3); b3 = VectorFma.Fma(k1, x3, b3); }
-                }
+                a1 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s0, v), a1);
+                b1 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s1, v), b1);
+                c1 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s2, v), c1);
+                d1 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s3, v), d1);
             }
-            else if (r0 >= 0)
+            if (n > 2)
             {
-                ref T w0 = ref Unsafe.Add(ref wts, r0 * nc);
-                for (int ci = 0; ci < tapOff.Length; ci++)
-                {
-                    ref T s = ref Unsafe.Add(ref row, tapOff[ci]);
-                    var k0 = Vector256.Create(Unsafe.Add(ref w0, ci));
-                    a0 = VectorFma.Fma(k0, Vector256.LoadUnsafe(ref s), a0);
-                    if (n > 1) a1 = VectorFma.Fma(k0, Vector256.LoadUnsafe(ref s, v), a1);
-                    if (n > 2) a2 = VectorFma.Fma(k0, Vector256.LoadUnsafe(ref s, 2 * v), a2);
-                    if (n > 3) a3 = VectorFma.Fma(k0, Vector256.LoadUnsafe(ref s, 3 * v), a3);
-                }
-            }
-            else
-            {
-                ref T w1 = ref Unsafe.Add(ref wts, r1 * nc);
-                for (int ci = 0; ci < tapOff.Length; ci++)
-                {
-                    ref T s = ref Unsafe.Add(ref row, tapOff[ci]);
-                    var k1 = Vector256.Create(Unsafe.Add(ref w1, ci));
-                    b0 = VectorFma.Fma(k1, Vector256.LoadUnsafe(ref s), b0);
-                    if (n > 1) b1 = VectorFma.Fma(k1, Vector256.LoadUnsafe(ref s, v), b1);
-                    if (n > 2) b2 = VectorFma.Fma(k1, Vector256.LoadUnsafe(ref s, 2 * v), b2);
-                    if (n > 3) b3 = VectorFma.Fma(k1, Vector256.LoadUnsafe(ref s, 3 * v), b3);
-                }
+                a2 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s0, v2), a2);
+                b2 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s1, v2), b2);
+                c2 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s2, v2), c2);
+                d2 = VectorFma.Fma(k, Vector256.LoadUnsafe(ref s3, v2), d2);
             }
         }
-        a0.StoreUnsafe(ref out0); b0.StoreUnsafe(ref out1);
-        if (n > 1) { a1.StoreUnsafe(ref out0, v); b1.StoreUnsafe(ref out1, v); }
-        if (n > 2) { a2.StoreUnsafe(ref out0, 2 * v); b2.StoreUnsafe(ref out1, 2 * v); }
-        if (n > 3) { a3.StoreUnsafe(ref out0, 3 * v); b3.StoreUnsafe(ref out1, 3 * v); }
+        ref T q1 = ref Unsafe.Add(ref out0, wc);
+        ref T q2 = ref Unsafe.Add(ref out0, 2 * wc);
+        ref T q3 = ref Unsafe.Add(ref out0, 3 * wc);
+        a0.StoreUnsafe(ref out0); b0.StoreUnsafe(ref q1); c0.StoreUnsafe(ref q2); d0.StoreUnsafe(ref q3);
+        if (n > 1) { a1.StoreUnsafe(ref out0, v); b1.StoreUnsafe(ref q1, v); c1.StoreUnsafe(ref q2, v); d1.StoreUnsafe(ref q3, v); }
+        if (n > 2) { a2.StoreUnsafe(ref out0, v2); b2.StoreUnsafe(ref q1, v2); c2.StoreUnsafe(ref q2, v2); d2.StoreUnsafe(ref q3, v2); }
     }
 
     /// <summary>
@@ -218,15 +194,18 @@ internal static class DepthwisePlanes
     {
         int vw = Vector256<T>.Count, h = runs.Height, wd = runs.Width, taps = g.KH * g.KW;
         int wc = RoundUp(wd, vw);
-        int rowsP = 2 * runs.Pairs + (g.KH - 1) * g.DH;
+        int rowsP = PlaneRuns.GroupRows * runs.Groups + (g.KH - 1) * g.DH;
         int colsP = RoundUp(wc + (g.KW - 1) * g.DW, vw);
         var dw = new T[channels * taps];
+        var masks = runs.RowMasks<T>();
         IntraOpPool.ForRange(channels, 1, (c0, c1) =>
         {
             var plane = ArrayPool<T>.Shared.Rent(rowsP * colsP);
             var dyp = ArrayPool<T>.Shared.Rent(h * wc);
             var acc = new T[taps * vw];
             Span<int> tapOff = stackalloc int[8];
+            plane.AsSpan(0, rowsP * colsP).Clear();
+            dyp.AsSpan(0, h * wc).Clear();
             try
             {
                 for (int c = c0; c < c1; c++)
@@ -235,18 +214,9 @@ internal static class DepthwisePlanes
                     ref T a0 = ref MemoryMarshal.GetArrayDataReference(acc);
                     for (int b = 0; b < runs.Batch; b++)
                     {
-                        BuildPlane(x, xOff + b * xN + c * xC, xH, runs, b, g.PH, g.PW, rowsP, colsP, plane);
-                        // dy at the active runs, zero elsewhere (rows of wc columns).
-                        dyp.AsSpan(0, h * wc).Clear();
-                        for (int y = 0; y < h; y++)
-                        {
-                            int e1 = runs.RunStart[b * h + y + 1];
-                            for (int e = runs.RunStart[b * h + y]; e < e1; e++)
-                            {
-                                int s0 = runs.X0[e], n = runs.X1[e] - s0;
-                                dy.AsSpan(dOff + b * dN + c * dC + y * dH + s0, n).CopyTo(dyp.AsSpan(y * wc + s0, n));
-                            }
-                        }
+                        BuildPlane(x, xOff + b * xN + c * xC, xH, runs, b, g.PH, g.PW, colsP, plane, masks);
+                        // dy at the active sites, zero elsewhere (rows of wc columns; columns past W stay zero).
+                        BuildPlane(dy, dOff + b * dN + c * dC, dH, runs, b, 0, 0, wc, dyp, masks);
                         ref T p0 = ref MemoryMarshal.GetArrayDataReference(plane);
                         ref T d0 = ref MemoryMarshal.GetArrayDataReference(dyp);
                         for (int kh = 0; kh < g.KH; kh++)

@@ -3,12 +3,13 @@ namespace Sparkle.Sparse.Kernels;
 /// <summary>
 /// The active sites of one (B, H, W) resolution as column runs per image row, and the vector chunks (VW columns
 /// starting at multiples of VW) that hold an active column, grouped into blocks of at most 4 adjacent chunks: per
-/// single row (weight gradients) and per pair of rows 2p, 2p + 1 (the union, for the two-row register block).
+/// single row (weight gradients) and per group of 4 rows (the union, for the forward's 4-row register block).
 /// Masks are patch-aligned, so rows within a patch row repeat the same lists; they are built once per resolution.
 /// </summary>
 internal sealed class PlaneRuns
 {
-    public const int MaxBlock = 4;
+    /// <summary>Rows per row group (the forward register block) and the most vectors in one block.</summary>
+    public const int GroupRows = 4, MaxBlock = 3;
 
     public int Batch { get; }
     public int Height { get; }
@@ -20,11 +21,35 @@ internal sealed class PlaneRuns
     public int[] X1 { get; }
     /// <summary>Chunk blocks of row (b, y): [RowBlockStart[b·H + y], ...+1) in BlockCol (first column) / BlockVecs.</summary>
     public int[] RowBlockStart { get; }
-    /// <summary>Chunk blocks of row pair (b, p) = rows 2p and 2p + 1 (the union): [PairBlockStart[b·P + p], ...+1).</summary>
-    public int[] PairBlockStart { get; }
+    /// <summary>Chunk blocks of row group (b, q) = rows 4q .. 4q + 3 (the union): [GroupBlockStart[b·Groups + q], ...+1).</summary>
+    public int[] GroupBlockStart { get; }
     public int[] BlockCol { get; }
     public int[] BlockVecs { get; }
-    public int Pairs => (Height + 1) / 2;
+    public int Groups => (Height + GroupRows - 1) / GroupRows;
+    /// <summary>Row width rounded up to whole vectors.</summary>
+    public int PaddedWidth => (Width + VW - 1) / VW * VW;
+    /// <summary>Active[(b·H + y)·W + x]: the site is active.</summary>
+    public bool[] Active { get; }
+
+    private object? _masks;
+
+    /// <summary>(B·H) rows of <see cref="PaddedWidth"/> values: all bits set at active columns, 0 elsewhere (for
+    /// AND-masking whole rows with vectors: exact zeros at masked sites whatever the values there, NaN included).</summary>
+    public T[] RowMasks<T>() where T : unmanaged
+    {
+        lock (this)
+        {
+            if (_masks is T[] m) return m;
+            int wc = PaddedWidth;
+            var ones = System.Runtime.Intrinsics.Vector256.GetElement(System.Runtime.Intrinsics.Vector256<T>.AllBitsSet, 0);
+            m = new T[Batch * Height * wc];
+            for (int i = 0; i < Batch * Height; i++)
+                for (int x = 0; x < Width; x++)
+                    if (Active[i * Width + x]) m[i * wc + x] = ones;
+            _masks = m;
+            return m;
+        }
+    }
 
     public PlaneRuns(ActiveMask mask, int h, int w, int vw)
     {
@@ -34,6 +59,7 @@ internal sealed class PlaneRuns
         var x0 = new List<int>(); var x1 = new List<int>();
         RunStart = new int[nb * h + 1];
         var active = new bool[nb * h * chunks];
+        Active = new bool[nb * h * w];
         for (int b = 0; b < nb; b++)
             for (int y = 0; y < h; y++)
             {
@@ -46,6 +72,7 @@ internal sealed class PlaneRuns
                     while (e < mask.Width && mask[b, py, e]) e++;
                     int a0 = px * rx, a1 = e * rx;
                     x0.Add(a0); x1.Add(a1);
+                    Active.AsSpan((b * h + y) * w + a0, a1 - a0).Fill(true);
                     for (int q = a0 / vw; q <= (a1 - 1) / vw; q++) active[(b * h + y) * chunks + q] = true;
                     px = e;
                 }
@@ -71,16 +98,20 @@ internal sealed class PlaneRuns
             Blocks(q => active[i * chunks + q]);
         }
         RowBlockStart[nb * h] = col.Count;
-        int pairs = Pairs;
-        PairBlockStart = new int[nb * pairs + 1];
+        int groups = Groups;
+        GroupBlockStart = new int[nb * groups + 1];
         for (int b = 0; b < nb; b++)
-            for (int p = 0; p < pairs; p++)
+            for (int p = 0; p < groups; p++)
             {
-                PairBlockStart[b * pairs + p] = col.Count;
-                int r0 = (b * h + 2 * p) * chunks, r1 = 2 * p + 1 < h ? r0 + chunks : r0;
-                Blocks(q => active[r0 + q] || active[r1 + q]);
+                GroupBlockStart[b * groups + p] = col.Count;
+                int y0 = p * GroupRows, y1 = Math.Min(h, y0 + GroupRows);
+                Blocks(q =>
+                {
+                    for (int y = y0; y < y1; y++) if (active[(b * h + y) * chunks + q]) return true;
+                    return false;
+                });
             }
-        PairBlockStart[nb * pairs] = col.Count;
+        GroupBlockStart[nb * groups] = col.Count;
         BlockCol = [.. col]; BlockVecs = [.. vecs];
     }
 }
