@@ -50,8 +50,8 @@ public static partial class SparseOps
         var map = ctx.Neighbours(g);
         return input.DType switch
         {
-            DType.Float32 => Conv2dT<float>(input, weight, bias, map, groups),
-            DType.Float64 => Conv2dT<double>(input, weight, bias, map, groups),
+            DType.Float32 => Conv2dT<float>(input, weight, bias, map, groups, ctx),
+            DType.Float64 => Conv2dT<double>(input, weight, bias, map, groups, ctx),
             _ => throw new InvalidOperationException($"{op} needs float32 or float64, got {input.DType.Name()}."),
         };
     }
@@ -65,12 +65,14 @@ public static partial class SparseOps
 
     private static bool IsDepthwise(int c, int o, int groups) => groups == c && o == c && groups > 1;
 
-    private static Tensor Conv2dT<T>(Tensor input, Tensor weight, Tensor? bias, NeighbourMap map, int groups)
+    private static Tensor Conv2dT<T>(Tensor input, Tensor weight, Tensor? bias, NeighbourMap map, int groups, SparseContext ctx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int cin = input.Size(1), cout = weight.Size(0), taps = map.Taps, cg = cin / groups;
         bool cl = RowIO.IsChannelsLast(input);
-        if (map.IsIdentity && groups == 1 && !cl) return PointwiseChannelMajor<T>(input, weight, bias, map.In);
+        if (map.IsIdentity && groups == 1 && !cl)
+            return PointwiseChannelMajor<T>(input, weight, bias, map.In,
+                Paths.NoPlanes ? null : ctx.PlaneRuns(map.In.Height, map.In.Width, System.Runtime.Intrinsics.Vector256<T>.Count));
         var wArr = weight.Contiguous().ToArray<T>();
         T[]? bArr = bias?.ToArray<T>();
         int nIn = map.In.Count, nOut = map.Out.Count;
@@ -165,38 +167,49 @@ public static partial class SparseOps
     /// 1x1 stride-1 conv of an NCHW input in channel-major rows (C, N): Yᵀ = W · Xᵀ, so gathering and scattering read
     /// and write one channel plane at a time and need no transpose; dXᵀ = Wᵀ · dYᵀ, dW = dYᵀ · X.
     /// </summary>
-    private static Tensor PointwiseChannelMajor<T>(Tensor input, Tensor weight, Tensor? bias, ActiveSites sites)
+    private static Tensor PointwiseChannelMajor<T>(Tensor input, Tensor weight, Tensor? bias, ActiveSites sites, PlaneRuns? runs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = sites.Count, cin = input.Size(1), cout = weight.Size(0);
         var wArr = weight.Contiguous().ToArray<T>(); // (cout, cin)
         T[]? bArr = bias?.ToArray<T>();
+        void Gather(Tensor t, T[] dst)
+        {
+            if (runs is not null && RowIO.RunsApply(t)) RowIO.GatherChannelMajor(t, runs, n, dst);
+            else RowIO.GatherChannelMajor(t, sites, dst);
+        }
+        Tensor Scatter(T[] src, int c) => runs is not null
+            ? RowIO.ScatterChannelMajor(src, runs, n, c, input.DType) : RowIO.ScatterChannelMajor(src, sites, c);
+        bool gw = weight.RequiresGrad && Differentiable.NeedsGrad(input, weight, bias);
         var xt = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
         var yt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
         Tensor y;
         try
         {
-            RowIO.GatherChannelMajor(input, sites, xt);
+            Gather(input, xt);
             Blas.Gemm(cout, n, cin, new StridedMatrix<T>(wArr, 0, cin, 1), new StridedMatrix<T>(xt, 0, n, 1), yt, 0, n, accumulate: false);
             if (bArr is not null)
                 for (int o = 0; o < cout; o++) System.Numerics.Tensors.TensorPrimitives.Add(yt.AsSpan(o * n, n), bArr[o], yt.AsSpan(o * n, n));
-            y = RowIO.ScatterChannelMajor(yt, sites, cout);
+            y = Scatter(yt, cout);
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(xt);
+            if (!gw) ArrayPool<T>.Shared.Return(xt);
             ArrayPool<T>.Shared.Return(yt);
         }
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
-        bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
+        bool gx = input.RequiresGrad, gb = bias?.RequiresGrad == true;
         int[] wShape = weight.ShapeArray();
         Tensor? savedX = gw ? input.Detach() : null;
+        // The weight gradient reads the forward's gathered rows (kept until the first backward, then pooled again;
+        // a second backward gathers them anew from the saved input).
+        T[]? keptX = gw ? xt : null;
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias], gy =>
         {
             var dyt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
             try
             {
-                RowIO.GatherChannelMajor(gy, sites, dyt);
+                Gather(gy, dyt);
                 Tensor? dx = null, dw = null, db = null;
                 if (gx)
                 {
@@ -204,16 +217,18 @@ public static partial class SparseOps
                     try
                     {
                         Blas.Gemm(cin, n, cout, new StridedMatrix<T>(wArr, 0, 1, cin), new StridedMatrix<T>(dyt, 0, n, 1), dxt, 0, n, accumulate: false);
-                        dx = RowIO.ScatterChannelMajor(dxt, sites, cin);
+                        dx = Scatter(dxt, cin);
                     }
                     finally { ArrayPool<T>.Shared.Return(dxt); }
                 }
                 if (gw)
                 {
-                    var xt2 = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    bool fresh = keptX is null;
+                    var xt2 = keptX ?? ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    keptX = null;
                     try
                     {
-                        RowIO.GatherChannelMajor(savedX!, sites, xt2);
+                        if (fresh) Gather(savedX!, xt2);
                         var dwArr = new T[cout * cin];
                         Blas.Gemm(cout, cin, n, new StridedMatrix<T>(dyt, 0, n, 1), new StridedMatrix<T>(xt2, 0, 1, n), dwArr, 0, cin, accumulate: false);
                         dw = Tensor.FromArray(dwArr, wShape);

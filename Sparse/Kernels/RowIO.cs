@@ -134,4 +134,65 @@ internal static class RowIO
         });
         return y;
     }
+
+    // ---- channel-major rows through column runs (patch-aligned masks: a few contiguous runs per image row) ----
+
+    /// <summary>True when the runs path applies: unit W stride (each run is one contiguous piece of a plane).</summary>
+    public static bool RunsApply(Tensor x) => x.Size(3) == 1 || x.Stride(3) == 1;
+
+    /// <summary>xt[c·N + r] = x[b, c, y, x] for every active site r (in site order), copying whole runs.</summary>
+    public static void GatherChannelMajor<T>(Tensor x, PlaneRuns runs, int n, T[] xt) where T : unmanaged
+    {
+        var data = Data<T>(x);
+        int c = x.Size(1), off = x.Offset, s0 = x.Stride(0), s1 = x.Stride(1), s2 = x.Stride(2), h = runs.Height;
+        if (xt.Length < c * n) throw new ArgumentException("channel-major buffer too small");
+        IntraOpPool.ForRange(c, 4, (c0, c1) =>
+        {
+            for (int k = c0; k < c1; k++)
+            {
+                int pos = k * n;
+                for (int row = 0; row < runs.Batch * h; row++)
+                {
+                    int bse = off + (row / h) * s0 + k * s1 + (row % h) * s2, e1 = runs.RunStart[row + 1];
+                    for (int e = runs.RunStart[row]; e < e1; e++)
+                    {
+                        int len = runs.X1[e] - runs.X0[e];
+                        data.AsSpan(bse + runs.X0[e], len).CopyTo(xt.AsSpan(pos, len));
+                        pos += len;
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>A new NCHW-contiguous (B, C, H, W) tensor: yt[c·N + r] at active site r, 0 elsewhere; every element is
+    /// written once (no separate zero fill).</summary>
+    public static Tensor ScatterChannelMajor<T>(T[] yt, PlaneRuns runs, int n, int c, DType dtype) where T : unmanaged
+    {
+        int h = runs.Height, w = runs.Width, rows = runs.Batch * h;
+        var y = Tensor.Empty([runs.Batch, c, h, w], dtype);
+        var data = Data<T>(y);
+        IntraOpPool.ForRange(c, 4, (c0, c1) =>
+        {
+            for (int k = c0; k < c1; k++)
+            {
+                int pos = k * n;
+                for (int row = 0; row < rows; row++)
+                {
+                    var d = data.AsSpan(((row / h) * c + k) * h * w + (row % h) * w, w);
+                    int e1 = runs.RunStart[row + 1], x = 0;
+                    for (int e = runs.RunStart[row]; e < e1; e++)
+                    {
+                        int a0 = runs.X0[e], len = runs.X1[e] - a0;
+                        d[x..a0].Clear();
+                        yt.AsSpan(pos, len).CopyTo(d.Slice(a0, len));
+                        pos += len;
+                        x = a0 + len;
+                    }
+                    d[x..].Clear();
+                }
+            }
+        });
+        return y;
+    }
 }
