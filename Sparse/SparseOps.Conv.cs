@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using Sparkle.Autograd;
@@ -72,12 +73,14 @@ public static partial class SparseOps
         bool cl = RowIO.IsChannelsLast(input);
         if (map.IsIdentity && groups == 1 && !cl)
             return PointwiseChannelMajor<T>(input, weight, bias, map.In,
-                Paths.NoPlanes ? null : ctx.PlaneRuns(map.In.Height, map.In.Width, System.Runtime.Intrinsics.Vector256<T>.Count));
+                Paths.Fallback ? null : ctx.PlaneRuns(map.In.Height, map.In.Width, System.Runtime.Intrinsics.Vector256<T>.Count));
         var wArr = weight.Contiguous().ToArray<T>();
         T[]? bArr = bias?.ToArray<T>();
         int nIn = map.In.Count, nOut = map.Out.Count;
-        // Rows are scratch: the backward gathers them again from the saved input rather than keeping a copy alive.
-        var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+        bool gw = weight.RequiresGrad && Differentiable.NeedsGrad(input, weight, bias);
+        // The gathered rows (plus one zero row for the implicit GEMM's masked neighbours) are kept for the weight
+        // gradient until the first backward; otherwise they are scratch.
+        var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, (nIn + 1) * cin));
         var yr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
         Tensor y;
         try
@@ -89,34 +92,48 @@ public static partial class SparseOps
                 SparseConvKernels.Depthwise(xr, rows, taps, nOut, cin, Transpose(wArr, cin, taps), bArr, yr);
             else
             {
-                SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
+                if (UseImplicitGemm(groups, rows))
+                    ImplicitGemm.Run(xr, nIn, cin, rows!, taps, nOut, ImplicitGemm.Pack<T>(wArr, taps, cin, cout, (t, c, o) => (o * cin + c) * taps + t),
+                        cout, yr, cout, null);
+                else
+                    SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
                 if (bArr is not null)
                     for (int r = 0; r < nOut; r++) System.Numerics.Tensors.TensorPrimitives.Add(yr.AsSpan(r * cout, cout), bArr, yr.AsSpan(r * cout, cout));
             }
-            y = RowIO.Scatter(yr, map.Out, cout, cl);
+            y = ScatterRows(yr, map.Out, cout, cl, ctx);
         }
         finally
         {
             ArrayPool<T>.Shared.Return(yr);
-            ArrayPool<T>.Shared.Return(xr);
+            if (!gw) ArrayPool<T>.Shared.Return(xr);
         }
 
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
-        bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
+        bool gx = input.RequiresGrad, gb = bias?.RequiresGrad == true;
         int[] wShape = weight.ShapeArray();
         Tensor[] saved = [input, weight];
         Tensor? savedX = gw ? input.Detach() : null;
+        var kept = new StrongBox<T[]?>(gw ? xr : null);
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias],
-            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, gx ? wArr : null, wShape), saved);
+            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, kept, gx ? wArr : null, wShape, ctx), saved);
     }
 
+    /// <summary>Rows to a new dense tensor of the input's layout: NCHW through the column runs (every element written
+    /// once, no zero fill), channels-last as row copies into a zero tensor.</summary>
+    private static Tensor ScatterRows<T>(T[] rows, ActiveSites sites, int c, bool cl, SparseContext ctx) where T : unmanaged
+        => cl || Paths.Fallback ? RowIO.Scatter(rows, sites, c, cl)
+            : RowIO.ScatterNchw(rows, ctx.PlaneRuns(sites.Height, sites.Width, System.Runtime.Intrinsics.Vector256<float>.Count), c, DTypes.Of<T>());
+
+    /// <summary>The implicit GEMM (no im2col) serves ungrouped convolutions through a neighbour map.</summary>
+    private static bool UseImplicitGemm(int groups, int[]? map) => groups == 1 && map is not null && !Paths.Fallback;
+
     private static Tensor?[] Conv2dBackward<T>(Tensor gy, NeighbourMap map, int groups, int cin, int cout, bool cl, bool gx, bool gw, bool gb,
-        Tensor? savedX, T[]? wArr, int[] wShape) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor? savedX, StrongBox<T[]?> kept, T[]? wArr, int[] wShape, SparseContext ctx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nIn = map.In.Count, nOut = map.Out.Count, taps = map.Taps, cg = cin / groups;
         bool dwConv = IsDepthwise(cin, cout, groups);
         int[]? rows = map.IsIdentity ? null : map.Rows;
-        var dyr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
+        var dyr = ArrayPool<T>.Shared.Rent(Math.Max(1, (nOut + 1) * cout));
         Tensor? dx = null, dwt = null, db = null;
         try
         {
@@ -129,18 +146,26 @@ public static partial class SparseOps
                     int[]? inv = map.IsIdentity ? null : map.Inverse;
                     if (dwConv && inv is not null)
                         SparseConvKernels.Depthwise(dyr, inv, taps, nIn, cin, Transpose(wArr!, cin, taps), null, dxr);
+                    else if (UseImplicitGemm(groups, inv))
+                    {
+                        var w = wArr!;
+                        ImplicitGemm.Run(dyr, nOut, cout, inv!, taps, nIn, ImplicitGemm.Pack<T>(w, taps, cout, cin, (t, o, c) => (o * cin + c) * taps + t),
+                            cin, dxr, cin, null);
+                    }
                     else
                         SparseConvKernels.GatherGemm(dyr, cout, inv, taps, groups, nIn, SparseConvKernels.PackBackward<T>(wArr!, cout, cg, taps, groups), cin, dxr);
-                    dx = RowIO.Scatter(dxr, map.In, cin, cl);
+                    dx = ScatterRows(dxr, map.In, cin, cl, ctx);
                 }
                 finally { ArrayPool<T>.Shared.Return(dxr); }
             }
             if (gw)
             {
-                var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+                bool fresh = kept.Value is null;
+                var xr = kept.Value ?? ArrayPool<T>.Shared.Rent(Math.Max(1, (nIn + 1) * cin));
+                kept.Value = null;
                 try
                 {
-                RowIO.Gather(savedX!, map.In, xr);
+                if (fresh) RowIO.Gather(savedX!, map.In, xr);
                 var dwArr = new T[cout * cg * taps];
                 if (dwConv && rows is not null)
                 {

@@ -11,15 +11,15 @@ public static partial class SparseOps
     /// <summary>Kernel-path switches for tests (per calling thread): force the row (gather-GEMM-scatter) paths.</summary>
     internal static class Paths
     {
-        [ThreadStatic] private static bool _noPlanes;
+        [ThreadStatic] private static bool _fallback;
 
         /// <summary>When set, depthwise and pointwise convolutions take the row paths instead of the plane kernels.</summary>
-        public static bool NoPlanes { get => _noPlanes; set => _noPlanes = value; }
+        public static bool Fallback { get => _fallback; set => _fallback = value; }
     }
 
     /// <summary>Depthwise, stride 1, "same" padding (output map = input map), channels-first input with unit W stride.</summary>
     private static bool DepthwisePlaneApplies(Tensor input, int o, int groups, ConvGeometry g)
-        => !Paths.NoPlanes && IsDepthwise(input.Size(1), o, groups) && g.StrideH == 1 && g.StrideW == 1
+        => !Paths.Fallback && IsDepthwise(input.Size(1), o, groups) && g.StrideH == 1 && g.StrideW == 1
            && 2 * g.PadH == (g.KernelH - 1) * g.DilationH && 2 * g.PadW == (g.KernelW - 1) * g.DilationW
            && input.Stride(3) == 1 && !RowIO.IsChannelsLast(input);
 

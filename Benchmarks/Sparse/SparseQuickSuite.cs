@@ -42,7 +42,8 @@ public sealed class SparseQuickSuite : IQuickSuite
             }
             Array.Sort(ds); Array.Sort(ss); Array.Sort(rs);
             Console.WriteLine($"sparse {kind}{(cpu ? " clock=cpu" : "")} batch={batch} size=56 ch={ch} f={SparseBenchCase.F} active={bc.ActiveFraction:F3} " +
-                $"sparse_ms={ss[reps / 2]:F2} masked_dense_ms={ds[reps / 2]:F2} ratio={ss[reps / 2] / ds[reps / 2]:F3} pair_ratio_median={rs[reps / 2]:F3}");
+                $"sparse_ms={ss[reps / 2]:F2} masked_dense_ms={ds[reps / 2]:F2} ratio={ss[reps / 2] / ds[reps / 2]:F3} pair_ratio_median={rs[reps / 2]:F3} " +
+                $"min_sparse_ms={ss[0]:F2} min_dense_ms={ds[0]:F2} ratio_of_mins={ss[0] / ds[0]:F3}");
         }
     }
 }

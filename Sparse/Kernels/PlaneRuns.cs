@@ -19,6 +19,8 @@ internal sealed class PlaneRuns
     public int[] RunStart { get; }
     public int[] X0 { get; }
     public int[] X1 { get; }
+    /// <summary>Row (active-site index, in site order) of the first active site of image row (b, y): SiteStart[b·H + y].</summary>
+    public int[] SiteStart { get; }
     /// <summary>Chunk blocks of row (b, y): [RowBlockStart[b·H + y], ...+1) in BlockCol (first column) / BlockVecs.</summary>
     public int[] RowBlockStart { get; }
     /// <summary>Chunk blocks of row group (b, q) = rows 4q .. 4q + 3 (the union): [GroupBlockStart[b·Groups + q], ...+1).</summary>
@@ -78,6 +80,13 @@ internal sealed class PlaneRuns
                 }
             }
         RunStart[nb * h] = x0.Count;
+        SiteStart = new int[nb * h + 1];
+        for (int i = 0; i < nb * h; i++)
+        {
+            int cnt = 0;
+            for (int e = RunStart[i]; e < RunStart[i + 1]; e++) cnt += x1[e] - x0[e];
+            SiteStart[i + 1] = SiteStart[i] + cnt;
+        }
         X0 = [.. x0]; X1 = [.. x1];
         var col = new List<int>(); var vecs = new List<int>();
         void Blocks(Func<int, bool> on)

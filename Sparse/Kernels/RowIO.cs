@@ -195,4 +195,41 @@ internal static class RowIO
         });
         return y;
     }
+
+    /// <summary>A new NCHW-contiguous (B, C, H, W) tensor with rows[r·C + c] at active site r and 0 elsewhere, written
+    /// once per element, one image row at a time (its rows stay in L1 while the C plane rows are written).</summary>
+    public static Tensor ScatterNchw<T>(T[] rows, PlaneRuns runs, int c, DType dtype) where T : unmanaged
+    {
+        int h = runs.Height, w = runs.Width;
+        var y = Tensor.Empty([runs.Batch, c, h, w], dtype);
+        var data = Data<T>(y);
+        if ((long)runs.SiteStart[^1] * c > rows.Length) throw new ArgumentException("rows buffer too small");
+        IntraOpPool.ForRange(runs.Batch * h, 4, (i0, i1) =>
+        {
+            ref T q0 = ref MemoryMarshal.GetArrayDataReference(rows);
+            for (int row = i0; row < i1; row++)
+            {
+                int b = row / h, yy = row % h, e0 = runs.RunStart[row], e1 = runs.RunStart[row + 1];
+                for (int k = 0; k < c; k++)
+                {
+                    var d = data.AsSpan(((b * c + k) * h + yy) * w, w);
+                    int x = 0;
+                    ref T q = ref Unsafe.Add(ref q0, (nint)runs.SiteStart[row] * c + k);
+                    for (int e = e0; e < e1; e++)
+                    {
+                        int a0 = runs.X0[e], a1 = runs.X1[e];
+                        d[x..a0].Clear();
+                        for (int i = a0; i < a1; i++)
+                        {
+                            d[i] = q;
+                            q = ref Unsafe.Add(ref q, c);
+                        }
+                        x = a1;
+                    }
+                    d[x..].Clear();
+                }
+            }
+        });
+        return y;
+    }
 }
