@@ -44,16 +44,13 @@ public static partial class SparseOps
             var dyArr = RowIO.Data<T>(gy);
             int o0 = gy.Offset, s0 = gy.Stride(0), s1 = gy.Stride(1), s2 = gy.Stride(2);
             Tensor? dx = null, dwt = null, db = null;
-            if (gx)
+            if (gx) dx = Tensor.Empty([n, c, h, w], input.DType);
+            if (gx || gw)
             {
-                dx = Tensor.Empty([n, c, h, w], input.DType);
-                DepthwisePlanes.Forward(dyArr, o0, s0, s1, s2, runs, c, wArr, g, flip: true, null, RowIO.Data<T>(dx));
-            }
-            if (gw)
-            {
-                var dwArr = DepthwisePlanes.WeightGrad(RowIO.Data<T>(savedX!), savedX!.Offset, savedX.Stride(0), savedX.Stride(1), savedX.Stride(2),
-                    dyArr, o0, s0, s1, s2, runs, c, g);
-                dwt = Tensor.FromArray(dwArr, wShape);
+                var dwArr = DepthwisePlanes.Backward(dyArr, o0, s0, s1, s2,
+                    gw ? RowIO.Data<T>(savedX!) : null, savedX?.Offset ?? 0, savedX?.Stride(0) ?? 0, savedX?.Stride(1) ?? 0, savedX?.Stride(2) ?? 0,
+                    runs, c, wArr, g, gx ? RowIO.Data<T>(dx!) : null);
+                if (gw) dwt = Tensor.FromArray(dwArr!, wShape);
             }
             if (gb)
             {

@@ -51,6 +51,18 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
         Line("scatter_runs", QuickRunner.Time(() => RowIO.ScatterNchw(yr, runs, cout, DType.Float32)));
         Line("empty_touch", QuickRunner.Time(() => Tensor.Empty([batch, cout, 56, 56]).Fill_(0)));
         Line("zeros_nchw", QuickRunner.Time(() => Tensor.Zeros([batch, cout, 56, 56])));
+        if (k == 7)
+        {
+            var g7 = new DepthwisePlanes.Geo(7, 7, 1, 1, 3, 3);
+            var wa = w.ToArray<float>();
+            var xa = x.Contiguous().ToArray<float>();
+            var ya = new float[xa.Length];
+            Line("plane_fwd", QuickRunner.Time(() => DepthwisePlanes.Forward(xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, false, null, ya)));
+            Line("plane_bwd_wgrad", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, null)));
+            Line("plane_bwd_both", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, ya)));
+            var ones = Tensor.Ones([1]).Expand(batch, cin, 56, 56);
+            Line("expand_contiguous", QuickRunner.Time(() => ones.Contiguous()));
+        }
         Line("map_build", QuickRunner.Time(() => { using var c2 = SparseContext.Begin(mask); c2.Neighbours(map.Geometry); }));
         using (Sparkle.Autograd.GradMode.NoGrad())
         {

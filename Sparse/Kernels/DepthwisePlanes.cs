@@ -64,33 +64,7 @@ internal static class DepthwisePlanes
                     int b = item / channels, c = item % channels;
                     for (int t = 0; t < taps; t++) wts[t] = w[c * taps + (flip ? taps - 1 - t : t)];
                     BuildPlane(src, off + b * sN + c * sC, sH, runs, b, g.PH, g.PW, colsP, plane, masks);
-                    ref T p0 = ref MemoryMarshal.GetArrayDataReference(plane);
-                    ref T o0 = ref MemoryMarshal.GetArrayDataReference(outRows);
-                    T bc = bias is null ? T.Zero : bias[c];
-                    int dstPlane = (b * channels + c) * hw;
-                    for (int q = 0; q < runs.Groups; q++)
-                    {
-                        int k1 = runs.GroupBlockStart[b * runs.Groups + q + 1];
-                        for (int k = runs.GroupBlockStart[b * runs.Groups + q]; k < k1; k++)
-                        {
-                            int j0 = runs.BlockCol[k];
-                            ref T pl = ref Unsafe.Add(ref p0, q * R * colsP + j0);
-                            ref T o = ref Unsafe.Add(ref o0, j0);
-                            switch (runs.BlockVecs[k])
-                            {
-                                case 1: RowGroup<T, N1>(ref pl, colsP, tapOff, wts, ref o, wc); break;
-                                case 2: RowGroup<T, N2>(ref pl, colsP, tapOff, wts, ref o, wc); break;
-                                default: RowGroup<T, N3>(ref pl, colsP, tapOff, wts, ref o, wc); break;
-                            }
-                        }
-                        for (int r = 0; r < R && q * R + r < h; r++)
-                        {
-                            int y = q * R + r;
-                            if (dstPlane + y * wd + wd > dst.Length) throw new ArgumentException("output plane outside its storage");
-                            MaskRow(ref Unsafe.Add(ref o0, r * wc), ref masks[(b * h + y) * wc], bc,
-                                ref dst[dstPlane + y * wd], wd, runs.Active, (b * h + y) * wd);
-                        }
-                    }
+                    OutputPlane(plane, colsP, runs, b, tapOff, wts, outRows, wc, masks, bias is null ? T.Zero : bias[c], dst, (b * channels + c) * hw);
                 }
             }
             finally
@@ -99,6 +73,121 @@ internal static class DepthwisePlanes
                 ArrayPool<T>.Shared.Return(plane);
             }
         });
+    }
+
+    /// <summary>The active sites of one output plane from a built (padded, masked) source plane, written whole into
+    /// dst[dstPlane ..] (0 at masked sites).</summary>
+    private static void OutputPlane<T>(T[] plane, int colsP, PlaneRuns runs, int b, int[] tapOff, T[] wts, T[] outRows, int wc, T[] masks,
+        T bias, T[] dst, int dstPlane) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int R = PlaneRuns.GroupRows;
+        int h = runs.Height, wd = runs.Width;
+        ref T p0 = ref MemoryMarshal.GetArrayDataReference(plane);
+        ref T o0 = ref MemoryMarshal.GetArrayDataReference(outRows);
+        for (int q = 0; q < runs.Groups; q++)
+        {
+            int k1 = runs.GroupBlockStart[b * runs.Groups + q + 1];
+            for (int k = runs.GroupBlockStart[b * runs.Groups + q]; k < k1; k++)
+            {
+                int j0 = runs.BlockCol[k];
+                ref T pl = ref Unsafe.Add(ref p0, q * R * colsP + j0);
+                ref T o = ref Unsafe.Add(ref o0, j0);
+                switch (runs.BlockVecs[k])
+                {
+                    case 1: RowGroup<T, N1>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                    case 2: RowGroup<T, N2>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                    default: RowGroup<T, N3>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                }
+            }
+            for (int r = 0; r < R && q * R + r < h; r++)
+            {
+                int y = q * R + r;
+                if (dstPlane + y * wd + wd > dst.Length) throw new ArgumentException("output plane outside its storage");
+                MaskRow(ref Unsafe.Add(ref o0, r * wc), ref masks[(b * h + y) * wc], bias,
+                    ref dst[dstPlane + y * wd], wd, runs.Active, (b * h + y) * wd);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Both gradients in one pass over the planes, one channel per item: the masked, padded dy plane of each image is
+    /// built once and feeds the input gradient (the forward kernel with the flipped kernel, into <paramref name="dx"/>
+    /// when given) and the weight gradient (against the masked x plane, when <paramref name="x"/> is given; summed
+    /// over the batch in order, then the lanes in order). Returns the weight gradient (C, KH·KW) or null.
+    /// </summary>
+    public static T[]? Backward<T>(T[] dy, int dOff, int dN, int dC, int dH, T[]? x, int xOff, int xN, int xC, int xH,
+        PlaneRuns runs, int channels, T[] w, Geo g, T[]? dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int vw = Vector256<T>.Count, h = runs.Height, wd = runs.Width, hw = h * wd, taps = g.KH * g.KW;
+        int wc = RoundUp(wd, vw);
+        int rowsP = PlaneRuns.GroupRows * runs.Groups + (g.KH - 1) * g.DH;
+        int colsP = RoundUp(wc + (g.KW - 1) * g.DW, vw);
+        var tapOff = new int[taps];
+        for (int t = 0; t < taps; t++) tapOff[t] = t / g.KW * g.DH * colsP + t % g.KW * g.DW;
+        var masks = runs.RowMasks<T>();
+        var dw = x is null ? null : new T[channels * taps];
+        IntraOpPool.ForRange(channels, 1, (c0, c1) =>
+        {
+            var dyp = ArrayPool<T>.Shared.Rent(rowsP * colsP);
+            var xp = x is null ? null : ArrayPool<T>.Shared.Rent(rowsP * colsP);
+            var outRows = ArrayPool<T>.Shared.Rent(PlaneRuns.GroupRows * wc);
+            var wts = new T[taps];
+            var acc = new T[taps * vw];
+            Span<int> wOff = stackalloc int[8];
+            dyp.AsSpan(0, rowsP * colsP).Clear();
+            xp?.AsSpan(0, rowsP * colsP).Clear();
+            try
+            {
+                for (int c = c0; c < c1; c++)
+                {
+                    for (int t = 0; t < taps; t++) wts[t] = w[c * taps + taps - 1 - t];
+                    acc.AsSpan().Clear();
+                    ref T a0 = ref MemoryMarshal.GetArrayDataReference(acc);
+                    for (int b = 0; b < runs.Batch; b++)
+                    {
+                        BuildPlane(dy, dOff + b * dN + c * dC, dH, runs, b, g.PH, g.PW, colsP, dyp, masks);
+                        if (dx is not null) OutputPlane(dyp, colsP, runs, b, tapOff, wts, outRows, wc, masks, T.Zero, dx, (b * channels + c) * hw);
+                        if (x is null) continue;
+                        BuildPlane(x, xOff + b * xN + c * xC, xH, runs, b, g.PH, g.PW, colsP, xp!, masks);
+                        ref T p0 = ref MemoryMarshal.GetArrayDataReference(xp!);
+                        ref T d0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dyp), g.PH * colsP + g.PW);
+                        for (int kh = 0; kh < g.KH; kh++)
+                            for (int kw0 = 0; kw0 < g.KW; kw0 += 8)
+                            {
+                                int cnt = Math.Min(8, g.KW - kw0);
+                                for (int k = 0; k < 8; k++) wOff[k] = (kw0 + Math.Min(k, cnt - 1)) * g.DW;
+                                ref T a = ref Unsafe.Add(ref a0, (kh * g.KW + kw0) * vw);
+                                int rowOff = kh * g.DH;
+                                switch (cnt)
+                                {
+                                    case 1: WeightRows<T, N1>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 2: WeightRows<T, N2>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 3: WeightRows<T, N3>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 4: WeightRows<T, N4>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 5: WeightRows<T, N5>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 6: WeightRows<T, N6>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 7: WeightRows<T, N7>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    default: WeightRows<T, N8>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                }
+                            }
+                    }
+                    if (dw is null) continue;
+                    for (int t = 0; t < taps; t++)
+                    {
+                        T s = acc[t * vw];
+                        for (int l = 1; l < vw; l++) s += acc[t * vw + l];
+                        dw[c * taps + t] = s;
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<T>.Shared.Return(outRows);
+                if (xp is not null) ArrayPool<T>.Shared.Return(xp);
+                ArrayPool<T>.Shared.Return(dyp);
+            }
+        });
+        return dw;
     }
 
     /// <summary>plane[(y + ph)·colsP + x + pw] = src[base + y·sH + x] at active sites, 0 at masked ones (the plane's
@@ -182,78 +271,6 @@ internal static class DepthwisePlanes
         a0.StoreUnsafe(ref out0); b0.StoreUnsafe(ref q1); c0.StoreUnsafe(ref q2); d0.StoreUnsafe(ref q3);
         if (n > 1) { a1.StoreUnsafe(ref out0, v); b1.StoreUnsafe(ref q1, v); c1.StoreUnsafe(ref q2, v); d1.StoreUnsafe(ref q3, v); }
         if (n > 2) { a2.StoreUnsafe(ref out0, v2); b2.StoreUnsafe(ref q1, v2); c2.StoreUnsafe(ref q2, v2); d2.StoreUnsafe(ref q3, v2); }
-    }
-
-    /// <summary>
-    /// dw[c·taps + kh·KW + kw] = Σ_{b, active (y, x)} dy[b, c, y, x] · x[b, c, y + kh·DH − PH, x + kw·DW − PW] (masked
-    /// inputs as zero). One channel per item; per-lane vector accumulators summed over the batch in order, then the
-    /// lanes in order.
-    /// </summary>
-    public static T[] WeightGrad<T>(T[] x, int xOff, int xN, int xC, int xH, T[] dy, int dOff, int dN, int dC, int dH,
-        PlaneRuns runs, int channels, Geo g) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int vw = Vector256<T>.Count, h = runs.Height, wd = runs.Width, taps = g.KH * g.KW;
-        int wc = RoundUp(wd, vw);
-        int rowsP = PlaneRuns.GroupRows * runs.Groups + (g.KH - 1) * g.DH;
-        int colsP = RoundUp(wc + (g.KW - 1) * g.DW, vw);
-        var dw = new T[channels * taps];
-        var masks = runs.RowMasks<T>();
-        IntraOpPool.ForRange(channels, 1, (c0, c1) =>
-        {
-            var plane = ArrayPool<T>.Shared.Rent(rowsP * colsP);
-            var dyp = ArrayPool<T>.Shared.Rent(h * wc);
-            var acc = new T[taps * vw];
-            Span<int> tapOff = stackalloc int[8];
-            plane.AsSpan(0, rowsP * colsP).Clear();
-            dyp.AsSpan(0, h * wc).Clear();
-            try
-            {
-                for (int c = c0; c < c1; c++)
-                {
-                    acc.AsSpan().Clear();
-                    ref T a0 = ref MemoryMarshal.GetArrayDataReference(acc);
-                    for (int b = 0; b < runs.Batch; b++)
-                    {
-                        BuildPlane(x, xOff + b * xN + c * xC, xH, runs, b, g.PH, g.PW, colsP, plane, masks);
-                        // dy at the active sites, zero elsewhere (rows of wc columns; columns past W stay zero).
-                        BuildPlane(dy, dOff + b * dN + c * dC, dH, runs, b, 0, 0, wc, dyp, masks);
-                        ref T p0 = ref MemoryMarshal.GetArrayDataReference(plane);
-                        ref T d0 = ref MemoryMarshal.GetArrayDataReference(dyp);
-                        for (int kh = 0; kh < g.KH; kh++)
-                            for (int kw0 = 0; kw0 < g.KW; kw0 += 8)
-                            {
-                                int cnt = Math.Min(8, g.KW - kw0);
-                                for (int k = 0; k < 8; k++) tapOff[k] = (kw0 + Math.Min(k, cnt - 1)) * g.DW;
-                                ref T a = ref Unsafe.Add(ref a0, (kh * g.KW + kw0) * vw);
-                                int rowOff = kh * g.DH;
-                                switch (cnt)
-                                {
-                                    case 1: WeightRows<T, N1>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    case 2: WeightRows<T, N2>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    case 3: WeightRows<T, N3>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    case 4: WeightRows<T, N4>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    case 5: WeightRows<T, N5>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    case 6: WeightRows<T, N6>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    case 7: WeightRows<T, N7>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                    default: WeightRows<T, N8>(ref p0, colsP, rowOff, ref d0, wc, runs, b, tapOff, ref a); break;
-                                }
-                            }
-                    }
-                    for (int t = 0; t < taps; t++)
-                    {
-                        T s = acc[t * vw];
-                        for (int l = 1; l < vw; l++) s += acc[t * vw + l];
-                        dw[c * taps + t] = s;
-                    }
-                }
-            }
-            finally
-            {
-                ArrayPool<T>.Shared.Return(dyp);
-                ArrayPool<T>.Shared.Return(plane);
-            }
-        });
-        return dw;
     }
 
     /// <summary>acc[k] += Σ over active chunks of image b's rows y: dy[y, j] · plane[y + rowOff, j + tapOff[k]] for
