@@ -284,26 +284,32 @@ internal static class DepthwisePlanes
         Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3], t4 = tapOff[4], t5 = tapOff[5], t6 = tapOff[6], t7 = tapOff[7];
         var blockStart = runs.RowBlockStart; var blockCol = runs.BlockCol; var blockVecs = runs.BlockVecs;
-        for (int y = 0; y < h; y++)
+        int ry = runs.RowRepeat;
+        // Rows of one patch row share their chunk lists: walk each chunk down the patch row (affine addresses only).
+        for (int y0 = 0; y0 < h; y0 += ry)
         {
-            ref T src = ref Unsafe.Add(ref plane, (y + rowOff) * colsP);
-            ref T d = ref Unsafe.Add(ref dyp, y * wc);
-            int k1 = blockStart[b * h + y + 1];
-            for (int k = blockStart[b * h + y]; k < k1; k++)
+            int k1 = blockStart[b * h + y0 + 1];
+            for (int k = blockStart[b * h + y0]; k < k1; k++)
             {
                 int jEnd = blockCol[k] + blockVecs[k] * vw;
                 for (int j = blockCol[k]; j < jEnd; j += vw)
                 {
-                    var gv = Vector256.LoadUnsafe(ref d, (nuint)j);
-                    ref T s = ref Unsafe.Add(ref src, j);
-                    a0 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t0)), a0);
-                    if (n > 1) a1 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t1)), a1);
-                    if (n > 2) a2 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t2)), a2);
-                    if (n > 3) a3 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t3)), a3);
-                    if (n > 4) a4 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t4)), a4);
-                    if (n > 5) a5 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t5)), a5);
-                    if (n > 6) a6 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t6)), a6);
-                    if (n > 7) a7 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t7)), a7);
+                    ref T s = ref Unsafe.Add(ref plane, (y0 + rowOff) * colsP + j);
+                    ref T d = ref Unsafe.Add(ref dyp, y0 * wc + j);
+                    for (int y = 0; y < ry; y++)
+                    {
+                        var gv = Vector256.LoadUnsafe(ref d);
+                        a0 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t0)), a0);
+                        if (n > 1) a1 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t1)), a1);
+                        if (n > 2) a2 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t2)), a2);
+                        if (n > 3) a3 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t3)), a3);
+                        if (n > 4) a4 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t4)), a4);
+                        if (n > 5) a5 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t5)), a5);
+                        if (n > 6) a6 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t6)), a6);
+                        if (n > 7) a7 = VectorFma.Fma(gv, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t7)), a7);
+                        s = ref Unsafe.Add(ref s, colsP);
+                        d = ref Unsafe.Add(ref d, wc);
+                    }
                 }
             }
         }

@@ -15,6 +15,8 @@ internal sealed class PlaneRuns
     public int Height { get; }
     public int Width { get; }
     public int VW { get; }
+    /// <summary>Image rows per mask row (H / f): rows y0 .. y0 + RowRepeat − 1 of a patch row have the same runs.</summary>
+    public int RowRepeat { get; }
     /// <summary>Runs of image row (b, y) are [RunStart[b·H + y], RunStart[b·H + y + 1]) in X0/X1 ([x0, x1)).</summary>
     public int[] RunStart { get; }
     public int[] X0 { get; }
@@ -56,7 +58,7 @@ internal sealed class PlaneRuns
     public PlaneRuns(ActiveMask mask, int h, int w, int vw)
     {
         var (ry, rx) = mask.RepeatFactors(h, w, "PlaneRuns");
-        Batch = mask.Batch; Height = h; Width = w; VW = vw;
+        Batch = mask.Batch; Height = h; Width = w; VW = vw; RowRepeat = ry;
         int nb = Batch, chunks = (w + vw - 1) / vw;
         var x0 = new List<int>(); var x1 = new List<int>();
         RunStart = new int[nb * h + 1];
