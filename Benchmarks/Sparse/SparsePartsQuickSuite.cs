@@ -51,6 +51,19 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
         Line("scatter_runs", QuickRunner.Time(() => RowIO.ScatterNchw(yr, runs, cout, DType.Float32)));
         Line("empty_touch", QuickRunner.Time(() => Tensor.Empty([batch, cout, 56, 56]).Fill_(0)));
         Line("zeros_nchw", QuickRunner.Time(() => Tensor.Zeros([batch, cout, 56, 56])));
+        if (k == 1)
+        {
+            int nn = map.In.Count;
+            var xt = new float[cin * nn];
+            var yt = new float[cout * nn];
+            var wa1 = w.ToArray<float>();
+            Line("cm_gather_runs", QuickRunner.Time(() => RowIO.GatherChannelMajor(x, runs, nn, xt)));
+            Line("cm_gather_sites", QuickRunner.Time(() => RowIO.GatherChannelMajor(x, map.In, xt)));
+            Line("cm_gemm", QuickRunner.Time(() => Sparkle.Tensors.Cpu.Gemm.Blas.Gemm(cout, nn, cin, new Sparkle.Tensors.Cpu.Gemm.StridedMatrix<float>(wa1, 0, cin, 1),
+                new Sparkle.Tensors.Cpu.Gemm.StridedMatrix<float>(xt, 0, nn, 1), yt, 0, nn, accumulate: false)));
+            Line("cm_scatter_runs", QuickRunner.Time(() => RowIO.ScatterChannelMajor(yt, runs, nn, cout, DType.Float32)));
+            Line("cm_scatter_sites", QuickRunner.Time(() => RowIO.ScatterChannelMajor(yt, map.In, cout)));
+        }
         if (k == 7)
         {
             var g7 = new DepthwisePlanes.Geo(7, 7, 1, 1, 3, 3);

@@ -165,12 +165,13 @@ internal static class RowIO
         });
     }
 
-    /// <summary>A new NCHW-contiguous (B, C, H, W) tensor: yt[c·N + r] at active site r, 0 elsewhere; every element is
-    /// written once (no separate zero fill).</summary>
+    /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with yt[c·N + r] written at active site r, whole runs at a
+    /// time. (Zeros, not a written-once Empty: fresh zero pages from the allocator cost less than writing the zeros
+    /// at the masked 59 %, measured.)</summary>
     public static Tensor ScatterChannelMajor<T>(T[] yt, PlaneRuns runs, int n, int c, DType dtype) where T : unmanaged
     {
         int h = runs.Height, w = runs.Width, rows = runs.Batch * h;
-        var y = Tensor.Empty([runs.Batch, c, h, w], dtype);
+        var y = Tensor.Zeros([runs.Batch, c, h, w], dtype);
         var data = Data<T>(y);
         IntraOpPool.ForRange(c, 4, (c0, c1) =>
         {
@@ -179,29 +180,25 @@ internal static class RowIO
                 int pos = k * n;
                 for (int row = 0; row < rows; row++)
                 {
-                    var d = data.AsSpan(((row / h) * c + k) * h * w + (row % h) * w, w);
-                    int e1 = runs.RunStart[row + 1], x = 0;
+                    int bse = ((row / h) * c + k) * h * w + (row % h) * w, e1 = runs.RunStart[row + 1];
                     for (int e = runs.RunStart[row]; e < e1; e++)
                     {
                         int a0 = runs.X0[e], len = runs.X1[e] - a0;
-                        d[x..a0].Clear();
-                        yt.AsSpan(pos, len).CopyTo(d.Slice(a0, len));
+                        yt.AsSpan(pos, len).CopyTo(data.AsSpan(bse + a0, len));
                         pos += len;
-                        x = a0 + len;
                     }
-                    d[x..].Clear();
                 }
             }
         });
         return y;
     }
 
-    /// <summary>A new NCHW-contiguous (B, C, H, W) tensor with rows[r·C + c] at active site r and 0 elsewhere, written
-    /// once per element, one image row at a time (its rows stay in L1 while the C plane rows are written).</summary>
+    /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with rows[r·C + c] at active site r, one image row at a time
+    /// (its rows stay in L1 while the C plane rows are written).</summary>
     public static Tensor ScatterNchw<T>(T[] rows, PlaneRuns runs, int c, DType dtype) where T : unmanaged
     {
         int h = runs.Height, w = runs.Width;
-        var y = Tensor.Empty([runs.Batch, c, h, w], dtype);
+        var y = Tensor.Zeros([runs.Batch, c, h, w], dtype);
         var data = Data<T>(y);
         if ((long)runs.SiteStart[^1] * c > rows.Length) throw new ArgumentException("rows buffer too small");
         IntraOpPool.ForRange(runs.Batch * h, 4, (i0, i1) =>
@@ -213,20 +210,16 @@ internal static class RowIO
                 for (int k = 0; k < c; k++)
                 {
                     var d = data.AsSpan(((b * c + k) * h + yy) * w, w);
-                    int x = 0;
                     ref T q = ref Unsafe.Add(ref q0, (nint)runs.SiteStart[row] * c + k);
                     for (int e = e0; e < e1; e++)
                     {
                         int a0 = runs.X0[e], a1 = runs.X1[e];
-                        d[x..a0].Clear();
                         for (int i = a0; i < a1; i++)
                         {
                             d[i] = q;
                             q = ref Unsafe.Add(ref q, c);
                         }
-                        x = a1;
                     }
-                    d[x..].Clear();
                 }
             }
         });
