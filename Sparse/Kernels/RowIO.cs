@@ -193,12 +193,14 @@ internal static class RowIO
         return y;
     }
 
-    /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with rows[r·C + c] at active site r, one image row at a time
-    /// (its rows stay in L1 while the C plane rows are written).</summary>
+    /// <summary>A new NCHW-contiguous (B, C, H, W) tensor with rows[r·C + c] at active site r and 0 elsewhere, written
+    /// once per element, one image row at a time (its rows stay in L1 while the C plane rows are written). (Measured
+    /// against a zero tensor with only the active sites written: no clear difference on the shared VM; the 3x3 stack
+    /// ratios were better with this one.)</summary>
     public static Tensor ScatterNchw<T>(T[] rows, PlaneRuns runs, int c, DType dtype) where T : unmanaged
     {
         int h = runs.Height, w = runs.Width;
-        var y = Tensor.Zeros([runs.Batch, c, h, w], dtype);
+        var y = Tensor.Empty([runs.Batch, c, h, w], dtype);
         var data = Data<T>(y);
         if ((long)runs.SiteStart[^1] * c > rows.Length) throw new ArgumentException("rows buffer too small");
         IntraOpPool.ForRange(runs.Batch * h, 4, (i0, i1) =>
@@ -210,16 +212,20 @@ internal static class RowIO
                 for (int k = 0; k < c; k++)
                 {
                     var d = data.AsSpan(((b * c + k) * h + yy) * w, w);
+                    int x = 0;
                     ref T q = ref Unsafe.Add(ref q0, (nint)runs.SiteStart[row] * c + k);
                     for (int e = e0; e < e1; e++)
                     {
                         int a0 = runs.X0[e], a1 = runs.X1[e];
+                        d[x..a0].Clear();
                         for (int i = a0; i < a1; i++)
                         {
                             d[i] = q;
                             q = ref Unsafe.Add(ref q, c);
                         }
+                        x = a1;
                     }
+                    d[x..].Clear();
                 }
             }
         });
