@@ -17,6 +17,7 @@ public sealed class SparseContext : IDisposable
     private readonly Dictionary<(int H, int W), ActiveSites> _sites = [];
     private readonly Dictionary<(int H, int W, DType D, Device Dev), Tensor> _masks = [];
     private readonly Dictionary<ConvGeometry, NeighbourMap> _maps = [];
+    private readonly Dictionary<(int H, int W, int VW), Kernels.PlaneRuns> _runs = [];
     private bool _disposed;
 
     private SparseContext(ActiveMask mask, SparseContext? outer)
@@ -84,6 +85,16 @@ public sealed class SparseContext : IDisposable
             m = new NeighbourMap(g, Sites(g.InH, g.InW), Sites(g.OutH, g.OutW));
             _maps[g] = m;
             return m;
+        }
+    }
+
+    /// <summary>Active column runs and vector chunks at an (H, W) map for vectors of <paramref name="vw"/> lanes (cached).</summary>
+    internal Kernels.PlaneRuns PlaneRuns(int h, int w, int vw)
+    {
+        lock (_runs)
+        {
+            if (!_runs.TryGetValue((h, w, vw), out var r)) _runs[(h, w, vw)] = r = new Kernels.PlaneRuns(Mask, h, w, vw);
+            return r;
         }
     }
 

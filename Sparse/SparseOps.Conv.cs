@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using Sparkle.Autograd;
@@ -37,11 +38,21 @@ public static partial class SparseOps
             throw new InvalidOperationException($"{op}: dtypes differ: input {input.DType.Name()}, weight {weight.DType.Name()}.");
         var (sh, sw) = Pair(stride); var (ph, pw) = Pair(padding); var (dh, dw) = Pair(dilation);
         var g = new ConvGeometry(weight.Size(2), weight.Size(3), sh, sw, ph, pw, dh, dw, h, w);
+        if (DepthwisePlaneApplies(input, o, groups, g))
+        {
+            ctx.Mask.RepeatFactors(h, w, op);
+            return input.DType switch
+            {
+                DType.Float32 => DepthwisePlaneT<float>(input, weight, bias, g, ctx),
+                DType.Float64 => DepthwisePlaneT<double>(input, weight, bias, g, ctx),
+                _ => throw new InvalidOperationException($"{op} needs float32 or float64, got {input.DType.Name()}."),
+            };
+        }
         var map = ctx.Neighbours(g);
         return input.DType switch
         {
-            DType.Float32 => Conv2dT<float>(input, weight, bias, map, groups),
-            DType.Float64 => Conv2dT<double>(input, weight, bias, map, groups),
+            DType.Float32 => Conv2dT<float>(input, weight, bias, map, groups, ctx),
+            DType.Float64 => Conv2dT<double>(input, weight, bias, map, groups, ctx),
             _ => throw new InvalidOperationException($"{op} needs float32 or float64, got {input.DType.Name()}."),
         };
     }
@@ -55,17 +66,21 @@ public static partial class SparseOps
 
     private static bool IsDepthwise(int c, int o, int groups) => groups == c && o == c && groups > 1;
 
-    private static Tensor Conv2dT<T>(Tensor input, Tensor weight, Tensor? bias, NeighbourMap map, int groups)
+    private static Tensor Conv2dT<T>(Tensor input, Tensor weight, Tensor? bias, NeighbourMap map, int groups, SparseContext ctx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int cin = input.Size(1), cout = weight.Size(0), taps = map.Taps, cg = cin / groups;
         bool cl = RowIO.IsChannelsLast(input);
-        if (map.IsIdentity && groups == 1 && !cl) return PointwiseChannelMajor<T>(input, weight, bias, map.In);
+        if (map.IsIdentity && groups == 1 && !cl)
+            return PointwiseChannelMajor<T>(input, weight, bias, map.In,
+                Paths.Fallback ? null : ctx.PlaneRuns(map.In.Height, map.In.Width, System.Runtime.Intrinsics.Vector256<T>.Count));
         var wArr = weight.Contiguous().ToArray<T>();
         T[]? bArr = bias?.ToArray<T>();
         int nIn = map.In.Count, nOut = map.Out.Count;
-        // Rows are scratch: the backward gathers them again from the saved input rather than keeping a copy alive.
-        var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+        bool gw = weight.RequiresGrad && Differentiable.NeedsGrad(input, weight, bias);
+        // The gathered rows (plus one zero row for the implicit GEMM's masked neighbours) are kept for the weight
+        // gradient until the first backward; otherwise they are scratch.
+        var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, (nIn + 1) * cin));
         var yr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
         Tensor y;
         try
@@ -77,34 +92,48 @@ public static partial class SparseOps
                 SparseConvKernels.Depthwise(xr, rows, taps, nOut, cin, Transpose(wArr, cin, taps), bArr, yr);
             else
             {
-                SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
+                if (UseImplicitGemm(groups, rows))
+                    ImplicitGemm.Run(xr, nIn, cin, rows!, taps, nOut, ImplicitGemm.Pack<T>(wArr, taps, cin, cout, (t, c, o) => (o * cin + c) * taps + t),
+                        cout, yr, cout, null);
+                else
+                    SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
                 if (bArr is not null)
                     for (int r = 0; r < nOut; r++) System.Numerics.Tensors.TensorPrimitives.Add(yr.AsSpan(r * cout, cout), bArr, yr.AsSpan(r * cout, cout));
             }
-            y = RowIO.Scatter(yr, map.Out, cout, cl);
+            y = ScatterRows(yr, map.Out, cout, cl, ctx);
         }
         finally
         {
             ArrayPool<T>.Shared.Return(yr);
-            ArrayPool<T>.Shared.Return(xr);
+            if (!gw) ArrayPool<T>.Shared.Return(xr);
         }
 
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
-        bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
+        bool gx = input.RequiresGrad, gb = bias?.RequiresGrad == true;
         int[] wShape = weight.ShapeArray();
         Tensor[] saved = [input, weight];
         Tensor? savedX = gw ? input.Detach() : null;
+        var kept = new StrongBox<T[]?>(gw ? xr : null);
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias],
-            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, gx ? wArr : null, wShape), saved);
+            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, kept, gx ? wArr : null, wShape, ctx), saved);
     }
 
+    /// <summary>Rows to a new dense tensor of the input's layout: NCHW through the column runs (every element written
+    /// once, no zero fill), channels-last as row copies into a zero tensor.</summary>
+    private static Tensor ScatterRows<T>(T[] rows, ActiveSites sites, int c, bool cl, SparseContext ctx) where T : unmanaged
+        => cl || Paths.Fallback ? RowIO.Scatter(rows, sites, c, cl)
+            : RowIO.ScatterNchw(rows, ctx.PlaneRuns(sites.Height, sites.Width, System.Runtime.Intrinsics.Vector256<float>.Count), c, DTypes.Of<T>());
+
+    /// <summary>The implicit GEMM (no im2col) serves ungrouped convolutions through a neighbour map.</summary>
+    private static bool UseImplicitGemm(int groups, int[]? map) => groups == 1 && map is not null && !Paths.Fallback;
+
     private static Tensor?[] Conv2dBackward<T>(Tensor gy, NeighbourMap map, int groups, int cin, int cout, bool cl, bool gx, bool gw, bool gb,
-        Tensor? savedX, T[]? wArr, int[] wShape) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor? savedX, StrongBox<T[]?> kept, T[]? wArr, int[] wShape, SparseContext ctx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nIn = map.In.Count, nOut = map.Out.Count, taps = map.Taps, cg = cin / groups;
         bool dwConv = IsDepthwise(cin, cout, groups);
         int[]? rows = map.IsIdentity ? null : map.Rows;
-        var dyr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
+        var dyr = ArrayPool<T>.Shared.Rent(Math.Max(1, (nOut + 1) * cout));
         Tensor? dx = null, dwt = null, db = null;
         try
         {
@@ -117,18 +146,26 @@ public static partial class SparseOps
                     int[]? inv = map.IsIdentity ? null : map.Inverse;
                     if (dwConv && inv is not null)
                         SparseConvKernels.Depthwise(dyr, inv, taps, nIn, cin, Transpose(wArr!, cin, taps), null, dxr);
+                    else if (UseImplicitGemm(groups, inv))
+                    {
+                        var w = wArr!;
+                        ImplicitGemm.Run(dyr, nOut, cout, inv!, taps, nIn, ImplicitGemm.Pack<T>(w, taps, cout, cin, (t, o, c) => (o * cin + c) * taps + t),
+                            cin, dxr, cin, null);
+                    }
                     else
                         SparseConvKernels.GatherGemm(dyr, cout, inv, taps, groups, nIn, SparseConvKernels.PackBackward<T>(wArr!, cout, cg, taps, groups), cin, dxr);
-                    dx = RowIO.Scatter(dxr, map.In, cin, cl);
+                    dx = ScatterRows(dxr, map.In, cin, cl, ctx);
                 }
                 finally { ArrayPool<T>.Shared.Return(dxr); }
             }
             if (gw)
             {
-                var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+                bool fresh = kept.Value is null;
+                var xr = kept.Value ?? ArrayPool<T>.Shared.Rent(Math.Max(1, (nIn + 1) * cin));
+                kept.Value = null;
                 try
                 {
-                RowIO.Gather(savedX!, map.In, xr);
+                if (fresh) RowIO.Gather(savedX!, map.In, xr);
                 var dwArr = new T[cout * cg * taps];
                 if (dwConv && rows is not null)
                 {
@@ -155,38 +192,49 @@ public static partial class SparseOps
     /// 1x1 stride-1 conv of an NCHW input in channel-major rows (C, N): Yᵀ = W · Xᵀ, so gathering and scattering read
     /// and write one channel plane at a time and need no transpose; dXᵀ = Wᵀ · dYᵀ, dW = dYᵀ · X.
     /// </summary>
-    private static Tensor PointwiseChannelMajor<T>(Tensor input, Tensor weight, Tensor? bias, ActiveSites sites)
+    private static Tensor PointwiseChannelMajor<T>(Tensor input, Tensor weight, Tensor? bias, ActiveSites sites, PlaneRuns? runs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = sites.Count, cin = input.Size(1), cout = weight.Size(0);
         var wArr = weight.Contiguous().ToArray<T>(); // (cout, cin)
         T[]? bArr = bias?.ToArray<T>();
+        void Gather(Tensor t, T[] dst)
+        {
+            if (runs is not null && RowIO.RunsApply(t)) RowIO.GatherChannelMajor(t, runs, n, dst);
+            else RowIO.GatherChannelMajor(t, sites, dst);
+        }
+        Tensor Scatter(T[] src, int c) => runs is not null
+            ? RowIO.ScatterChannelMajor(src, runs, n, c, input.DType) : RowIO.ScatterChannelMajor(src, sites, c);
+        bool gw = weight.RequiresGrad && Differentiable.NeedsGrad(input, weight, bias);
         var xt = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
         var yt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
         Tensor y;
         try
         {
-            RowIO.GatherChannelMajor(input, sites, xt);
+            Gather(input, xt);
             Blas.Gemm(cout, n, cin, new StridedMatrix<T>(wArr, 0, cin, 1), new StridedMatrix<T>(xt, 0, n, 1), yt, 0, n, accumulate: false);
             if (bArr is not null)
                 for (int o = 0; o < cout; o++) System.Numerics.Tensors.TensorPrimitives.Add(yt.AsSpan(o * n, n), bArr[o], yt.AsSpan(o * n, n));
-            y = RowIO.ScatterChannelMajor(yt, sites, cout);
+            y = Scatter(yt, cout);
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(xt);
+            if (!gw) ArrayPool<T>.Shared.Return(xt);
             ArrayPool<T>.Shared.Return(yt);
         }
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
-        bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
+        bool gx = input.RequiresGrad, gb = bias?.RequiresGrad == true;
         int[] wShape = weight.ShapeArray();
         Tensor? savedX = gw ? input.Detach() : null;
+        // The weight gradient reads the forward's gathered rows (kept until the first backward, then pooled again;
+        // a second backward gathers them anew from the saved input).
+        T[]? keptX = gw ? xt : null;
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias], gy =>
         {
             var dyt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
             try
             {
-                RowIO.GatherChannelMajor(gy, sites, dyt);
+                Gather(gy, dyt);
                 Tensor? dx = null, dw = null, db = null;
                 if (gx)
                 {
@@ -194,16 +242,18 @@ public static partial class SparseOps
                     try
                     {
                         Blas.Gemm(cin, n, cout, new StridedMatrix<T>(wArr, 0, 1, cin), new StridedMatrix<T>(dyt, 0, n, 1), dxt, 0, n, accumulate: false);
-                        dx = RowIO.ScatterChannelMajor(dxt, sites, cin);
+                        dx = Scatter(dxt, cin);
                     }
                     finally { ArrayPool<T>.Shared.Return(dxt); }
                 }
                 if (gw)
                 {
-                    var xt2 = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    bool fresh = keptX is null;
+                    var xt2 = keptX ?? ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    keptX = null;
                     try
                     {
-                        RowIO.GatherChannelMajor(savedX!, sites, xt2);
+                        if (fresh) Gather(savedX!, xt2);
                         var dwArr = new T[cout * cin];
                         Blas.Gemm(cout, cin, n, new StridedMatrix<T>(dyt, 0, n, 1), new StridedMatrix<T>(xt2, 0, 1, n), dwArr, 0, cin, accumulate: false);
                         dw = Tensor.FromArray(dwArr, wShape);

@@ -29,7 +29,7 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
         int p = k / 2;
         using var ctx = SparseContext.Begin(mask);
         var map = ctx.Neighbours(new ConvGeometry(k, k, 1, 1, p, p, 1, 1, 56, 56));
-        var rows = new float[map.In.Count * cin];
+        var rows = new float[(map.In.Count + 1) * cin];
         var yr = new float[map.Out.Count * cout];
         var packed = SparseConvKernels.PackForward<float>(w.ToArray<float>(), cout, cin / groups, k * k, groups);
         void Line(string what, (double MedianMs, double MinMs) t) => Console.WriteLine($"sparse-parts k={k} cin={cin} cout={cout} {what}_ms={t.MedianMs:F2}");
@@ -37,9 +37,45 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
         var xcl = x.Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2);
         Line("gather_cl", QuickRunner.Time(() => RowIO.Gather(xcl, map.In, rows)));
         if (groups == 1)
+        {
             Line("gemm", QuickRunner.Time(() => SparseConvKernels.GatherGemm(rows, cin, map.IsIdentity ? null : map.Rows, k * k, 1, map.Out.Count, packed, cout, yr)));
+            if (!map.IsIdentity)
+            {
+                var wArr = w.ToArray<float>();
+                var ip = ImplicitGemm.Pack<float>(wArr, k * k, cin, cout, (t, c, o) => (o * cin + c) * k * k + t);
+                Line("implicit_gemm", QuickRunner.Time(() => ImplicitGemm.Run(rows, map.In.Count, cin, map.Rows, k * k, map.Out.Count, ip, cout, yr, cout, null)));
+            }
+        }
         Line("scatter_nchw", QuickRunner.Time(() => RowIO.Scatter(yr, map.Out, cout, false)));
+        var runs = ctx.PlaneRuns(56, 56, 8);
+        Line("scatter_runs", QuickRunner.Time(() => RowIO.ScatterNchw(yr, runs, cout, DType.Float32)));
+        Line("empty_touch", QuickRunner.Time(() => Tensor.Empty([batch, cout, 56, 56]).Fill_(0)));
         Line("zeros_nchw", QuickRunner.Time(() => Tensor.Zeros([batch, cout, 56, 56])));
+        if (k == 1)
+        {
+            int nn = map.In.Count;
+            var xt = new float[cin * nn];
+            var yt = new float[cout * nn];
+            var wa1 = w.ToArray<float>();
+            Line("cm_gather_runs", QuickRunner.Time(() => RowIO.GatherChannelMajor(x, runs, nn, xt)));
+            Line("cm_gather_sites", QuickRunner.Time(() => RowIO.GatherChannelMajor(x, map.In, xt)));
+            Line("cm_gemm", QuickRunner.Time(() => Sparkle.Tensors.Cpu.Gemm.Blas.Gemm(cout, nn, cin, new Sparkle.Tensors.Cpu.Gemm.StridedMatrix<float>(wa1, 0, cin, 1),
+                new Sparkle.Tensors.Cpu.Gemm.StridedMatrix<float>(xt, 0, nn, 1), yt, 0, nn, accumulate: false)));
+            Line("cm_scatter_runs", QuickRunner.Time(() => RowIO.ScatterChannelMajor(yt, runs, nn, cout, DType.Float32)));
+            Line("cm_scatter_sites", QuickRunner.Time(() => RowIO.ScatterChannelMajor(yt, map.In, cout)));
+        }
+        if (k == 7)
+        {
+            var g7 = new DepthwisePlanes.Geo(7, 7, 1, 1, 3, 3);
+            var wa = w.ToArray<float>();
+            var xa = x.Contiguous().ToArray<float>();
+            var ya = new float[xa.Length];
+            Line("plane_fwd", QuickRunner.Time(() => DepthwisePlanes.Forward(xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, false, null, ya)));
+            Line("plane_bwd_wgrad", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, null)));
+            Line("plane_bwd_both", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, ya)));
+            var ones = Tensor.Ones([1]).Expand(batch, cin, 56, 56);
+            Line("expand_contiguous", QuickRunner.Time(() => ones.Contiguous()));
+        }
         Line("map_build", QuickRunner.Time(() => { using var c2 = SparseContext.Begin(mask); c2.Neighbours(map.Geometry); }));
         using (Sparkle.Autograd.GradMode.NoGrad())
         {

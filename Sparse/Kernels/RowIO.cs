@@ -134,4 +134,101 @@ internal static class RowIO
         });
         return y;
     }
+
+    // ---- channel-major rows through column runs (patch-aligned masks: a few contiguous runs per image row) ----
+
+    /// <summary>True when the runs path applies: unit W stride (each run is one contiguous piece of a plane).</summary>
+    public static bool RunsApply(Tensor x) => x.Size(3) == 1 || x.Stride(3) == 1;
+
+    /// <summary>xt[c·N + r] = x[b, c, y, x] for every active site r (in site order), copying whole runs.</summary>
+    public static void GatherChannelMajor<T>(Tensor x, PlaneRuns runs, int n, T[] xt) where T : unmanaged
+    {
+        var data = Data<T>(x);
+        int c = x.Size(1), off = x.Offset, s0 = x.Stride(0), s1 = x.Stride(1), s2 = x.Stride(2), h = runs.Height;
+        if (xt.Length < c * n) throw new ArgumentException("channel-major buffer too small");
+        IntraOpPool.ForRange(c, 4, (c0, c1) =>
+        {
+            for (int k = c0; k < c1; k++)
+            {
+                int pos = k * n;
+                for (int row = 0; row < runs.Batch * h; row++)
+                {
+                    int bse = off + (row / h) * s0 + k * s1 + (row % h) * s2, e1 = runs.RunStart[row + 1];
+                    for (int e = runs.RunStart[row]; e < e1; e++)
+                    {
+                        int len = runs.X1[e] - runs.X0[e];
+                        data.AsSpan(bse + runs.X0[e], len).CopyTo(xt.AsSpan(pos, len));
+                        pos += len;
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with yt[c·N + r] written at active site r, whole runs at a
+    /// time. (Zeros, not a written-once Empty: fresh zero pages from the allocator cost less than writing the zeros
+    /// at the masked 59 %, measured.)</summary>
+    public static Tensor ScatterChannelMajor<T>(T[] yt, PlaneRuns runs, int n, int c, DType dtype) where T : unmanaged
+    {
+        int h = runs.Height, w = runs.Width, rows = runs.Batch * h;
+        var y = Tensor.Zeros([runs.Batch, c, h, w], dtype);
+        var data = Data<T>(y);
+        IntraOpPool.ForRange(c, 4, (c0, c1) =>
+        {
+            for (int k = c0; k < c1; k++)
+            {
+                int pos = k * n;
+                for (int row = 0; row < rows; row++)
+                {
+                    int bse = ((row / h) * c + k) * h * w + (row % h) * w, e1 = runs.RunStart[row + 1];
+                    for (int e = runs.RunStart[row]; e < e1; e++)
+                    {
+                        int a0 = runs.X0[e], len = runs.X1[e] - a0;
+                        yt.AsSpan(pos, len).CopyTo(data.AsSpan(bse + a0, len));
+                        pos += len;
+                    }
+                }
+            }
+        });
+        return y;
+    }
+
+    /// <summary>A new NCHW-contiguous (B, C, H, W) tensor with rows[r·C + c] at active site r and 0 elsewhere, written
+    /// once per element, one image row at a time (its rows stay in L1 while the C plane rows are written). (Measured
+    /// against a zero tensor with only the active sites written: no clear difference on the shared VM; the 3x3 stack
+    /// ratios were better with this one.)</summary>
+    public static Tensor ScatterNchw<T>(T[] rows, PlaneRuns runs, int c, DType dtype) where T : unmanaged
+    {
+        int h = runs.Height, w = runs.Width;
+        var y = Tensor.Empty([runs.Batch, c, h, w], dtype);
+        var data = Data<T>(y);
+        if ((long)runs.SiteStart[^1] * c > rows.Length) throw new ArgumentException("rows buffer too small");
+        IntraOpPool.ForRange(runs.Batch * h, 4, (i0, i1) =>
+        {
+            ref T q0 = ref MemoryMarshal.GetArrayDataReference(rows);
+            for (int row = i0; row < i1; row++)
+            {
+                int b = row / h, yy = row % h, e0 = runs.RunStart[row], e1 = runs.RunStart[row + 1];
+                for (int k = 0; k < c; k++)
+                {
+                    var d = data.AsSpan(((b * c + k) * h + yy) * w, w);
+                    int x = 0;
+                    ref T q = ref Unsafe.Add(ref q0, (nint)runs.SiteStart[row] * c + k);
+                    for (int e = e0; e < e1; e++)
+                    {
+                        int a0 = runs.X0[e], a1 = runs.X1[e];
+                        d[x..a0].Clear();
+                        for (int i = a0; i < a1; i++)
+                        {
+                            d[i] = q;
+                            q = ref Unsafe.Add(ref q, c);
+                        }
+                        x = a1;
+                    }
+                    d[x..].Clear();
+                }
+            }
+        });
+        return y;
+    }
 }
