@@ -10,17 +10,19 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// feature maps with many channels (docs/conv.md): there the per-image kernels stream the whole weight matrix once
 /// per image (memory bound), while one GEMM over a chunk of images reuses each packed weight panel for all its
 /// pixels. The images are cut into equal chunks whose column matrix fits <see cref="ColBudgetBytes"/> (a function of
-/// the shape alone); the chunk's column matrix col[q, k] (q = pixel of the chunk, k = (c, kh, kw) or (kh, kw, c),
-/// whichever the weight's strides make a uniform stride, so the weights are read in place) lives in a per-thread
-/// buffer.
+/// the shape alone); the chunk's column matrix col[q, k] (q = pixel of the chunk, k = (kh, kw, c)) lives in a
+/// per-thread buffer. Its rows are runs of Cg adjacent channels, copied from a channels-last activation (a
+/// channels-first image is first transposed into a per-thread scratch); the weights are read in place when their
+/// strides make (kh, kw, c) one uniform stride (OHWI), else transposed once per call into that order.
 /// <list type="bullet">
 /// <item>forward: Y[q, o] = col · Wᵀ (+ bias), stored straight into a channels-last output, else into a scratch
 /// transposed into place per image;</item>
-/// <item>input gradient: dcol = dY[q, o] · W, then col2im (zero, then add) per image;</item>
+/// <item>input gradient: dcol = dY[q, o] · W, then col2im (zero, then add; channels-first: into a channels-last
+/// scratch transposed into place) per image — every k has a term, no zeros are multiplied, whatever the stride;</item>
 /// <item>weight gradient: dW[o, k] = Σ over chunks, in order, of dYᵀ · col.</item>
 /// </list>
-/// Im2col, gathers and col2im run over the pool by image (each element written by one item, in a fixed order); the
-/// GEMM threads itself and is bit-identical for any thread count, so the results are too.
+/// Data movement runs over the pool by image (each element written by one item, in a fixed order); the GEMM threads
+/// itself and is bit-identical for any thread count, so the results are too.
 /// </summary>
 internal static class BatchedConv<T> where T : unmanaged, INumber<T>
 {
@@ -41,7 +43,7 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
     public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g)
     {
         int K = g.K, og = g.Og, cg = g.Cg, P = g.P;
-        var wm = WeightMatrix(w, g, preferTapC: x.SC == 1, out bool tapC);
+        var wm = WeightMatrix(w, g);
         int per = ImagesPerChunk(g);
         var col = ConvBuffers<T>.Col.GetArray(per * P * K, out int cs);
         int yq = 0;
@@ -52,7 +54,7 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
             for (int n0 = 0; n0 < g.N; n0 += per)
             {
                 int nc = Math.Min(per, g.N - n0), m = nc * P, c0 = gi * cg, o0 = gi * og, first = n0;
-                IntraOpPool.For(nc, i => Im2Col(x, first + i, c0, g, tapC, ref col[cs + i * P * K]));
+                IntraOpPool.For(nc, i => Im2Col(x, first + i, c0, g, ref col[cs + i * P * K]));
                 T[] c = direct ? y.Data : cm;
                 int cOff = direct ? y.Offset + n0 * y.SN + o0 : cmStart;
                 if (bias is { } bv)
@@ -67,7 +69,7 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
     public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g)
     {
         int K = g.K, og = g.Og, cg = g.Cg, P = g.P;
-        var wm = WeightMatrix(w, g, preferTapC: dx.SC == 1, out bool tapC);
+        var wm = WeightMatrix(w, g);
         int per = ImagesPerChunk(g);
         var dcol = ConvBuffers<T>.Col.GetArray(per * P * K, out int cs);
         int dq = 0;
@@ -86,22 +88,17 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
                     a = new(am, amStart, og, 1);
                 }
                 Blas.Gemm(m, K, og, a, wm.At(o0, 0), dcol, cs, K, accumulate: false);
-                IntraOpPool.For(nc, i => Col2Im(ref dcol[cs + i * P * K], dx, first + i, c0, g, tapC));
+                IntraOpPool.For(nc, i => Col2Im(ref dcol[cs + i * P * K], dx, first + i, c0, g));
             }
     }
 
     public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g)
     {
         int K = g.K, og = g.Og, cg = g.Cg, P = g.P;
-        // The k order: the one in which dw is a plain row-major matrix (written in place), else the input's.
-        bool direct;
-        bool tapC;
-        int ldc;
+        // dw[o, (kh, kw, c)] in place when dw is that row-major matrix (OHWI), else a scratch transposed at the end.
         var dwv = new WeightView<T>(dw.Data, dw.Offset, dw.SN, dw.SC, dw.SH, dw.SW, g.KH, g.KW);
-        if (KStride(dwv, g, tapC: x.SC == 1, out int s) && s == 1 && dw.SN >= K) { direct = true; tapC = x.SC == 1; }
-        else if (KStride(dwv, g, tapC: x.SC != 1, out s) && s == 1 && dw.SN >= K) { direct = true; tapC = x.SC != 1; }
-        else { direct = false; tapC = x.SC == 1; }
-        T[] c; int cBase;
+        bool direct = TapCStride(dwv, g, out int s) && s == 1 && dw.SN >= K;
+        T[] c; int cBase, ldc;
         if (direct) { c = dw.Data; cBase = dw.Offset; ldc = dw.SN; }
         else { c = ConvBuffers<T>.Partials.GetArray(g.O * K, out cBase); ldc = K; }
         int per = ImagesPerChunk(g);
@@ -113,60 +110,65 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
             for (int n0 = 0; n0 < g.N; n0 += per)
             {
                 int nc = Math.Min(per, g.N - n0), m = nc * P, c0 = gi * cg, o0 = gi * og, first = n0;
-                StridedMatrix<T> a;
-                if (dyDirect)
+                IntraOpPool.For(nc, i =>
                 {
-                    IntraOpPool.For(nc, i => Im2Col(x, first + i, c0, g, tapC, ref col[cs + i * P * K]));
-                    a = new(dy.Data, dy.Offset + n0 * dy.SN + o0 * dy.SC, dy.SC, dq);
-                }
-                else
-                {
-                    IntraOpPool.For(nc, i =>
-                    {
-                        Im2Col(x, first + i, c0, g, tapC, ref col[cs + i * P * K]);
-                        ToPixelMatrix(dy, first + i, o0, og, g.OH, g.OW, am, amStart + i * P * og);
-                    });
-                    a = new(am, amStart, 1, og);
-                }
+                    Im2Col(x, first + i, c0, g, ref col[cs + i * P * K]);
+                    if (!dyDirect) ToPixelMatrix(dy, first + i, o0, og, g.OH, g.OW, am, amStart + i * P * og);
+                });
+                var a = dyDirect ? new StridedMatrix<T>(dy.Data, dy.Offset + n0 * dy.SN + o0 * dy.SC, dy.SC, dq) : new(am, amStart, 1, og);
                 Blas.Gemm(og, K, m, a, new StridedMatrix<T>(col, cs, K, 1), c, cBase + o0 * ldc, ldc, accumulate: n0 > 0);
             }
         if (direct) return;
-        IntraOpPool.ForRange(g.O, 4, (o0, o1) =>
+        int taps = g.Taps;
+        bool planes = (g.KW == 1 || dw.SW == 1) && (g.KH == 1 || dw.SH == g.KW);
+        IntraOpPool.ForRange(g.O, 16, (o0, o1) =>
         {
             for (int o = o0; o < o1; o++)
+            {
+                if (planes)
+                {
+                    // dw[o, c, t] = c[o, t·Cg + c]: a (taps x Cg) -> (Cg x taps) transpose.
+                    Transpose.Run(ref c[cBase + o * K], cg, ref dw.Data[dw.Offset + o * dw.SN], dw.SC, taps, cg);
+                    continue;
+                }
                 for (int k = 0; k < K; k++)
                 {
-                    int ci = tapC ? k % cg : k / g.Taps, t = tapC ? k / cg : k % g.Taps;
-                    dw.Data[dw.Offset + o * dw.SN + ci * dw.SC + t / g.KW * dw.SH + t % g.KW * dw.SW] = c[cBase + o * K + k];
+                    int t = k / cg;
+                    dw.Data[dw.Offset + o * dw.SN + k % cg * dw.SC + t / g.KW * dw.SH + t % g.KW * dw.SW] = c[cBase + o * K + k];
                 }
+            }
         });
     }
 
-    // ---- the weight matrix W[o, k] ----
+    // ---- the weight matrix W[o, (kh, kw, c)] ----
 
-    /// <summary>W as an O x K matrix read in place when its strides allow one of the two k orders (the preferred one
-    /// first), else copied into the calling thread's weight buffer in the preferred order.</summary>
-    private static StridedMatrix<T> WeightMatrix(WeightView<T> w, ConvGeometry g, bool preferTapC, out bool tapC)
+    /// <summary>W as an O x K matrix in (kh, kw, c) order: in place when the weight's strides allow (OHWI), else
+    /// transposed per output channel into the calling thread's weight buffer.</summary>
+    private static StridedMatrix<T> WeightMatrix(WeightView<T> w, ConvGeometry g)
     {
-        tapC = preferTapC;
-        if (KStride(w, g, tapC, out int s)) return new(w.Data, w.Offset, w.SO, s);
-        if (KStride(w, g, !tapC, out s)) { tapC = !tapC; return new(w.Data, w.Offset, w.SO, s); }
-        int K = g.K, cg = g.Cg;
+        if (TapCStride(w, g, out int s)) return new(w.Data, w.Offset, w.SO, s);
+        int K = g.K, cg = g.Cg, taps = g.Taps;
         var buf = ConvBuffers<T>.Weights.GetArray(g.O * K, out int start);
-        for (int o = 0; o < g.O; o++)
-            for (int k = 0; k < K; k++)
-                buf[start + o * K + k] = tapC ? w.At(o, k % cg, k / cg) : w.At(o, k / g.Taps, k % g.Taps);
+        bool planes = (g.KW == 1 || w.SW == 1) && (g.KH == 1 || w.SH == g.KW);
+        IntraOpPool.ForRange(g.O, 16, (o0, o1) =>
+        {
+            for (int o = o0; o < o1; o++)
+            {
+                if (planes)
+                {
+                    // OIHW: each (c) row of taps is contiguous: a (Cg x taps) -> (taps x Cg) transpose.
+                    Transpose.Run(ref w.Data[w.Offset + o * w.SO], w.SC, ref buf[start + o * K], cg, cg, taps);
+                    continue;
+                }
+                for (int k = 0; k < K; k++) buf[start + o * K + k] = w.At(o, k % cg, k / cg);
+            }
+        });
         return new(buf, start, K, 1);
     }
 
-    /// <summary>Whether the (c, kh, kw) or (kh, kw, c) index of a weight is one uniform stride (returned in s).</summary>
-    private static bool KStride(WeightView<T> w, ConvGeometry g, bool tapC, out int s)
-    {
-        ReadOnlySpan<(int Size, int Stride)> dims = tapC
-            ? [(g.KH, w.SH), (g.KW, w.SW), (g.Cg, w.SC)]
-            : [(g.Cg, w.SC), (g.KH, w.SH), (g.KW, w.SW)];
-        return Uniform(dims, out s);
-    }
+    /// <summary>Whether the (kh, kw, c) index of a weight is one uniform stride (returned in s).</summary>
+    private static bool TapCStride(WeightView<T> w, ConvGeometry g, out int s)
+        => Uniform([(g.KH, w.SH), (g.KW, w.SW), (g.Cg, w.SC)], out s);
 
     /// <summary>Whether the pixels (n, h, w) of an activation are one uniform stride apart (returned in s).</summary>
     private static bool PixelStride(Act<T> a, int n, int h, int w, out int s)
@@ -190,11 +192,24 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
 
     // ---- per-image data movement ----
 
-    /// <summary>Rows q = (oh, ow) of image n's column matrix: col[q·K + k] = x[n, c0 + c, oh·SH − PH + kh·DH,
-    /// ow·SW − PW + kw·DW] (0 outside the image), k = (kh, kw, c) or (c, kh, kw).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Im2Col(Act<T> x, int n, int c0, ConvGeometry g, bool tapC, ref T dst)
+    /// <summary>Image n, channels c0..c0 + Cg, channels-last: the activation itself when its channels are adjacent,
+    /// else a copy in this thread's scratch (as image 0, channel 0 of the returned view).</summary>
+    private static Act<T> ChannelsLastImage(Act<T> a, ref int n, ref int c0, ConvGeometry g, bool copy)
     {
+        if (a.SC == 1 || g.Cg == 1) return a;
+        int cg = g.Cg;
+        var buf = ConvBuffers<T>.Plane.GetArray(g.H * g.W * cg, out int start);
+        if (copy) ToPixelMatrix(a, n, c0, cg, g.H, g.W, buf, start);
+        n = 0; c0 = 0;
+        return new Act<T>(buf, start, 0, 1, g.W * cg, cg);
+    }
+
+    /// <summary>Rows q = (oh, ow) of image n's column matrix: col[q·K + (kh·KW + kw)·Cg + c] =
+    /// x[n, c0 + c, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 outside the image): runs of Cg adjacent values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Im2Col(Act<T> x, int n, int c0, ConvGeometry g, ref T dst)
+    {
+        x = ChannelsLastImage(x, ref n, ref c0, g, copy: true);
         int K = g.K, cg = g.Cg;
         ref T xs = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x.Data), x.Offset + n * x.SN + c0 * x.SC);
         for (int oh = 0; oh < g.OH; oh++)
@@ -202,43 +217,19 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
             {
                 ref T row = ref Unsafe.Add(ref dst, (nint)(oh * g.OW + ow) * K);
                 int h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
-                if (tapC)
+                for (int kh = 0; kh < g.KH; kh++)
                 {
-                    for (int kh = 0; kh < g.KH; kh++)
+                    int ih = h0 + kh * g.DH;
+                    ref T d = ref Unsafe.Add(ref row, kh * g.KW * cg);
+                    if ((uint)ih >= (uint)g.H) { Runs.Clear(ref d, g.KW * cg); continue; }
+                    for (int kw = 0; kw < g.KW; kw++)
                     {
-                        int ih = h0 + kh * g.DH;
-                        ref T d = ref Unsafe.Add(ref row, kh * g.KW * cg);
-                        if ((uint)ih >= (uint)g.H) { Runs.Clear(ref d, g.KW * cg); continue; }
-                        for (int kw = 0; kw < g.KW; kw++)
-                        {
-                            int iw = w0 + kw * g.DW;
-                            ref T dd = ref Unsafe.Add(ref d, kw * cg);
-                            if ((uint)iw >= (uint)g.W) { Runs.Clear(ref dd, cg); continue; }
-                            ref T src = ref Unsafe.Add(ref xs, ih * x.SH + iw * x.SW);
-                            if (x.SC == 1) Runs.Copy(ref src, ref dd, cg);
-                            else for (int c = 0; c < cg; c++) Unsafe.Add(ref dd, c) = Unsafe.Add(ref src, c * x.SC);
-                        }
-                    }
-                    continue;
-                }
-                int k = 0;
-                for (int c = 0; c < cg; c++)
-                {
-                    ref T plane = ref Unsafe.Add(ref xs, c * x.SC);
-                    for (int kh = 0; kh < g.KH; kh++)
-                    {
-                        int ih = h0 + kh * g.DH;
-                        if ((uint)ih >= (uint)g.H)
-                        {
-                            for (int kw = 0; kw < g.KW; kw++) Unsafe.Add(ref row, k++) = default;
-                            continue;
-                        }
-                        ref T line = ref Unsafe.Add(ref plane, ih * x.SH);
-                        for (int kw = 0; kw < g.KW; kw++)
-                        {
-                            int iw = w0 + kw * g.DW;
-                            Unsafe.Add(ref row, k++) = (uint)iw < (uint)g.W ? Unsafe.Add(ref line, iw * x.SW) : default;
-                        }
+                        int iw = w0 + kw * g.DW;
+                        ref T dd = ref Unsafe.Add(ref d, kw * cg);
+                        if ((uint)iw >= (uint)g.W) { Runs.Clear(ref dd, cg); continue; }
+                        ref T src = ref Unsafe.Add(ref xs, ih * x.SH + iw * x.SW);
+                        if (x.SC == 1) Runs.Copy(ref src, ref dd, cg);
+                        else Unsafe.Add(ref dd, 0) = src; // one channel
                     }
                 }
             }
@@ -247,63 +238,40 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
     /// <summary>Image n's input gradient (channels c0..c0 + Cg) from its rows of the column matrix: zeroed, then every
     /// column added where its tap reads (the inverse of <see cref="Im2Col"/>), pixels and taps in order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Col2Im(ref T src, Act<T> dx, int n, int c0, ConvGeometry g, bool tapC)
+    private static void Col2Im(ref T src, Act<T> dx, int n, int c0, ConvGeometry g)
     {
-        int K = g.K, cg = g.Cg;
-        ref T xs = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dx.Data), dx.Offset + n * dx.SN + c0 * dx.SC);
+        int K = g.K, cg = g.Cg, nOut = n, cOut = c0;
+        var d = ChannelsLastImage(dx, ref n, ref c0, g, copy: false);
+        ref T xs = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(d.Data), d.Offset + n * d.SN + c0 * d.SC);
         for (int ih = 0; ih < g.H; ih++)
             for (int iw = 0; iw < g.W; iw++)
             {
-                ref T d = ref Unsafe.Add(ref xs, ih * dx.SH + iw * dx.SW);
-                if (dx.SC == 1) Runs.Clear(ref d, cg);
-                else for (int c = 0; c < cg; c++) Unsafe.Add(ref d, c * dx.SC) = default;
+                ref T p = ref Unsafe.Add(ref xs, ih * d.SH + iw * d.SW);
+                if (d.SC == 1) Runs.Clear(ref p, cg);
+                else p = default;
             }
         for (int oh = 0; oh < g.OH; oh++)
             for (int ow = 0; ow < g.OW; ow++)
             {
                 ref T row = ref Unsafe.Add(ref src, (nint)(oh * g.OW + ow) * K);
                 int h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
-                if (tapC)
+                for (int kh = 0; kh < g.KH; kh++)
                 {
-                    for (int kh = 0; kh < g.KH; kh++)
+                    int ih = h0 + kh * g.DH;
+                    if ((uint)ih >= (uint)g.H) continue;
+                    for (int kw = 0; kw < g.KW; kw++)
                     {
-                        int ih = h0 + kh * g.DH;
-                        if ((uint)ih >= (uint)g.H) continue;
-                        for (int kw = 0; kw < g.KW; kw++)
-                        {
-                            int iw = w0 + kw * g.DW;
-                            if ((uint)iw >= (uint)g.W) continue;
-                            ref T s = ref Unsafe.Add(ref row, (kh * g.KW + kw) * cg);
-                            ref T d = ref Unsafe.Add(ref xs, ih * dx.SH + iw * dx.SW);
-                            if (dx.SC == 1) Runs.Add(ref s, ref d, cg);
-                            else
-                                for (int c = 0; c < cg; c++)
-                                    Unsafe.Add(ref d, c * dx.SC) = ScalarOps.Add(Unsafe.Add(ref d, c * dx.SC), Unsafe.Add(ref s, c));
-                        }
-                    }
-                    continue;
-                }
-                int k = 0;
-                for (int c = 0; c < cg; c++)
-                {
-                    ref T plane = ref Unsafe.Add(ref xs, c * dx.SC);
-                    for (int kh = 0; kh < g.KH; kh++)
-                    {
-                        int ih = h0 + kh * g.DH;
-                        if ((uint)ih >= (uint)g.H) { k += g.KW; continue; }
-                        ref T line = ref Unsafe.Add(ref plane, ih * dx.SH);
-                        for (int kw = 0; kw < g.KW; kw++, k++)
-                        {
-                            int iw = w0 + kw * g.DW;
-                            if ((uint)iw >= (uint)g.W) continue;
-                            ref T d = ref Unsafe.Add(ref line, iw * dx.SW);
-                            d = ScalarOps.Add(d, Unsafe.Add(ref row, k));
-                        }
+                        int iw = w0 + kw * g.DW;
+                        if ((uint)iw >= (uint)g.W) continue;
+                        ref T s = ref Unsafe.Add(ref row, (kh * g.KW + kw) * cg);
+                        ref T p = ref Unsafe.Add(ref xs, ih * d.SH + iw * d.SW);
+                        if (d.SC == 1) Runs.Add(ref s, ref p, cg);
+                        else p = ScalarOps.Add(p, s); // one channel
                     }
                 }
             }
+        if (d.Data != dx.Data) FromPixelMatrix(d.Data, d.Offset, cg, dx, nOut, cOut, g.H, g.W);
     }
-
     /// <summary>dst[start + p·ch + c] = a[n, c0 + c, p / w, p % w]: image n's pixels as rows of a matrix.</summary>
     private static void ToPixelMatrix(Act<T> a, int n, int c0, int ch, int h, int w, T[] dst, int start)
     {
