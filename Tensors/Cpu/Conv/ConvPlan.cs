@@ -57,13 +57,19 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
     private static bool IsDepthwise(ConvGeometry g) => g.IsDepthwise && g.Og == 1 && !Disabled;
 
-    /// <summary>The batched GEMM for small maps with many channels (the rule: docs/conv.md).</summary>
+    /// <summary>The batched GEMM for small maps with large weights, every pass and layout: one group, at most 64 output
+    /// pixels per image (the SparK maps of 3x3 and 6x6; 12x12 = 144 and up stay on the slab kernels) and at least 256 Ki
+    /// weights (more than L2 holds, so a per-image item would stream them from memory once per image). Measured and
+    /// argued in docs/conv.md.</summary>
     internal static bool UseBatched(ConvGeometry g)
     {
         if (Batched is { } forced) return forced && !IsDepthwise(g);
         if (Disabled || g.G != 1) return false;
-        return g.P <= 64 && (long)g.O * g.K >= 256 * 1024;
+        return g.P <= BatchedMaxPixels && (long)g.O * g.K >= BatchedMinWeights;
     }
+
+    internal const int BatchedMaxPixels = 64;
+    internal const long BatchedMinWeights = 256 * 1024;
 
     /// <summary>Tests and benchmarks force the batched path on (true) or off (false); null = the rule.</summary>
     [ThreadStatic] internal static bool? Batched;
