@@ -66,7 +66,10 @@ public sealed class ConvQuickSuite : IQuickSuite
         int batch = filters.TryGetValue("batch", out var b) ? int.Parse(b) : 16;
         Reps = filters.TryGetValue("reps", out var r) ? int.Parse(r) : 7;
         // algo=im2col: the packed-GEMM path (ConvPlan.Disabled) instead of the slab/depthwise kernels, for comparison.
-        Sparkle.Tensors.Cpu.Conv.ConvPlan.Disabled = filters.TryGetValue("algo", out var algo) && algo == "im2col";
+        // algo=batched / algo=slab: force the batched im2col+GEMM path on / off (default: ConvPlan's rule).
+        filters.TryGetValue("algo", out var algo);
+        Sparkle.Tensors.Cpu.Conv.ConvPlan.Disabled = algo == "im2col";
+        Sparkle.Tensors.Cpu.Conv.ConvPlan.Batched = algo switch { "batched" => true, "slab" or "im2col" => false, _ => null };
         var cases = filters.TryGetValue("set", out var set) && set == "spark" ? SparkCases : Cases;
         Console.WriteLine($"# conv kernel={GemmKernels.Current} cores={Environment.ProcessorCount} batch={batch} float32; "
             + "fwdbwd = Conv2d + Backward (grads for input and weight; stem: weight only)");

@@ -22,7 +22,7 @@ public class ConvTests
     private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
 
     /// <summary>A contiguous tensor of random values in [-2, 2] (as TensorGen.Random, built from an array: faster for big shapes).</summary>
-    private static Tensor Rand(Random rng, int[] shape, DType dt)
+    internal static Tensor Rand(Random rng, int[] shape, DType dt)
     {
         var v = new double[ShapeUtil.NumElements(shape)];
         for (int i = 0; i < v.Length; i++) v[i] = Math.Round(rng.NextDouble() * 4 - 2, 6);
@@ -30,7 +30,7 @@ public class ConvTests
     }
 
     /// <summary>A random (N, C, H, W) tensor in the given layout (views of a larger or permuted base).</summary>
-    private static Tensor Activation(Random rng, int[] s, DType dt, ActLayout layout)
+    internal static Tensor Activation(Random rng, int[] s, DType dt, ActLayout layout)
     {
         int n = s[0], c = s[1], h = s[2], w = s[3];
         return layout switch
@@ -44,11 +44,11 @@ public class ConvTests
     }
 
     /// <summary>A weight, contiguous or with channels-last (OHWI) strides.</summary>
-    private static Tensor Weight(Random rng, int[] s, DType dt)
+    internal static Tensor Weight(Random rng, int[] s, DType dt)
         => rng.Next(2) == 0 ? Rand(rng, s, dt) : Rand(rng, [s[0], s[2], s[3], s[1]], dt).Permute(0, 3, 1, 2);
 
     /// <summary>Normwise relative error max|a − e| / max|e| within tol.</summary>
-    private static void Near(double[] expected, Tensor actual, double tol, string what)
+    internal static void Near(double[] expected, Tensor actual, double tol, string what)
     {
         var a = actual.ToDoubleArray();
         Assert.True(a.Length == expected.Length, $"{what}: {a.Length} elements, expected {expected.Length}");
@@ -57,10 +57,10 @@ public class ConvTests
         Assert.True(err <= tol * Math.Max(scale, 1e-300) || err == 0, $"{what}: max error {err:G3} vs max |expected| {scale:G3} (tolerance {tol:G2} relative)");
     }
 
-    private static double Tol(DType dt) => dt == DType.Float32 ? 3e-5 : 1e-12;
+    internal static double Tol(DType dt) => dt == DType.Float32 ? 3e-5 : 1e-12;
 
     /// <summary>Forward and all three gradients (through Backward with a random output gradient) against the loops.</summary>
-    private static void CheckCase(Random rng, ConvCase k, DType dt, ActLayout xLayout, bool clGrad)
+    internal static void CheckCase(Random rng, ConvCase k, DType dt, ActLayout xLayout, bool clGrad)
     {
         var x = Activation(rng, k.XShape, dt, xLayout).RequireGrad();
         var w = Weight(rng, k.WShape, dt).RequireGrad();

@@ -10,7 +10,7 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// </summary>
 internal static class ConvBuffers<T> where T : unmanaged
 {
-    [ThreadStatic] private static PackBuffer<T>? _a, _b, _tile, _weights, _partials, _plane, _plane2, _row;
+    [ThreadStatic] private static PackBuffer<T>? _a, _b, _tile, _weights, _partials, _plane, _plane2, _row, _col, _mat;
 
     /// <summary>A packed block of the GEMM's left operand (L2-sized).</summary>
     public static PackBuffer<T> A => _a ??= new();
@@ -26,4 +26,8 @@ internal static class ConvBuffers<T> where T : unmanaged
     public static PackBuffer<T> Plane => _plane ??= new();
     public static PackBuffer<T> Plane2 => _plane2 ??= new();
     public static PackBuffer<T> Row => _row ??= new();
+    /// <summary>The batched path's column matrix of one chunk of images (calling thread; items own whole images).</summary>
+    public static PackBuffer<T> Col => _col ??= new();
+    /// <summary>The batched path's pixel-by-channel matrix of one chunk (an output or output gradient in matrix form).</summary>
+    public static PackBuffer<T> Mat => _mat ??= new();
 }

@@ -15,6 +15,9 @@ internal enum ConvAlgorithm
     DepthwiseNhwc,
     /// <summary>Weight gradient: packed GEMM whose packers copy from channels-last slabs of x and dy (any layout).</summary>
     SlabWeightGrad,
+    /// <summary>Explicit im2col of a chunk of images + one GEMM over all their pixels (small maps, many channels): the
+    /// weights are reused across the batch instead of streamed once per image. All three passes.</summary>
+    Batched,
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
@@ -25,6 +28,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan Forward(ConvGeometry g, Tensor x, Tensor y)
     {
         if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(y));
+        if (UseBatched(g)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(y), false);
         if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false);
         if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x));
@@ -34,6 +38,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx)
     {
         if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx));
+        if (UseBatched(g)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(dx), false);
         if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false);
         if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
@@ -52,6 +57,23 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
     private static bool IsDepthwise(ConvGeometry g) => g.IsDepthwise && g.Og == 1 && !Disabled;
 
+    /// <summary>The batched GEMM for small maps with large weights, every pass and layout: one group, at most 64 output
+    /// pixels per image (the SparK maps of 3x3 and 6x6; 12x12 = 144 and up stay on the slab kernels) and at least 256 Ki
+    /// weights (more than L2 holds, so a per-image item would stream them from memory once per image). Measured and
+    /// argued in docs/conv.md.</summary>
+    internal static bool UseBatched(ConvGeometry g)
+    {
+        if (Batched is { } forced) return forced && !IsDepthwise(g);
+        if (Disabled || g.G != 1) return false;
+        return g.P <= BatchedMaxPixels && (long)g.O * g.K >= BatchedMinWeights;
+    }
+
+    internal const int BatchedMaxPixels = 64;
+    internal const long BatchedMinWeights = 256 * 1024;
+
+    /// <summary>Tests and benchmarks force the batched path on (true) or off (false); null = the rule.</summary>
+    [ThreadStatic] internal static bool? Batched;
+
     /// <summary>Tests turn the slab kernels off to run the packed-GEMM path on AVX2 machines.</summary>
     [ThreadStatic] internal static bool Disabled;
 
@@ -60,6 +82,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x)
     {
         if (IsDepthwise(g)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x));
+        if (UseBatched(g)) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false);
         return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false);
     }
 }
