@@ -44,7 +44,12 @@ public sealed partial class CpuBackend : IBackend
         return a;
     }
 
-    public Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged => new CpuStorage<T>(data.ToArray());
+    public Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged
+    {
+        var storage = Allocate<T>(data.Length, zeroed: false);
+        data.CopyTo(storage.Data);
+        return storage;
+    }
 
     public void CopyToHost<T>(Tensor src, Span<T> dst) where T : unmanaged
     {
