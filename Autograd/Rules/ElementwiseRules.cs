@@ -91,7 +91,9 @@ internal static class ElementwiseRules
             UnaryOp.Abs => FromInput("Abs", x, y, static (g, x) => g * (x.Gt(0).To(x.DType) - x.Lt(0).To(x.DType))),
             UnaryOp.Square => FromInput("Square", x, y, static (g, x) => g * x * 2.0),
             UnaryOp.Log => FromInput("Log", x, y, static (g, x) => g / x),
-            UnaryOp.Relu6 => FromInput("Relu6", x, y, static (g, x) => g * x.Gt(0).LogicalAnd(x.Lt(6)).To(x.DType)),
+            // Select, not multiply (torch's threshold_backward): two passes instead of three, and a masked-out
+            // position gets 0 even where g is inf/NaN.
+            UnaryOp.Relu6 => FromInput("Relu6", x, y, static (g, x) => Tensor.Where(x.Gt(0).LogicalAnd(x.Lt(6)), g, 0.0)),
             UnaryOp.Gelu => FromInput("Gelu", x, y, static (g, x) =>
                 g * (((x * InvSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * InvSqrt2Pi)),
             UnaryOp.Erf => FromInput("Erf", x, y, static (g, x) => g * x.Square().Neg().Exp() * TwoOverSqrtPi),
@@ -102,7 +104,7 @@ internal static class ElementwiseRules
             UnaryOp.Sqrt => FromOutput("Sqrt", x, y, static (g, y) => g / (y * 2.0)),
             UnaryOp.Rsqrt => FromOutput("Rsqrt", x, y, static (g, y) => g * y.Pow(3) * -0.5),
             UnaryOp.Reciprocal => FromOutput("Reciprocal", x, y, static (g, y) => g.Neg() * y.Square()),
-            UnaryOp.Relu => FromOutput("Relu", x, y, static (g, y) => g * y.Gt(0).To(y.DType)),
+            UnaryOp.Relu => FromOutput("Relu", x, y, static (g, y) => Tensor.Where(y.Gt(0), g, 0.0)),
             UnaryOp.Sigmoid => FromOutput("Sigmoid", x, y, static (g, y) => g * y * (1.0 - y)),
             UnaryOp.Tanh => FromOutput("Tanh", x, y, static (g, y) => g * (1.0 - y.Square())),
             _ => throw new NotSupportedException($"No gradient rule for the unary op {op}."),

@@ -37,7 +37,7 @@ internal static class BatchNormFused
         var mean = new double[c];
         var invStd = new double[c];
         var variance = new double[c];
-        var y = Tensor.Zeros(x.ShapeArray(), x.DType);
+        var y = Tensor.Empty(x.ShapeArray(), x.DType);             // every element is written below
         var ys = Data<T>(y);
         IntraOpPool.For(c, ch =>
         {
@@ -83,7 +83,7 @@ internal static class BatchNormFused
             int gOffset = gc.Offset;
             var dw = new double[c];
             var db = new double[c];
-            var dx = nx ? Tensor.Zeros(shape, x.DType) : null;
+            var dx = nx ? Tensor.Empty(shape, x.DType) : null;           // every element is written below
             var dxs = dx is null ? null : Data<T>(dx);
             IntraOpPool.For(c, ch =>
             {
