@@ -41,6 +41,13 @@ public static class KernelCatalog
         yield return typeof(ElementwiseKernels).GetMethod(nameof(ElementwiseKernels.Logical))!;
     }
 
+    /// <summary>The explicitly grouped kernels (launched with a KernelConfig; compiled with FromExplicitlyGroupedKernel).</summary>
+    public static IEnumerable<MethodInfo> Grouped()
+    {
+        yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(float), typeof(F32));
+        yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(double), typeof(F64));
+    }
+
     private static MethodInfo Get(Type owner, string name, params Type[] args) =>
         owner.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.MakeGenericMethod(args);
 }

@@ -135,6 +135,8 @@ public static class FinetuneCommand
             init = $"from {o.InitWeight}";
         }
         if (o.LinearProbe) foreach (var p in model.Backbone.Parameters()) p.RequiresGrad = false;
+        using var device = o.OpenDevice(cmd);
+        model.To(device.Device);
         Say($"sparkle {cmd}: {o.Model}{(o.UseSmallStem ? " (small stem)" : "")} {o.InputSize}px {init}; {train.Count} labelled training images " +
             $"({classes} classes), {test.Count} test images; {o.Epochs} epochs, batch {o.BatchSize}, {o.Opt} lr {Fmt.G(o.PeakLr, "G3")}, {o.Threads} threads");
 
@@ -155,19 +157,20 @@ public static class FinetuneCommand
         double top1;
         if (o.LinearProbe)
         {
-            var (xTrain, yTrain) = Features(model, train, evalTransform, o);
-            var (xTest, yTest) = Features(model, test, evalTransform, o);
+            var (xTrain, yTrain) = Features(model, train, evalTransform, o, device);
+            var (xTest, yTest) = Features(model, test, evalTransform, o, device);
             Say($"features: {xTrain.Size(0)} x {xTrain.Size(1)} train, {xTest.Size(0)} test ({Fmt.Duration(clock.Elapsed.TotalSeconds)})");
             int n = xTrain.Size(0), ipe = (n + o.BatchSize - 1) / o.BatchSize;
             var tuner = new Finetuner(model.Head, options, ipe);
             top1 = 0;
             for (int e = 0; e < o.Epochs; e++)
             {
-                var perm = Tensor.Randperm(n, new Generator(o.Seed + (ulong)e));
+                var perm = device.Upload(Tensor.Randperm(n, new Generator(o.Seed + (ulong)e)));
                 double sum = 0;
                 for (int i = 0; i < ipe; i++)
                 {
                     var idx = perm.Narrow(0, i * o.BatchSize, Math.Min(o.BatchSize, n - i * o.BatchSize));
+                    using var scope = device.StepScope();
                     sum += tuner.Step(xTrain.IndexSelect(0, idx), yTrain.IndexSelect(0, idx));
                 }
                 top1 = 100.0 * Finetuner.Correct(model.Head, xTest, yTest) / xTest.Size(0);
@@ -186,7 +189,8 @@ public static class FinetuneCommand
             var interval = Stopwatch.StartNew();
             foreach (var batch in loader.Batches(0, 0, o.Epochs))
             {
-                sum += tuner.Step(batch.Images, batch.Labels!);
+                using (device.StepScope())
+                    sum += tuner.Step(device.Upload(batch.Images), device.Upload(batch.Labels!));
                 count++; images += batch.Count;
                 bool epochEnd = batch.Iteration == loader.IterationsPerEpoch - 1;
                 if (tuner.Iteration % o.LogEvery == 0 || epochEnd)
@@ -198,7 +202,7 @@ public static class FinetuneCommand
                 }
                 if (epochEnd)
                 {
-                    top1 = Evaluate(model, test, evalTransform, o);
+                    top1 = Evaluate(model, test, evalTransform, o, device);
                     epochTop1.Add(top1);
                     log.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = batch.Epoch + 1, ["top1"] = top1, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
                     Say(string.Create(CultureInfo.InvariantCulture, $"epoch {batch.Epoch + 1}/{o.Epochs}: test top-1 {top1:F2} % ({Fmt.Duration(clock.Elapsed.TotalSeconds)})"));
@@ -229,19 +233,19 @@ public static class FinetuneCommand
         }
     }
 
-    private static (Tensor X, Tensor Y) Features(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o)
+    private static (Tensor X, Tensor Y) Features(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o, DeviceSession device)
     {
         using var loader = new DataLoader(set, transform, new LoaderOptions { BatchSize = 128, Shuffle = false, LastBatch = LastBatch.Keep, Workers = o.Workers });
         var xs = new List<Tensor>(); var ys = new List<Tensor>();
-        foreach (var b in loader.Epoch(0)) { xs.Add(model.FrozenFeatures(b.Images)); ys.Add(b.Labels!); }
+        foreach (var b in loader.Epoch(0)) { xs.Add(model.FrozenFeatures(device.Upload(b.Images))); ys.Add(device.Upload(b.Labels!)); }
         return (Tensor.Cat(xs, 0), Tensor.Cat(ys, 0));
     }
 
-    private static double Evaluate(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o)
+    private static double Evaluate(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o, DeviceSession device)
     {
         using var loader = new DataLoader(set, transform, new LoaderOptions { BatchSize = 128, Shuffle = false, LastBatch = LastBatch.Keep, Workers = o.Workers });
         long correct = 0, n = 0;
-        foreach (var b in loader.Epoch(0)) { correct += Finetuner.Correct(model, b.Images, b.Labels!); n += b.Count; }
+        foreach (var b in loader.Epoch(0)) { using (device.StepScope()) correct += Finetuner.Correct(model, device.Upload(b.Images), device.Upload(b.Labels!)); n += b.Count; }
         return 100.0 * correct / n;
     }
 }

@@ -14,7 +14,8 @@ internal static class Help
               --dec-width 128                   decoder width (SparK: 768)
               --data SPEC                       builtin (default) | fashion-mnist | DIR (IDX files or ImageFolder)
               --output runs/pretrain  --resume CKPT  --init-weight FILE
-              --seed 1  --threads N (all cores)  --workers N  --device cpu  --log-every 10  --vis-images 8  --quiet
+              --seed 1  --threads N (all cores)  --workers N  --log-every 10  --vis-images 8  --quiet
+              --device cpu                      cpu | cuda | opencl | ilgpu-cpu (ILGPU's CPU simulator, tests only), optionally :INDEX
             """,
         "finetune" or "linear-probe" => $"""
             sparkle {command} [options]          classification on the test split, top-1
@@ -23,11 +24,12 @@ internal static class Help
               --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 4 : 30)}  --warmup-epochs  --batch-size 64
               --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
               --output runs/{command}  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
+              --device cpu                      cpu | cuda | opencl | ilgpu-cpu, optionally :INDEX
             """,
         "reconstruct" => "sparkle reconstruct CKPT [--images 8] [--data SPEC] [--output FILE] [--seed 1]   picture grid from a with-decoder checkpoint",
         "export" => "sparkle export CKPT [--output FILE]   timm-style encoder file from a with-decoder checkpoint",
         "info" => "sparkle info [--model resnet50] [--input-size 224] [--dec-width 768] [--shapes]   parameter counts and shapes",
-        "bench" => "sparkle bench [pretrain options] [--reps 5]   timed SparK training steps on random data",
+        "bench" => "sparkle bench [pretrain options, --device too] [--reps 5]   timed SparK training steps on random data",
         _ => Program.Usage,
     };
 }

@@ -31,9 +31,8 @@ public record ModelArgs
         if (!Backbones.Names.Contains(model))
             throw new UsageException($"{command}: unknown --model '{model}'. Known: {string.Join(", ", Backbones.Names)}.");
         var device = a.String("device", d.Device)!;
-        if (device != "cpu")
-            throw new UsageException($"{command}: --device {device} is not available yet: the training commands run on the CPU backend only " +
-                                     "(the ILGPU backend has the primitives but no convolution kernels yet). Use --device cpu.");
+        if (DeviceSession.ParseName(device) is null)
+            throw new UsageException($"{command}: unknown --device '{device}'. Known: cpu, cuda, opencl, ilgpu-cpu (optionally :INDEX, e.g. cuda:1).");
         var r = d with
         {
             Model = model,
@@ -52,6 +51,9 @@ public record ModelArgs
     }
 
     public void ApplyThreads() => IntraOpPool.NumThreads = Threads;
+
+    /// <summary>Opens --device for the run (the caller disposes it at the end).</summary>
+    public DeviceSession OpenDevice(string command) => DeviceSession.Open(Device, command);
 
     public Module CreateBackbone(double dropPath, ulong seed, bool initialize = true, int numClasses = 0) =>
         Backbones.Create(Model, new ModelOptions { Generator = new Generator(seed), DropPath = dropPath, Initialize = initialize, NumClasses = numClasses },

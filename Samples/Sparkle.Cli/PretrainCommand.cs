@@ -46,7 +46,9 @@ public static class PretrainCommand
 
         var source = DataSources.Open(o.Data, msg => console.WriteLine(msg));
         if (source.Train.Count == 0) throw new UsageException($"pretrain: the data set '{o.Data}' holds no images.");
+        using var device = o.OpenDevice("pretrain");
         var model = o.CreateSpark();
+        model.To(device.Device);                                  // parameters and buffers in place, before the optimizer exists
         using var loader = new DataLoader(source.Train, new PretrainTransform(o.InputSize),
             new LoaderOptions { BatchSize = o.BatchSize, Seed = o.Seed, Workers = o.Workers, Prefetch = 4 });
         long ipe = loader.IterationsPerEpoch;
@@ -79,6 +81,7 @@ public static class PretrainCommand
         }
 
         var vis = VisualBatch(source, o, model);
+        vis = (device.Upload(vis.Images), device.Upload(vis.Mask));
         using var log = new RunLog(Path.Combine(o.Output, LogFile), append: o.Resume is not null);
         log.Write(new Dictionary<string, object?>
         {
@@ -136,7 +139,11 @@ public static class PretrainCommand
             var images = batch.Images;
             if (o.NanAt == trainer.Iteration) images.Set(float.NaN, 0, 0, 0, 0);
             double loss;
-            try { loss = trainer.Step(images); }
+            try
+            {
+                using var scope = device.StepScope();            // the step's dead device storages go back to the pool
+                loss = trainer.Step(device.Upload(images));       // the mask follows the images' device (Pretrainer)
+            }
             catch (NonFiniteLossException e)
             {
                 log.Write(new Dictionary<string, object?> { ["type"] = "non_finite_loss", ["iteration"] = e.Iteration, ["message"] = e.Message });
@@ -236,6 +243,7 @@ public static class PretrainCommand
         try
         {
             var (input, masked, composite) = model.Visualize(images, mask);
+            (input, masked, composite) = (input.To(Device.Cpu), masked.To(Device.Cpu), composite.To(Device.Cpu));
             PngWriter.SaveGrid(path, [input, masked, composite], Normalization.ImageNet, padding: 2, maxRows: images.Size(0));
         }
         finally { model.Train(training); }

@@ -83,6 +83,11 @@ public static class Program
             stderr.WriteLine($"sparkle {args[0]}: {e.Message}");
             return 2;
         }
+        catch (DeviceUnavailableException e)
+        {
+            stderr.WriteLine($"sparkle {e.Message}");
+            return 1;
+        }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
         {
             stderr.WriteLine($"sparkle {args[0]}: {e.Message}");

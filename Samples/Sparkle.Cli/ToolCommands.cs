@@ -85,19 +85,21 @@ public static class ToolCommands
         if (at >= 0 && at + 1 < list.Count) { reps = int.Parse(list[at + 1], CultureInfo.InvariantCulture); list.RemoveRange(at, 2); }
         var o = PretrainArgs.Parse(list);
         o.ApplyThreads();
+        using var device = o.OpenDevice("bench");
         var model = o.CreateSpark();
+        model.To(device.Device);
         var trainer = new Sparkle.Models.Training.Pretrainer(model, new Sparkle.Models.Training.PretrainOptions
         {
             Epochs = 1, WarmupEpochs = 0, BatchSize = o.BatchSize, BaseLr = o.BaseLr, Optimizer = o.Opt, Beta2 = o.Beta2, Clip = o.Clip, Seed = o.Seed,
         }, reps + 1);
-        var images = Tensor.Randn([o.BatchSize, 3, o.InputSize, o.InputSize], new Generator(o.Seed + 5));
-        trainer.Step(images);                                       // warm-up (JIT, buffers)
+        var images = device.Upload(Tensor.Randn([o.BatchSize, 3, o.InputSize, o.InputSize], new Generator(o.Seed + 5)));
+        using (device.StepScope()) trainer.Step(images);            // warm-up (JIT, kernel compiles, buffers)
         var times = new List<double>();
         double loss = 0;
         for (int i = 0; i < reps; i++)
         {
             var sw = Stopwatch.StartNew();
-            loss = trainer.Step(images);
+            using (device.StepScope()) loss = trainer.Step(images);
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
         times.Sort();

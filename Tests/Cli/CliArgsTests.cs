@@ -64,7 +64,7 @@ public class CliArgsTests
     [InlineData(new[] { "--model", "vgg16" }, "unknown --model 'vgg16'")]
     [InlineData(new[] { "--input-size", "30" }, "multiple of resnet18's total stride 8")]
     [InlineData(new[] { "--opt", "adam" }, "--opt must be one of lamb, adamw, sgd")]
-    [InlineData(new[] { "--device", "cuda" }, "--device cuda is not available yet")]
+    [InlineData(new[] { "--device", "tpu" }, "unknown --device 'tpu'")]
     [InlineData(new[] { "--seed", "1", "--seed", "2" }, "--seed given twice")]
     [InlineData(new[] { "extra" }, "unexpected argument 'extra'")]
     public void BadArgumentsGiveClearErrors(string[] argv, string message)

@@ -35,6 +35,17 @@ public class PtxCompileTests(ITestOutputHelper output)
                 File.WriteAllText(Path.Combine(dir, $"sm{sm}_{n}_{kernel.Name}.ptx"), compiled.PTXAssembly);
             n++;
         }
+        foreach (var kernel in KernelCatalog.Grouped())
+        {
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+            var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
+            Assert.Contains(".entry", compiled.PTXAssembly);
+            Assert.Contains("bar.sync", compiled.PTXAssembly);             // Group.Barrier
+            Assert.Contains(".shared", compiled.PTXAssembly);              // the A and B tiles
+            if (Environment.GetEnvironmentVariable("SPARKLE_PTX_DUMP") is string dir)
+                File.WriteAllText(Path.Combine(dir, $"sm{sm}_{n}_{kernel.Name}_grouped.ptx"), compiled.PTXAssembly);
+            n++;
+        }
         output.WriteLine($"sm_{sm}: {n} kernels compiled to PTX in {sw.ElapsedMilliseconds} ms");
         Assert.True(n >= 50, $"only {n} kernels in the catalog");
     }
