@@ -14,9 +14,10 @@ namespace Sparkle.Tensors.Cpu;
 /// of a storage it has dropped: between the nodes of a backward pass (the engine calls
 /// <see cref="TensorMemory.SafePoint"/>) and <see cref="TensorMemory.Reclaim"/>. When enough has been handed out
 /// since the last reclaim, a safe point first runs a full collection so the dead are found promptly.</para>
-/// <para>Per thread: arrays are reused only at the allocating thread's own safe points, because another thread
-/// could be inside a kernel reading an array whose storage it has just dropped. Without safe points (a forward-only
-/// loop) the graveyard stops taking arrays at <see cref="GraveyardCapBytes"/> and the GC frees the rest.</para>
+/// <para>One thread at a time (<see cref="Use"/> enforces it): arrays are reused only at the using thread's safe
+/// points, because another thread could be inside a kernel reading an array whose storage it has just dropped — so
+/// do not run ops on a pool's tensors from other threads while it is in use. Without safe points (a forward-only
+/// loop) the graveyard stops taking arrays two full collections after the last safe point and the GC frees them.</para>
 /// </summary>
 internal sealed class StoragePool
 {
