@@ -93,8 +93,11 @@ public static partial class SparseOps
             else
             {
                 if (UseImplicitGemm(groups, rows))
-                    ImplicitGemm.Run(xr, nIn, cin, rows!, taps, nOut, ImplicitGemm.Pack<T>(wArr, taps, cin, cout, (t, c, o) => (o * cin + c) * taps + t),
-                        cout, yr, cout, null);
+                {
+                    var packed = ImplicitGemm.Pack<T>(wArr, taps, cin, cout, (t, c, o) => (o * cin + c) * taps + t);
+                    try { ImplicitGemm.Run(xr, nIn, cin, rows!, taps, nOut, packed, cout, yr, cout, null); }
+                    finally { ArrayPool<T>.Shared.Return(packed); }
+                }
                 else
                     SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
                 if (bArr is not null)
@@ -149,8 +152,9 @@ public static partial class SparseOps
                     else if (UseImplicitGemm(groups, inv))
                     {
                         var w = wArr!;
-                        ImplicitGemm.Run(dyr, nOut, cout, inv!, taps, nIn, ImplicitGemm.Pack<T>(w, taps, cout, cin, (t, o, c) => (o * cin + c) * taps + t),
-                            cin, dxr, cin, null);
+                        var packed = ImplicitGemm.Pack<T>(w, taps, cout, cin, (t, o, c) => (o * cin + c) * taps + t);
+                        try { ImplicitGemm.Run(dyr, nOut, cout, inv!, taps, nIn, packed, cin, dxr, cin, null); }
+                        finally { ArrayPool<T>.Shared.Return(packed); }
                     }
                     else
                         SparseConvKernels.GatherGemm(dyr, cout, inv, taps, groups, nIn, SparseConvKernels.PackBackward<T>(wArr!, cout, cg, taps, groups), cin, dxr);

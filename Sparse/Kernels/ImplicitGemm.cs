@@ -20,11 +20,15 @@ internal static class ImplicitGemm
 {
     public const int MR = 6;
 
-    /// <summary>Packs w[t][k][n] (element (t·K + k)·ldw + n, n &lt; N) into [block][t][k][2·VW].</summary>
+    /// <summary>Packs w[t][k][n] (element (t·K + k)·ldw + n, n &lt; N) into [block][t][k][2·VW], in an array rented from
+    /// ArrayPool&lt;T&gt;.Shared (weight-sized, once per call: renting keeps a training step off the GC); the caller
+    /// returns it.</summary>
     public static T[] Pack<T>(ReadOnlySpan<T> w, int taps, int k, int n, Func<int, int, int, int> index) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = 2 * Vector256<T>.Count, blocks = (n + nr - 1) / nr;
-        var p = new T[blocks * taps * k * nr];
+        int size = blocks * taps * k * nr;
+        var p = ArrayPool<T>.Shared.Rent(Math.Max(1, size));
+        if (n % nr != 0) Array.Clear(p, 0, size);                    // the last block's padding columns read as zeros
         for (int blk = 0; blk < blocks; blk++)
             for (int t = 0; t < taps; t++)
                 for (int c = 0; c < k; c++)
