@@ -4,20 +4,10 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Sparkle.Tensors.Cpu;
+using Sparkle.Tensors.Cpu.Conv;
 using Sparkle.Tensors.Cpu.Gemm;
 
 namespace Sparkle.Sparse.Kernels;
-
-/// <summary>A count known to the JIT (vectors per block, taps per register block).</summary>
-internal interface ICount { static abstract int Count { get; } }
-internal readonly struct N1 : ICount { public static int Count => 1; }
-internal readonly struct N2 : ICount { public static int Count => 2; }
-internal readonly struct N3 : ICount { public static int Count => 3; }
-internal readonly struct N4 : ICount { public static int Count => 4; }
-internal readonly struct N5 : ICount { public static int Count => 5; }
-internal readonly struct N6 : ICount { public static int Count => 6; }
-internal readonly struct N7 : ICount { public static int Count => 7; }
-internal readonly struct N8 : ICount { public static int Count => 8; }
 
 /// <summary>
 /// Submanifold depthwise convolution (groups = C = O) with stride 1 and "same" padding (2·P = (K − 1)·D, so the
@@ -94,9 +84,9 @@ internal static class DepthwisePlanes
                 ref T o = ref Unsafe.Add(ref o0, j0);
                 switch (runs.BlockVecs[k])
                 {
-                    case 1: RowGroup<T, N1>(ref pl, colsP, tapOff, wts, ref o, wc); break;
-                    case 2: RowGroup<T, N2>(ref pl, colsP, tapOff, wts, ref o, wc); break;
-                    default: RowGroup<T, N3>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                    case 1: RowGroup<T, TapCounts.C1>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                    case 2: RowGroup<T, TapCounts.C2>(ref pl, colsP, tapOff, wts, ref o, wc); break;
+                    default: RowGroup<T, TapCounts.C3>(ref pl, colsP, tapOff, wts, ref o, wc); break;
                 }
             }
             for (int r = 0; r < R && q * R + r < h; r++)
@@ -160,14 +150,14 @@ internal static class DepthwisePlanes
                                 int rowOff = kh * g.DH;
                                 switch (cnt)
                                 {
-                                    case 1: WeightRows<T, N1>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    case 2: WeightRows<T, N2>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    case 3: WeightRows<T, N3>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    case 4: WeightRows<T, N4>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    case 5: WeightRows<T, N5>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    case 6: WeightRows<T, N6>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    case 7: WeightRows<T, N7>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
-                                    default: WeightRows<T, N8>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 1: WeightRows<T, TapCounts.C1>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 2: WeightRows<T, TapCounts.C2>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 3: WeightRows<T, TapCounts.C3>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 4: WeightRows<T, TapCounts.C4>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 5: WeightRows<T, TapCounts.C5>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 6: WeightRows<T, TapCounts.C6>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    case 7: WeightRows<T, TapCounts.C7>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
+                                    default: WeightRows<T, TapCounts.C8>(ref p0, colsP, rowOff, ref d0, colsP, runs, b, wOff, ref a); break;
                                 }
                             }
                     }
@@ -228,7 +218,7 @@ internal static class DepthwisePlanes
     /// block's column): per tap one weight broadcast feeds 4·NV FMAs, each with its own source load.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowGroup<T, NV>(ref T plane, int colsP, int[] tapOff, T[] wts, ref T out0, int wc)
-        where T : unmanaged, IFloatingPointIeee754<T> where NV : ICount
+        where T : unmanaged, IFloatingPointIeee754<T> where NV : ITapCount
     {
         int n = NV.Count;
         nuint v = (nuint)Vector256<T>.Count, v2 = 2 * v;
@@ -277,7 +267,7 @@ internal static class DepthwisePlanes
     /// the TC column taps of a block (one dy load feeds all of them).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightRows<T, TC>(ref T plane, int colsP, int rowOff, ref T dyp, int wc, PlaneRuns runs, int b,
-        ReadOnlySpan<int> tapOff, ref T acc) where T : unmanaged, IFloatingPointIeee754<T> where TC : ICount
+        ReadOnlySpan<int> tapOff, ref T acc) where T : unmanaged, IFloatingPointIeee754<T> where TC : ITapCount
     {
         int n = TC.Count, vw = Vector256<T>.Count, h = runs.Height;
         nuint v = (nuint)vw;

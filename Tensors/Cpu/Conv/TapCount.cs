@@ -1,6 +1,6 @@
 namespace Sparkle.Tensors.Cpu.Conv;
 
-/// <summary>A tap count known to the JIT: kernels generic over it keep one accumulator per tap in registers and
+/// <summary>A count known to the JIT (taps, or vectors per block): kernels generic over it keep one accumulator each in registers and
 /// the unused ones fold away (the weight-gradient kernels keep up to 8 column taps of a kernel row).</summary>
 internal interface ITapCount
 {
