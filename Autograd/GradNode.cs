@@ -17,7 +17,7 @@ public delegate Tensor?[] BackwardFunction(Tensor gradOutput);
 public sealed class GradNode
 {
     private BackwardFunction? _backward;
-    private readonly SavedVersion[] _saved;
+    private SavedVersion[] _saved;
 
     internal GradNode(string name, IReadOnlyList<Tensor?> inputs, BackwardFunction backward, ReadOnlySpan<Tensor> saved)
     {
@@ -60,6 +60,9 @@ public sealed class GradNode
     {
         _backward = null;
         Edges = [];
+        // The version records hold the saved storages too: drop them, or every activation would stay reachable
+        // through the engine's node table until the whole backward pass ends.
+        _saved = [];
         RetainTarget = null;
     }
 

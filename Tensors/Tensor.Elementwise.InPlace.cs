@@ -52,6 +52,23 @@ public sealed partial class Tensor
         return InPlaceWithScalar("Div_", BinaryOp.Div, scalar);
     }
 
+    /// <summary>this /= other (floating tensors only).</summary>
+    public Tensor Div_(Tensor other)
+    {
+        CheckFloating("Div_", this);
+        Backend.Binary(BinaryOp.Div, this, InPlaceOperand("Div_", other), this);
+        return this;
+    }
+
+    /// <summary>this = sqrt(this) (floating tensors only).</summary>
+    public Tensor Sqrt_()
+    {
+        CheckFloating("Sqrt_", this);
+        CheckWritable("Sqrt_");
+        Backend.Unary(UnaryOp.Sqrt, this, this);
+        return this;
+    }
+
     /// <summary>Copies src (broadcast to this shape, converted to this dtype) into this view.</summary>
     public Tensor Copy_(Tensor src)
     {

@@ -30,6 +30,13 @@ public sealed partial class Tensor
     public Tensor Minimum(Tensor other) => Arith("Minimum", BinaryOp.Minimum, this, other);
     public Tensor Minimum(double scalar) => Arith("Minimum", BinaryOp.Minimum, this, scalar);
 
+    /// <summary>ReLU backward in one pass: <paramref name="grad"/> where <paramref name="output"/> &gt; 0, else 0.</summary>
+    internal static Tensor ReluBackward(Tensor grad, Tensor output) => Arith("ReluBackward", BinaryOp.ReluBackward, grad, output);
+
+    /// <summary>ReLU6 backward in one pass: <paramref name="grad"/> where 0 &lt; <paramref name="x"/> &lt; 6, else 0;
+    /// <paramref name="x"/> may be the input or the output (the test is the same).</summary>
+    internal static Tensor Relu6Backward(Tensor grad, Tensor x) => Arith("Relu6Backward", BinaryOp.Relu6Backward, grad, x);
+
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
     public static Tensor operator +(Tensor a, double b) => a.Add(b);
     public static Tensor operator +(double a, Tensor b) => b.Add(a);

@@ -18,6 +18,8 @@ public sealed class TensorPool
 {
     private readonly StoragePool _pool = new();
 
+    internal StoragePool Storages => _pool;
+
     /// <summary>This thread's CPU allocations of at least 16 KB come from the pool until the scope is disposed. One
     /// thread at a time; scopes nest (the innermost pool serves).</summary>
     public IDisposable Use() => _pool.Use();

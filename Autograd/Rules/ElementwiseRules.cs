@@ -91,9 +91,10 @@ internal static class ElementwiseRules
             UnaryOp.Abs => FromInput("Abs", x, y, static (g, x) => g * (x.Gt(0).To(x.DType) - x.Lt(0).To(x.DType))),
             UnaryOp.Square => FromInput("Square", x, y, static (g, x) => g * x * 2.0),
             UnaryOp.Log => FromInput("Log", x, y, static (g, x) => g / x),
-            // Select, not multiply (torch's threshold_backward): two passes instead of three, and a masked-out
-            // position gets 0 even where g is inf/NaN.
-            UnaryOp.Relu6 => FromInput("Relu6", x, y, static (g, x) => Tensor.Where(x.Gt(0).LogicalAnd(x.Lt(6)), g, 0.0)),
+            // Select, not multiply (torch's threshold_backward), in one pass: a masked-out position gets 0 even where
+            // g is inf/NaN. From the output: 0 < relu6(x) < 6 exactly where 0 < x < 6, and saving the output lets
+            // the input (usually a BN output) die in the forward — the next op (a conv) saves the output anyway.
+            UnaryOp.Relu6 => FromOutput("Relu6", x, y, static (g, y) => Tensor.Relu6Backward(g, y)),
             UnaryOp.Gelu => FromInput("Gelu", x, y, static (g, x) =>
                 g * (((x * InvSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * InvSqrt2Pi)),
             UnaryOp.Erf => FromInput("Erf", x, y, static (g, x) => g * x.Square().Neg().Exp() * TwoOverSqrtPi),
@@ -104,7 +105,7 @@ internal static class ElementwiseRules
             UnaryOp.Sqrt => FromOutput("Sqrt", x, y, static (g, y) => g / (y * 2.0)),
             UnaryOp.Rsqrt => FromOutput("Rsqrt", x, y, static (g, y) => g * y.Pow(3) * -0.5),
             UnaryOp.Reciprocal => FromOutput("Reciprocal", x, y, static (g, y) => g.Neg() * y.Square()),
-            UnaryOp.Relu => FromOutput("Relu", x, y, static (g, y) => Tensor.Where(y.Gt(0), g, 0.0)),
+            UnaryOp.Relu => FromOutput("Relu", x, y, static (g, y) => Tensor.ReluBackward(g, y)),
             UnaryOp.Sigmoid => FromOutput("Sigmoid", x, y, static (g, y) => g * y * (1.0 - y)),
             UnaryOp.Tanh => FromOutput("Tanh", x, y, static (g, y) => g * (1.0 - y.Square())),
             _ => throw new NotSupportedException($"No gradient rule for the unary op {op}."),

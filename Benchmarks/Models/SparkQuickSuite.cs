@@ -43,7 +43,7 @@ public sealed class SparkQuickSuite : IQuickSuite
                 var l = spark.Loss(images, spark.SampleMask(batch, g));
                 l.Backward();
                 lamb.Step();
-                lamb.ZeroGrad();
+                lamb.ZeroGrad(setToNone: false);                // as Pretrainer
                 loss = l.Item();
             }
             // Two steps fill the pool (sizes are the same every step from then on), then the timed steps.
@@ -64,6 +64,51 @@ public sealed class SparkQuickSuite : IQuickSuite
             string gcs = string.Join("/", Enumerable.Range(0, 3).Select(i => ((GC.CollectionCount(i) - gcBefore[i]) / (double)reps).ToString("F1")));
             string poolLine = pool is null ? "pool=off" :
                 $"pool_fresh_mb_per_step={(stats.Fresh - statsBefore.Fresh) / 1e6 / reps:F0} pool_gc_ms_per_step={(stats.CollectionMs - statsBefore.CollectionMs) / reps:F0} pool_peak_free_mb={stats.PeakFree / 1e6:F0}";
+            if (opts.Int("trace", 0) == 1 && pool is not null)
+            {
+                var proc = System.Diagnostics.Process.GetCurrentProcess();
+                long minFree = long.MaxValue;
+                List<(Type Type, int Length, int Count)> atMin = [];
+                Sparkle.Tensors.Cpu.StoragePool.Trace = p =>
+                {
+                    proc.Refresh();
+                    if (p.BytesFree < minFree) { minFree = p.BytesFree; atMin = p.FreeLists().ToList(); }
+                    Console.WriteLine($"# trace handed={(p.FreshBytes + p.ReusedBytes) / 1e6:F0} fresh={p.FreshBytes / 1e6:F0} free={p.BytesFree / 1e6:F0} gc_heap={GC.GetTotalMemory(false) / 1e6:F0} rss={proc.WorkingSet64 / 1e6:F0}");
+                };
+                using (pool.Use())
+                {
+                    Console.WriteLine("# trace forward");
+                    var l = spark.Loss(images, spark.SampleMask(batch, g));
+                    Console.WriteLine("# trace backward");
+                    l.Backward();
+                    Console.WriteLine("# trace optimizer");
+                    lamb.Step();
+                    lamb.ZeroGrad();
+                }
+                Sparkle.Tensors.Cpu.StoragePool.Trace = null;
+                Console.WriteLine($"# free lists at the lowest point of the step ({minFree / 1e6:F0} MB):");
+                foreach (var (type, length, count) in atMin.Take(25))
+                    Console.WriteLine($"# free {count,3} x {length,10} {type.Name} = {(long)length * count * System.Runtime.InteropServices.Marshal.SizeOf(type) / 1e6:F1} MB");
+            }
+            if (opts.Int("saved", 0) == 1)
+            {
+                long live0 = GC.GetTotalMemory(forceFullCollection: true), alloc0 = GC.GetTotalAllocatedBytes(true);
+                var p0 = pool?.Stats ?? default;
+                Tensor l;
+                using (pool?.Use()) l = spark.Loss(images, spark.SampleMask(batch, g));
+                long alloc1 = GC.GetTotalAllocatedBytes(true);
+                var p1 = pool?.Stats ?? default;
+                long live1 = GC.GetTotalMemory(forceFullCollection: true);
+                Console.WriteLine($"# forward: managed allocation {(alloc1 - alloc0) / 1e6:F0} MB, pool handed out {(p1.Fresh + p1.Reused - p0.Fresh - p0.Reused) / 1e6:F0} MB");
+                double total = 0;
+                foreach (var (op, nodes, mb) in SavedInventory.ByOp(l)) { total += mb; if (mb > 1) Console.WriteLine($"# saved {mb,8:F1} MB {nodes,4} x {op}"); }
+                Console.WriteLine($"# saved total {total:F0} MB (listed by nodes); live after forward - before: {(live1 - live0) / 1e6:F0} MB (pool free lists count as live)");
+                long alloc2 = GC.GetTotalAllocatedBytes(true);
+                using (pool?.Use()) l.Backward();
+                var p2 = pool?.Stats ?? default;
+                Console.WriteLine($"# backward: managed allocation {(GC.GetTotalAllocatedBytes(true) - alloc2) / 1e6:F0} MB, pool handed out {(p2.Fresh + p2.Reused - p1.Fresh - p1.Reused) / 1e6:F0} MB");
+                lamb.ZeroGrad();
+            }
             if (opts.Int("profile", 0) == 1)
             {
                 Sparkle.Autograd.BackwardProfile.Enabled = true;

@@ -61,6 +61,8 @@ public static class ElementwiseKernels
             case (int)BinaryOp.Div: r = e.Div(x, y); break;
             case (int)BinaryOp.Maximum: r = e.Maximum(x, y); break;
             case (int)BinaryOp.Minimum: r = e.Minimum(x, y); break;
+            case (int)BinaryOp.ReluBackward: r = e.Lt(e.FromLong(0), y) ? x : e.FromLong(0); break;
+            case (int)BinaryOp.Relu6Backward: r = e.Lt(e.FromLong(0), y) && e.Lt(y, e.FromLong(6)) ? x : e.FromLong(0); break;
             default: r = e.Pow(x, y); break;
         }
         dst[od] = r;

@@ -45,6 +45,7 @@ public sealed class LightDecoder : Module
             if (k < densified.Count && densified[k] is { } skip) x = x is null ? skip : x + skip;
             if (x is null) throw new ArgumentException("LightDecoder: the deepest densified map is missing.");
             x = dec[k].Forward(x);
+            TensorMemory.SafePoint();                                        // see Sequential: reuse within the forward
         }
         // Encoders whose total stride is smaller than their number of maps allows (the small-image ResNet stem: maps at
         // strides 8, 4, 2, 1 for 3 blocks) hand one more map at full resolution: it joins before the head.

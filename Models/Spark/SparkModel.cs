@@ -116,6 +116,7 @@ public sealed class SparkModel : Module
             var visible = context.DenseMask(x.Size(2), x.Size(3), x.DType, x.Device).Gt(0.5);
             x = Tensor.Where(visible, x, tokens[i]);                          // select, not add (SPARK.md §8.8)
             toDecoder[i] = projs[i].Forward(x);
+            TensorMemory.SafePoint();                                        // see Sequential: reuse within the forward
         }
         return toDecoder;
     }

@@ -106,7 +106,7 @@ public sealed class Finetuner
         var loss = F.CrossEntropy(Model.Forward(inputs), labels, Options.LabelSmoothing);
         double value = loss.Item();
         if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
-        Optimizer.ZeroGrad();
+        Optimizer.ZeroGrad(setToNone: false);          // accumulate into last step's gradient tensors: none allocated per step
         loss.Backward();
         if (Options.Clip > 0) GradClipping.ClipGradNorm_(Optimizer.ParamGroups.SelectMany(g => g.Parameters), Options.Clip);
         Optimizer.Step();

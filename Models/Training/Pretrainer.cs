@@ -96,7 +96,7 @@ public sealed class Pretrainer
         var loss = Model.Loss(images, active);
         double value = loss.Item();
         if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
-        Optimizer.ZeroGrad();
+        Optimizer.ZeroGrad(setToNone: false);          // accumulate into last step's gradient tensors: none allocated per step
         loss.Backward();
         if (Optimizer is not Lamb && Options.Clip > 0)
             LastGradNorm = GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip).Item();

@@ -74,9 +74,22 @@ internal static class BatchNormFused
                 runningVar.Mul_(1 - momentum).Add_(Tensor.FromArray(variance).To(runningVar.DType), alpha: momentum * count / (count - 1.0));
             }
         if (!Differentiable.NeedsGrad(x, weight!, bias!)) return y;
+        return Differentiable.Record("BatchNorm", y, [x, weight, bias], Backward<T>(x, weight, bias, w, mean, invStd), x);
+    }
+
+    /// <summary>The backward closure, built apart from the forward: lambdas of one method share a closure object,
+    /// so a backward defined next to the forward's kernel lambda would keep the output array alive until the
+    /// backward pass (an activation-sized leak per BN).</summary>
+    private static BackwardFunction Backward<T>(Tensor x, Tensor? weight, Tensor? bias, T[]? w, double[] mean, double[] invStd)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = x.Size(0), c = x.Size(1), inner = x.NumElements / Math.Max(1, n * c);
+        int count = n * inner;
+        var xs = Data<T>(x);
+        int xOffset = x.Offset;
         bool nx = x.RequiresGrad, nw = weight?.RequiresGrad == true, nb = bias?.RequiresGrad == true;
         var shape = x.ShapeArray();
-        return Differentiable.Record("BatchNorm", y, [x, weight, bias], g =>
+        return g =>
         {
             var gc = g.Contiguous();
             var gs = Data<T>(gc);
@@ -119,7 +132,7 @@ internal static class BatchNormFused
                 finally { ArrayPool<T>.Shared.Return(tmp); }
             });
             return [dx, nw ? Tensor.FromArray(dw).To(x.DType) : null, nb ? Tensor.FromArray(db).To(x.DType) : null];
-        }, x);
+        };
     }
 
     private static ReadOnlySpan<T> Row<T>(T[] data, int offset, int i, int ch, int c, int inner) => data.AsSpan(offset + (i * c + ch) * inner, inner);

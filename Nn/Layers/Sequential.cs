@@ -3,7 +3,9 @@ using Sparkle.Tensors;
 namespace Sparkle.Nn.Layers;
 
 /// <summary>Runs its children in order; children are named "0", "1", ... (torch.nn.Sequential). Children are read
-/// from the registry on every call, so <see cref="Module.ReplaceChild"/> takes effect.</summary>
+/// from the registry on every call, so <see cref="Module.ReplaceChild"/> takes effect. Between children it is a
+/// memory safe point (<see cref="TensorMemory.SafePoint"/>): under a <see cref="TensorPool"/> the forward's
+/// temporaries are reused within the same forward, not only after the backward (docs/tensors.md, "Memory").</summary>
 public sealed class Sequential : Module
 {
     public Sequential(params Module[] modules)
@@ -22,7 +24,11 @@ public sealed class Sequential : Module
 
     public override Tensor Forward(Tensor input)
     {
-        for (int i = 0; i < ChildCount; i++) input = ChildAt(i).Forward(input);
+        for (int i = 0; i < ChildCount; i++)
+        {
+            input = ChildAt(i).Forward(input);
+            TensorMemory.SafePoint();
+        }
         return input;
     }
 }

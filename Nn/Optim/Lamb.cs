@@ -70,7 +70,7 @@ public sealed class Lamb : Optimizer
                 foreach (var p in group.Parameters)
                     if (p.Grad is { } g)
                     {
-                        var s = g.Square().Sum();
+                        var s = Scratch(0, g).Copy_(g).Mul_(g).Sum();
                         sumSq = sumSq is null ? s : sumSq.Add(s);
                     }
             if (sumSq is not null)
@@ -96,12 +96,14 @@ public sealed class Lamb : Optimizer
                 var st = StateAt(FlatIndex(gi, j));
                 var m = st.Buffer("exp_avg", p);
                 var v = st.Buffer("exp_avg_sq", p);
-                // one scratch tensor per parameter serves g², β3·g, wd·p, p² and update² in turn
-                var scratch = g.Square();
+                // Two work buffers kept across steps (Optimizer.Scratch): one serves g², β3·g, the denominator, wd·p,
+                // p² and update² in turn, the other holds the update. Same operations in the same order as with
+                // fresh temporaries, so the same bits.
+                var scratch = Scratch(0, p).Copy_(g).Mul_(g);
                 v.Mul_(Beta2).Add_(scratch.Mul_(1 - Beta2));
                 m.Mul_(Beta1).Add_(scratch.Copy_(g).Mul_(beta3));
-                var denom = v.Sqrt().Div_(Math.Sqrt(bc2)).Add_(Eps);
-                var update = m.Div(denom).Div_(bc1);
+                var denom = scratch.Copy_(v).Sqrt_().Div_(Math.Sqrt(bc2)).Add_(Eps);
+                var update = Scratch(1, p).Copy_(m).Div_(denom).Div_(bc1);
                 if (wd != 0) update.Add_(scratch.Copy_(p).Mul_(wd));
                 if (wd != 0 || AlwaysAdapt)
                 {

@@ -113,7 +113,15 @@ public static class IntraOpPool
         while (true)
         {
             Wake.Wait();
-            if (_current is { } job) RunItems(job);
+            RunCurrent();
         }
+    }
+
+    /// <summary>Not inlined: a job held in a local of the loop above could stay on this worker's stack while it waits
+    /// for the next one, keeping the last body's closure (and the arrays it captured) alive.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void RunCurrent()
+    {
+        if (_current is { } job) RunItems(job);
     }
 }

@@ -24,23 +24,35 @@ internal sealed class StoragePool
     /// <summary>Smaller arrays are left to the GC's gen-0 allocator, which is cheap for them.</summary>
     internal const int MinBytes = 16 * 1024;
 
-    /// <summary>Bytes handed out between two collections induced at safe points.</summary>
-    internal const long ReclaimEveryBytes = 256L << 20;
+    /// <summary>Bytes handed out between two collections induced at safe points. Smaller finds the dead sooner (a lower
+    /// resident peak: an array can only be reused after the collection that found its tensor dead) at the price of more
+    /// full collections, which are cheap here (a heap of large float arrays has little to mark).</summary>
+    internal static long ReclaimEveryBytes = 64L << 20;            // settable for tests (a collection at every safe point)
 
     /// <summary>Full collections after the last safe point beyond which dead arrays are left to the GC: a thread
     /// that stopped reaching safe points (a forward-only loop) does not hoard them.</summary>
     private const int StaleAfterCollections = 2;
 
-    /// <summary>A free list not drawn from for this many reclaims is dropped (sizes that stopped occurring).</summary>
+    /// <summary>A free list not drawn from for this many reclaims is dropped (sizes that stopped occurring) — or for two
+    /// steps' worth of reclaims when that is more (a step = an outermost <see cref="Use"/> scope; a step with many
+    /// reclaims must not drop the sizes it uses once per step).</summary>
     private const int IdleReclaimsBeforeTrim = 8;
 
     [ThreadStatic] private static StoragePool? _current;
+
+    /// <summary>Diagnostics (benchmarks): called after each collection a safe point induces.</summary>
+    internal static Action<StoragePool>? Trace;
+
+    /// <summary>Free bytes per (element type, length), largest first (diagnostics).</summary>
+    internal IEnumerable<(Type Type, int Length, int Count)> FreeLists() =>
+        _free.Select(kv => (kv.Key.Item1, kv.Key.Item2, kv.Value.Arrays.Count)).OrderByDescending(e => (long)e.Item2 * e.Item3);
 
     private readonly System.Collections.Concurrent.ConcurrentQueue<Array> _graveyard = new();
     private int _gen2AtSafePoint = GC.CollectionCount(2);
     private readonly Dictionary<(Type, int), FreeList> _free = [];
     private long _handedOutSinceReclaim;
     private int _reclaims;
+    private int _reclaimsAtScopeStart, _reclaimsPerStep;
     private int _ownerThread;
 
     private sealed class FreeList
@@ -60,6 +72,7 @@ internal sealed class StoragePool
             throw new InvalidOperationException($"This TensorPool is in use on thread {owner}; a pool serves one thread at a time (create one per thread).");
         var previous = _current;
         _current = this;
+        if (owner == 0) _reclaimsAtScopeStart = _reclaims;
         return new Scope(this, previous, owner == 0);
     }
 
@@ -72,7 +85,9 @@ internal sealed class StoragePool
             if (_disposed) return;
             _disposed = true;
             _current = previous;
-            if (releaseOwner) Volatile.Write(ref pool._ownerThread, 0);
+            if (!releaseOwner) return;
+            pool._reclaimsPerStep = pool._reclaims - pool._reclaimsAtScopeStart;
+            Volatile.Write(ref pool._ownerThread, 0);
         }
     }
 
@@ -129,6 +144,7 @@ internal sealed class StoragePool
             CollectionTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             Collections++;
             Trim();
+            Trace?.Invoke(this);
         }
         Volatile.Write(ref _gen2AtSafePoint, GC.CollectionCount(2));
         while (_graveyard.TryDequeue(out var array))
@@ -146,7 +162,7 @@ internal sealed class StoragePool
     {
         foreach (var (key, list) in _free.ToArray())
         {
-            if (_reclaims - list.LastUsed < IdleReclaimsBeforeTrim) continue;
+            if (_reclaims - list.LastUsed < Math.Max(IdleReclaimsBeforeTrim, 2 * _reclaimsPerStep)) continue;
             foreach (var a in list.Arrays) BytesFree -= Buffer.ByteLength(a);
             _free.Remove(key);
         }

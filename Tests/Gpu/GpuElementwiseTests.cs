@@ -85,6 +85,7 @@ public class GpuElementwiseTests(IlgpuFixture gpu)
             ("add", (a, b) => a + b, true), ("sub", (a, b) => a - b, true), ("mul", (a, b) => a * b, true),
             ("div", (a, b) => a / b, true), ("max", (a, b) => a.Maximum(b), true), ("min", (a, b) => a.Minimum(b), true),
             ("pow", (a, b) => a.Pow(b), false),
+            ("relu-backward", (a, b) => Tensor.ReluBackward(a, b), true), ("relu6-backward", (a, b) => Tensor.Relu6Backward(a, b * 8), true),
         };
         foreach (var dt in Numeric)
         foreach (var (name, f, exact) in ops)

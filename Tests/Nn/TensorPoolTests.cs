@@ -14,7 +14,7 @@ namespace Sparkle.Tests.Nn;
 public class TensorPoolTests
 {
     /// <summary>A small conv net whose activations (8 x 16 x 16 x 16 floats = 128 KB) are above the pool's 16 KB floor.</summary>
-    private static (Module Net, Sgd Opt) NewNet()
+    private static (Sequential Net, Sgd Opt) NewNet()
     {
         var g = new Generator(11);
         var net = new Sequential(
@@ -54,6 +54,43 @@ public class TensorPoolTests
             Assert.Equal(expected, actual);
         }
         Assert.True(pool.Stats.Reused > 0, $"the pool never served an array: {pool.Stats}");
+        var a = plain.StateDict();
+        foreach (var (name, t) in pooled.StateDict())
+            Assert.Equal(a[name].ToDoubleArray(), t.ToDoubleArray());
+    }
+
+    /// <summary>With a collection at every safe point, arrays are recycled inside the forward too (Sequential's safe
+    /// points between children) and after every backward node: still the same bits as without a pool.</summary>
+    [Fact]
+    public void PooledTrainingWithACollectionAtEverySafePointIsBitIdentical()
+    {
+        var (plain, plainOpt) = NewNet();
+        var (pooled, pooledOpt) = NewNet();
+        var pool = new TensorPool();
+        long every = Sparkle.Tensors.Cpu.StoragePool.ReclaimEveryBytes;
+        Sparkle.Tensors.Cpu.StoragePool.ReclaimEveryBytes = 0;
+        try
+        {
+            for (int step = 0; step < 4; step++)
+            {
+                double expected = Step(plain, plainOpt, step);
+                var (x, y) = Batch(step);
+                double actual;
+                using (pool.Use())
+                {
+                    int collections = pool.Stats.Collections;
+                    var logits = pooled.Forward(x);
+                    Assert.True(pool.Stats.Collections >= collections + pooled.Count - 1, "the forward reached no safe points");
+                    var loss = F.CrossEntropy(logits, y);
+                    pooledOpt.ZeroGrad(setToNone: false);
+                    loss.Backward();
+                    pooledOpt.Step();
+                    actual = loss.Item();
+                }
+                Assert.Equal(expected, actual);
+            }
+        }
+        finally { Sparkle.Tensors.Cpu.StoragePool.ReclaimEveryBytes = every; }
         var a = plain.StateDict();
         foreach (var (name, t) in pooled.StateDict())
             Assert.Equal(a[name].ToDoubleArray(), t.ToDoubleArray());

@@ -85,3 +85,25 @@ internal readonly struct OrOp : IBinaryKernel<byte>
     public Vector256<byte> Invoke(Vector256<byte> a, Vector256<byte> b) => a | b;
     public Vector512<byte> Invoke(Vector512<byte> a, Vector512<byte> b) => a | b;
 }
+
+/// <summary>a where b &gt; 0, else 0 (ReLU backward from the output; a masked NaN gradient gives 0, as a select).</summary>
+internal readonly struct ReluBackwardOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => b > T.Zero ? a : T.Zero;
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.GreaterThan(b, Vector256<T>.Zero) & a;
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.GreaterThan(b, Vector512<T>.Zero) & a;
+}
+
+/// <summary>a where 0 &lt; b &lt; 6, else 0 (ReLU6 backward; NaN in b gives 0).</summary>
+internal readonly struct Relu6BackwardOp<T> : IBinaryKernel<T> where T : unmanaged, INumber<T>
+{
+    private static readonly T Six = T.CreateTruncating(6);
+
+    public static bool Vectorizable => true;
+    public T Invoke(T a, T b) => b > T.Zero && b < Six ? a : T.Zero;
+    public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) =>
+        Vector256.GreaterThan(b, Vector256<T>.Zero) & Vector256.LessThan(b, Vector256.Create(Six)) & a;
+    public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) =>
+        Vector512.GreaterThan(b, Vector512<T>.Zero) & Vector512.LessThan(b, Vector512.Create(Six)) & a;
+}

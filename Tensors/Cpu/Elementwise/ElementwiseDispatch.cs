@@ -98,6 +98,8 @@ internal static class ElementwiseDispatch
             case BinaryOp.Maximum: BinaryDriver.Run<T, MaxOp<T>>(default, a, b, dst); break;
             case BinaryOp.Minimum: BinaryDriver.Run<T, MinOp<T>>(default, a, b, dst); break;
             case BinaryOp.Pow: BinaryDriver.Run<T, PowOp<T>>(default, a, b, dst, UnaryDriver.ExpensiveGrain); break;
+            case BinaryOp.ReluBackward: BinaryDriver.Run<T, ReluBackwardOp<T>>(default, a, b, dst); break;
+            case BinaryOp.Relu6Backward: BinaryDriver.Run<T, Relu6BackwardOp<T>>(default, a, b, dst); break;
             case BinaryOp.Eq: CompareDriver.Run<T, EqOp<T>>(default, a, b, dst); break;
             case BinaryOp.Ne: CompareDriver.Run<T, NeOp<T>>(default, a, b, dst); break;
             case BinaryOp.Lt: CompareDriver.Run<T, LtOp<T>>(default, a, b, dst); break;
