@@ -35,7 +35,9 @@ internal sealed class PoolNet : Module
 
 /// <summary>Issue 6: sparse layers take scratch from ArrayPool and index maps / saved rows / weight gradients from the
 /// TensorPool. Recycled memory holds stale values (and, in tests, rented scratch is NaN: Scratch poisons it under
-/// CpuBackend.PoisonUninitialized), so results must not depend on where memory came from.</summary>
+/// CpuBackend.PoisonUninitialized), so results must not depend on where memory came from. The allocation check sets
+/// the process-wide thread count, so the class runs alone (ThreadCountCollection).</summary>
+[Collection(nameof(ThreadCountCollection))]
 public class SparseMemoryTests(ITestOutputHelper output)
 {
     private const int N = 2, H = 16;
