@@ -5,11 +5,12 @@ namespace Sparkle.Sparse;
 /// active input site it reads, or −1 (outside the image or masked): <c>Rows[r * Taps + t]</c>. <see cref="Inverse"/> is
 /// the transpose (for each input row and tap, the output row that reads it, or −1), so input gradients are a gather
 /// too (deterministic, no scatter conflicts). Built once per forward and resolution, shared by forward, input
-/// gradient and weight gradient.
+/// gradient and weight gradient. The arrays are pooled (<see cref="PooledInts"/>): valid while this map is reachable.
 /// </summary>
 public sealed class NeighbourMap
 {
     private int[]? _inverse;
+    private Sparkle.Tensors.Tensor? _rowsHolder, _inverseHolder;
 
     internal NeighbourMap(ConvGeometry g, ActiveSites input, ActiveSites output)
     {
@@ -20,7 +21,9 @@ public sealed class NeighbourMap
         IsIdentity = g.IsPointwise;
         if (IsIdentity) { Rows = []; return; }
         int taps = Taps, hin = g.InH, win = g.InW, hout = output.Height, wout = output.Width;
-        var rows = new int[output.Count * taps];
+        var pooled = PooledInts.Empty(output.Count * taps);   // every element is written below
+        _rowsHolder = pooled.Holder;
+        var rows = pooled.Data;
         var rowOf = input.RowOf;
         Sparkle.Tensors.Cpu.IntraOpPool.ForRange(output.Count, 256, (r0, r1) =>
         {
@@ -59,7 +62,8 @@ public sealed class NeighbourMap
             lock (this)
             {
                 if (_inverse is not null) return _inverse;
-                var inv = new int[In.Count * Taps];
+                var pooled = PooledInts.Empty(In.Count * Taps);
+                var inv = pooled.Data;
                 Array.Fill(inv, -1);
                 for (int r = 0; r < Out.Count; r++)
                     for (int t = 0; t < Taps; t++)
@@ -67,6 +71,7 @@ public sealed class NeighbourMap
                         int i = Rows[r * Taps + t];
                         if (i >= 0) inv[i * Taps + t] = r;
                     }
+                _inverseHolder = pooled.Holder;
                 _inverse = inv;
                 return inv;
             }

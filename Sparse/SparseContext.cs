@@ -65,9 +65,11 @@ public sealed class SparseContext : IDisposable
         {
             if (_masks.TryGetValue((h, w, dtype, dev), out var m)) return m;
             var sites = Sites(h, w);
-            var v = new double[sites.Batch * h * w];
-            foreach (int s in sites.Sites) v[s] = 1;
-            m = Tensor.FromArray(v, [sites.Batch, 1, h, w]).To(dtype).To(dev);
+            // Built in place in its dtype (no double staging array per resolution and step).
+            var cpu = Tensor.Zeros([sites.Batch, 1, h, w], dtype is DType.Float32 or DType.Float64 ? dtype : DType.Float64);
+            if (cpu.DType == DType.Float32) { var v = Kernels.RowIO.Data<float>(cpu); foreach (int s in sites.Sites) v[s] = 1; }
+            else { var v = Kernels.RowIO.Data<double>(cpu); foreach (int s in sites.Sites) v[s] = 1; }
+            m = cpu.To(dtype).To(dev);
             _masks[(h, w, dtype, dev)] = m;
             return m;
         }

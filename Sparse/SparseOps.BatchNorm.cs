@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sparkle.Autograd;
@@ -42,7 +41,11 @@ public static partial class SparseOps
         bool batchStats = training || runningMean is null || runningVar is null;
         if (batchStats && n <= 1)
             throw new ArgumentException($"SparseBatchNorm2d: expected more than 1 active site per channel when training, got {n} (input {ShapeUtil.Format(input.Shape)}).");
-        var xr = new T[n * c];
+        // The gathered rows are saved for the backward: then they live in a tensor from the TensorPool (recycled once
+        // the graph is dropped; the backward closure holds the tensor, not just its array), otherwise in scratch.
+        bool needsGrad = Differentiable.NeedsGrad(input, weight, bias);
+        var xrT = needsGrad ? Tensor.Empty([Math.Max(1, n * c)], DTypes.Of<T>()) : null;
+        var xr = xrT is null ? Scratch.Rent<T>(n * c) : RowIO.Data<T>(xrT);   // a fresh 1-D tensor: offset 0
         RowIO.Gather(input, sites, xr);
         T[] mean, invStd;
         if (batchStats)
@@ -75,7 +78,7 @@ public static partial class SparseOps
             scale[k] = (gamma is null ? T.One : gamma[k]) * invStd[k];
             shift[k] = (beta is null ? T.Zero : beta[k]) - mean[k] * scale[k];
         }
-        var yr = ArrayPool<T>.Shared.Rent(Math.Max(1, n * c));
+        var yr = Scratch.Rent<T>(Math.Max(1, n * c));
         Tensor y;
         try
         {
@@ -86,20 +89,27 @@ public static partial class SparseOps
             });
             y = RowIO.Scatter(yr, sites, c, cl);
         }
-        finally { ArrayPool<T>.Shared.Return(yr); }
+        finally
+        {
+            Scratch.Return(yr);
+            if (xrT is null) Scratch.Return(xr);
+        }
 
-        if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
+        if (xrT is null) return y;
         bool gx = input.RequiresGrad, gg = weight?.RequiresGrad == true, gbt = bias?.RequiresGrad == true;
         Tensor[] saved = [input];
         return Differentiable.Record("SparseBatchNorm2d", y, [input, weight, bias],
-            gy => BatchNormBackward(gy, sites, c, cl, batchStats, xr, mean, invStd, gamma, gx, gg, gbt), saved);
+            gy => BatchNormBackward(gy, sites, c, cl, batchStats, xrT, mean, invStd, gamma, gx, gg, gbt), saved);
     }
 
-    private static Tensor?[] BatchNormBackward<T>(Tensor gy, ActiveSites sites, int c, bool cl, bool batchStats, T[] xr, T[] mean, T[] invStd,
+    private static Tensor?[] BatchNormBackward<T>(Tensor gy, ActiveSites sites, int c, bool cl, bool batchStats, Tensor xrT, T[] mean, T[] invStd,
         T[]? gamma, bool gx, bool gg, bool gb) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = sites.Count;
-        var dyr = new T[n * c];
+        var xr = RowIO.Data<T>(xrT);
+        var dyr = Scratch.Rent<T>(n * c);
+        try
+        {
         RowIO.Gather(gy, sites, dyr);
         // Σ dy and Σ dy·x̂ per channel (fixed row chunks, summed in order).
         var (sdy, sdyx) = DySums(xr, dyr, n, c, mean, invStd);
@@ -116,12 +126,12 @@ public static partial class SparseOps
                 a[k] = batchStats ? sdy[k] / nn : T.Zero;
                 bco[k] = batchStats ? invStd[k] * sdyx[k] / nn : T.Zero;
             }
-            var dxr = ArrayPool<T>.Shared.Rent(Math.Max(1, n * c));
+            var dxr = Scratch.Rent<T>(Math.Max(1, n * c));
             try
             {
                 IntraOpPool.ForRange(n, 64, (r0, r1) =>
                 {
-                    var tmp = new T[c];
+                    Span<T> tmp = c <= 1024 ? stackalloc T[c] : new T[c];
                     for (int r = r0; r < r1; r++)
                     {
                         var d = dxr.AsSpan(r * c, c);
@@ -135,22 +145,26 @@ public static partial class SparseOps
                 });
                 dx = RowIO.Scatter(dxr, sites, c, cl);
             }
-            finally { ArrayPool<T>.Shared.Return(dxr); }
+            finally { Scratch.Return(dxr); }
         }
         if (gg) dgamma = Tensor.FromArray(sdyx, [c]);
         if (gb) dbeta = Tensor.FromArray(sdy, [c]);
+        GC.KeepAlive(xrT);   // its array was read above; the storage must not be recycled before
         return [dx, dgamma, dbeta];
+        }
+        finally { Scratch.Return(dyr); }
     }
 
     /// <summary>Per-channel mean of the rows, or (with <paramref name="center"/>) the mean of (x − center)².</summary>
     private static T[] ColumnMean<T>(T[] xr, int n, int c, T[]? center) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int chunks = Math.Max(1, (n + BnChunkRows - 1) / BnChunkRows);
-        var partial = new T[chunks * c];
+        var partial = Scratch.Rent<T>(chunks * c);   // every chunk clears its own slice
         IntraOpPool.For(chunks, ch =>
         {
             var p = partial.AsSpan(ch * c, c);
-            var tmp = center is null ? null : new T[c];
+            p.Clear();
+            Span<T> tmp = center is null ? default : c <= 1024 ? stackalloc T[c] : new T[c];
             int r1 = Math.Min(n, (ch + 1) * BnChunkRows);
             for (int r = ch * BnChunkRows; r < r1; r++)
             {
@@ -165,6 +179,7 @@ public static partial class SparseOps
         });
         var s = new T[c];
         for (int ch = 0; ch < chunks; ch++) TensorPrimitives.Add(s, partial.AsSpan(ch * c, c), s);
+        Scratch.Return(partial);
         TensorPrimitives.Divide(s, T.CreateTruncating(n), s);
         return s;
     }
@@ -172,13 +187,15 @@ public static partial class SparseOps
     private static (T[] Sdy, T[] Sdyx) DySums<T>(T[] xr, T[] dyr, int n, int c, T[] mean, T[] invStd) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int chunks = Math.Max(1, (n + BnChunkRows - 1) / BnChunkRows);
-        var p1 = new T[chunks * c];
-        var p2 = new T[chunks * c];
+        var p1 = Scratch.Rent<T>(chunks * c);   // every chunk clears its own slices
+        var p2 = Scratch.Rent<T>(chunks * c);
         IntraOpPool.For(chunks, ch =>
         {
             var a = p1.AsSpan(ch * c, c);
             var b = p2.AsSpan(ch * c, c);
-            var tmp = new T[c];
+            a.Clear();
+            b.Clear();
+            Span<T> tmp = c <= 1024 ? stackalloc T[c] : new T[c];
             int r1 = Math.Min(n, (ch + 1) * BnChunkRows);
             for (int r = ch * BnChunkRows; r < r1; r++)
             {
@@ -195,6 +212,8 @@ public static partial class SparseOps
             TensorPrimitives.Add(sdy, p1.AsSpan(ch * c, c), sdy);
             TensorPrimitives.Add(sdyx, p2.AsSpan(ch * c, c), sdyx);
         }
+        Scratch.Return(p1);
+        Scratch.Return(p2);
         TensorPrimitives.Multiply(sdyx, invStd, sdyx);
         return (sdy, sdyx);
     }

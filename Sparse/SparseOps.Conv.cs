@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Buffers;
 using System.Numerics;
 using Sparkle.Autograd;
 using Sparkle.Sparse.Kernels;
@@ -74,14 +73,14 @@ public static partial class SparseOps
         if (map.IsIdentity && groups == 1 && !cl)
             return PointwiseChannelMajor<T>(input, weight, bias, map.In,
                 Paths.Fallback ? null : ctx.PlaneRuns(map.In.Height, map.In.Width, System.Runtime.Intrinsics.Vector256<T>.Count));
-        var wArr = weight.Contiguous().ToArray<T>();
+        var wt = WeightRef<T>.Of(weight);
         T[]? bArr = bias?.ToArray<T>();
         int nIn = map.In.Count, nOut = map.Out.Count;
         bool gw = weight.RequiresGrad && Differentiable.NeedsGrad(input, weight, bias);
         // The gathered rows (plus one zero row for the implicit GEMM's masked neighbours) are kept for the weight
         // gradient until the first backward; otherwise they are scratch.
-        var xr = ArrayPool<T>.Shared.Rent(Math.Max(1, (nIn + 1) * cin));
-        var yr = ArrayPool<T>.Shared.Rent(Math.Max(1, nOut * cout));
+        var xr = Scratch.Rent<T>(Math.Max(1, (nIn + 1) * cin));
+        var yr = Scratch.Rent<T>(Math.Max(1, nOut * cout));
         Tensor y;
         try
         {
@@ -89,17 +88,25 @@ public static partial class SparseOps
             bool dw = IsDepthwise(cin, cout, groups);
             int[]? rows = map.IsIdentity ? null : map.Rows;
             if (dw && rows is not null)
-                SparseConvKernels.Depthwise(xr, rows, taps, nOut, cin, Transpose(wArr, cin, taps), bArr, yr);
+            {
+                var wT = Transpose(wt.Span, cin, taps);
+                try { SparseConvKernels.Depthwise(xr, rows, taps, nOut, cin, wT, bArr, yr); }
+                finally { Scratch.Return(wT); }
+            }
             else
             {
                 if (UseImplicitGemm(groups, rows))
                 {
-                    var packed = ImplicitGemm.Pack<T>(wArr, taps, cin, cout, (t, c, o) => (o * cin + c) * taps + t);
+                    var packed = ImplicitGemm.Pack<T>(wt.Span, taps, cin, cout, (t, c, o) => (o * cin + c) * taps + t);
                     try { ImplicitGemm.Run(xr, nIn, cin, rows!, taps, nOut, packed, cout, yr, cout, null); }
-                    finally { ArrayPool<T>.Shared.Return(packed); }
+                    finally { Scratch.Return(packed); }
                 }
                 else
-                    SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, SparseConvKernels.PackForward<T>(wArr, cout, cg, taps, groups), cout, yr);
+                {
+                    var packed = SparseConvKernels.PackForward<T>(wt.Span, cout, cg, taps, groups);
+                    try { SparseConvKernels.GatherGemm(xr, cin, rows, taps, groups, nOut, packed, cout, yr); }
+                    finally { Scratch.Return(packed); }
+                }
                 if (bArr is not null)
                     for (int r = 0; r < nOut; r++) System.Numerics.Tensors.TensorPrimitives.Add(yr.AsSpan(r * cout, cout), bArr, yr.AsSpan(r * cout, cout));
             }
@@ -107,8 +114,8 @@ public static partial class SparseOps
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(yr);
-            if (!gw) ArrayPool<T>.Shared.Return(xr);
+            Scratch.Return(yr);
+            if (!gw) Scratch.Return(xr);
         }
 
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
@@ -118,7 +125,7 @@ public static partial class SparseOps
         Tensor? savedX = gw ? input.Detach() : null;
         var kept = new StrongBox<T[]?>(gw ? xr : null);
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias],
-            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, kept, gx ? wArr : null, wShape, ctx), saved);
+            gy => Conv2dBackward<T>(gy, map, groups, cin, cout, cl, gx, gw, gb, savedX, kept, wt, wShape, ctx), saved);
     }
 
     /// <summary>Rows to a new dense tensor of the input's layout: NCHW through the column runs (every element written
@@ -131,64 +138,63 @@ public static partial class SparseOps
     private static bool UseImplicitGemm(int groups, int[]? map) => groups == 1 && map is not null && !Paths.Fallback;
 
     private static Tensor?[] Conv2dBackward<T>(Tensor gy, NeighbourMap map, int groups, int cin, int cout, bool cl, bool gx, bool gw, bool gb,
-        Tensor? savedX, StrongBox<T[]?> kept, T[]? wArr, int[] wShape, SparseContext ctx) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor? savedX, StrongBox<T[]?> kept, WeightRef<T> wt, int[] wShape, SparseContext ctx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nIn = map.In.Count, nOut = map.Out.Count, taps = map.Taps, cg = cin / groups;
         bool dwConv = IsDepthwise(cin, cout, groups);
         int[]? rows = map.IsIdentity ? null : map.Rows;
-        var dyr = ArrayPool<T>.Shared.Rent(Math.Max(1, (nOut + 1) * cout));
+        var dyr = Scratch.Rent<T>(Math.Max(1, (nOut + 1) * cout));
         Tensor? dx = null, dwt = null, db = null;
         try
         {
             RowIO.Gather(gy, map.Out, dyr);
             if (gx)
             {
-                var dxr = ArrayPool<T>.Shared.Rent(Math.Max(1, nIn * cin));
+                var dxr = Scratch.Rent<T>(Math.Max(1, nIn * cin));
                 try
                 {
                     int[]? inv = map.IsIdentity ? null : map.Inverse;
-                    if (dwConv && inv is not null)
-                        SparseConvKernels.Depthwise(dyr, inv, taps, nIn, cin, Transpose(wArr!, cin, taps), null, dxr);
-                    else if (UseImplicitGemm(groups, inv))
+                    var packed = dwConv && inv is not null ? Transpose(wt.Span, cin, taps)
+                        : UseImplicitGemm(groups, inv) ? ImplicitGemm.Pack<T>(wt.Span, taps, cout, cin, (t, o, c) => (o * cin + c) * taps + t)
+                        : SparseConvKernels.PackBackward<T>(wt.Span, cout, cg, taps, groups);
+                    try
                     {
-                        var w = wArr!;
-                        var packed = ImplicitGemm.Pack<T>(w, taps, cout, cin, (t, o, c) => (o * cin + c) * taps + t);
-                        try { ImplicitGemm.Run(dyr, nOut, cout, inv!, taps, nIn, packed, cin, dxr, cin, null); }
-                        finally { ArrayPool<T>.Shared.Return(packed); }
+                        if (dwConv && inv is not null) SparseConvKernels.Depthwise(dyr, inv, taps, nIn, cin, packed, null, dxr);
+                        else if (UseImplicitGemm(groups, inv)) ImplicitGemm.Run(dyr, nOut, cout, inv!, taps, nIn, packed, cin, dxr, cin, null);
+                        else SparseConvKernels.GatherGemm(dyr, cout, inv, taps, groups, nIn, packed, cin, dxr);
                     }
-                    else
-                        SparseConvKernels.GatherGemm(dyr, cout, inv, taps, groups, nIn, SparseConvKernels.PackBackward<T>(wArr!, cout, cg, taps, groups), cin, dxr);
+                    finally { Scratch.Return(packed); }
                     dx = ScatterRows(dxr, map.In, cin, cl, ctx);
                 }
-                finally { ArrayPool<T>.Shared.Return(dxr); }
+                finally { Scratch.Return(dxr); }
             }
             if (gw)
             {
                 bool fresh = kept.Value is null;
-                var xr = kept.Value ?? ArrayPool<T>.Shared.Rent(Math.Max(1, (nIn + 1) * cin));
+                var xr = kept.Value ?? Scratch.Rent<T>(Math.Max(1, (nIn + 1) * cin));
                 kept.Value = null;
                 try
                 {
                 if (fresh) RowIO.Gather(savedX!, map.In, xr);
-                var dwArr = new T[cout * cg * taps];
-                if (dwConv && rows is not null)
+                // Written straight into the gradient tensor (from the TensorPool); the packed-layout sums are scratch.
+                dwt = Tensor.Empty(wShape, DTypes.Of<T>());
+                var dwArr = RowIO.Data<T>(dwt).AsSpan(dwt.Offset, cout * cg * taps);
+                var dwp = dwConv && rows is not null ? SparseConvKernels.DepthwiseWeightGrad(xr, rows, taps, nOut, cin, dyr)
+                    : SparseConvKernels.WeightGrad(xr, cin, rows, taps, groups, nOut, dyr, cout);
+                try
                 {
-                    var dwT = SparseConvKernels.DepthwiseWeightGrad(xr, rows, taps, nOut, cin, dyr);
-                    for (int c = 0; c < cin; c++)
-                        for (int t = 0; t < taps; t++) dwArr[c * taps + t] = dwT[t * cin + c];
+                    if (dwConv && rows is not null)
+                        for (int c = 0; c < cin; c++)
+                            for (int t = 0; t < taps; t++) dwArr[c * taps + t] = dwp[t * cin + c];
+                    else SparseConvKernels.UnpackForward<T>(dwp, cout, cg, taps, groups, dwArr);
                 }
-                else
-                {
-                    var dwp = SparseConvKernels.WeightGrad(xr, cin, rows, taps, groups, nOut, dyr, cout);
-                    SparseConvKernels.UnpackForward<T>(dwp, cout, cg, taps, groups, dwArr);
+                finally { Scratch.Return(dwp); }
                 }
-                dwt = Tensor.FromArray(dwArr, wShape);
-                }
-                finally { ArrayPool<T>.Shared.Return(xr); }
+                finally { Scratch.Return(xr); }
             }
             if (gb) db = Tensor.FromArray(SparseConvKernels.ColumnSums(dyr, nOut, cout), [cout]);
         }
-        finally { ArrayPool<T>.Shared.Return(dyr); }
+        finally { Scratch.Return(dyr); }
         return [dx, dwt, db];
     }
 
@@ -200,7 +206,7 @@ public static partial class SparseOps
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = sites.Count, cin = input.Size(1), cout = weight.Size(0);
-        var wArr = weight.Contiguous().ToArray<T>(); // (cout, cin)
+        var wt = WeightRef<T>.Of(weight); // (cout, cin)
         T[]? bArr = bias?.ToArray<T>();
         void Gather(Tensor t, T[] dst)
         {
@@ -210,21 +216,21 @@ public static partial class SparseOps
         Tensor Scatter(T[] src, int c) => runs is not null
             ? RowIO.ScatterChannelMajor(src, runs, n, c, input.DType) : RowIO.ScatterChannelMajor(src, sites, c);
         bool gw = weight.RequiresGrad && Differentiable.NeedsGrad(input, weight, bias);
-        var xt = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
-        var yt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
+        var xt = Scratch.Rent<T>(Math.Max(1, cin * n));
+        var yt = Scratch.Rent<T>(Math.Max(1, cout * n));
         Tensor y;
         try
         {
             Gather(input, xt);
-            Blas.Gemm(cout, n, cin, new StridedMatrix<T>(wArr, 0, cin, 1), new StridedMatrix<T>(xt, 0, n, 1), yt, 0, n, accumulate: false);
+            Blas.Gemm(cout, n, cin, new StridedMatrix<T>(wt.Data, wt.Offset, cin, 1), new StridedMatrix<T>(xt, 0, n, 1), yt, 0, n, accumulate: false);
             if (bArr is not null)
                 for (int o = 0; o < cout; o++) System.Numerics.Tensors.TensorPrimitives.Add(yt.AsSpan(o * n, n), bArr[o], yt.AsSpan(o * n, n));
             y = Scatter(yt, cout);
         }
         finally
         {
-            if (!gw) ArrayPool<T>.Shared.Return(xt);
-            ArrayPool<T>.Shared.Return(yt);
+            if (!gw) Scratch.Return(xt);
+            Scratch.Return(yt);
         }
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
         bool gx = input.RequiresGrad, gb = bias?.RequiresGrad == true;
@@ -235,34 +241,34 @@ public static partial class SparseOps
         T[]? keptX = gw ? xt : null;
         return Differentiable.Record("SparseConv2d", y, [input, weight, bias], gy =>
         {
-            var dyt = ArrayPool<T>.Shared.Rent(Math.Max(1, cout * n));
+            var dyt = Scratch.Rent<T>(Math.Max(1, cout * n));
             try
             {
                 Gather(gy, dyt);
                 Tensor? dx = null, dw = null, db = null;
                 if (gx)
                 {
-                    var dxt = ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    var dxt = Scratch.Rent<T>(Math.Max(1, cin * n));
                     try
                     {
-                        Blas.Gemm(cin, n, cout, new StridedMatrix<T>(wArr, 0, 1, cin), new StridedMatrix<T>(dyt, 0, n, 1), dxt, 0, n, accumulate: false);
+                        Blas.Gemm(cin, n, cout, new StridedMatrix<T>(wt.Data, wt.Offset, 1, cin), new StridedMatrix<T>(dyt, 0, n, 1), dxt, 0, n, accumulate: false);
                         dx = Scatter(dxt, cin);
                     }
-                    finally { ArrayPool<T>.Shared.Return(dxt); }
+                    finally { Scratch.Return(dxt); }
                 }
                 if (gw)
                 {
                     bool fresh = keptX is null;
-                    var xt2 = keptX ?? ArrayPool<T>.Shared.Rent(Math.Max(1, cin * n));
+                    var xt2 = keptX ?? Scratch.Rent<T>(Math.Max(1, cin * n));
                     keptX = null;
                     try
                     {
                         if (fresh) Gather(savedX!, xt2);
-                        var dwArr = new T[cout * cin];
-                        Blas.Gemm(cout, cin, n, new StridedMatrix<T>(dyt, 0, n, 1), new StridedMatrix<T>(xt2, 0, 1, n), dwArr, 0, cin, accumulate: false);
-                        dw = Tensor.FromArray(dwArr, wShape);
+                        dw = Tensor.Empty(wShape, DTypes.Of<T>());   // written in place (from the TensorPool)
+                        Blas.Gemm(cout, cin, n, new StridedMatrix<T>(dyt, 0, n, 1), new StridedMatrix<T>(xt2, 0, 1, n),
+                            RowIO.Data<T>(dw), dw.Offset, cin, accumulate: false);
                     }
-                    finally { ArrayPool<T>.Shared.Return(xt2); }
+                    finally { Scratch.Return(xt2); }
                 }
                 if (gb)
                 {
@@ -272,14 +278,14 @@ public static partial class SparseOps
                 }
                 return [dx, dw, db];
             }
-            finally { ArrayPool<T>.Shared.Return(dyt); }
+            finally { Scratch.Return(dyt); }
         }, input, weight);
     }
 
-    /// <summary>(C, taps) -> (taps, C).</summary>
-    private static T[] Transpose<T>(T[] w, int c, int taps)
+    /// <summary>(C, taps) -> (taps, C), in a rented array the caller returns.</summary>
+    private static T[] Transpose<T>(ReadOnlySpan<T> w, int c, int taps) where T : unmanaged
     {
-        var r = new T[w.Length];
+        var r = Scratch.Rent<T>(c * taps);
         for (int i = 0; i < c; i++)
             for (int t = 0; t < taps; t++) r[t * c + i] = w[i * taps + t];
         return r;

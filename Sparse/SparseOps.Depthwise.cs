@@ -29,10 +29,10 @@ public static partial class SparseOps
         int n = input.Size(0), c = input.Size(1), h = input.Size(2), w = input.Size(3);
         var runs = ctx.PlaneRuns(h, w, Vector256<T>.Count);
         var g = new DepthwisePlanes.Geo(geo.KernelH, geo.KernelW, geo.DilationH, geo.DilationW, geo.PadH, geo.PadW);
-        var wArr = weight.Contiguous().ToArray<T>();
+        var wt = WeightRef<T>.Of(weight);
         T[]? bArr = bias?.ToArray<T>();
         var y = Tensor.Empty([n, c, h, w], input.DType);
-        DepthwisePlanes.Forward(RowIO.Data<T>(input), input.Offset, input.Stride(0), input.Stride(1), input.Stride(2), runs, c, wArr, g,
+        DepthwisePlanes.Forward(RowIO.Data<T>(input), input.Offset, input.Stride(0), input.Stride(1), input.Stride(2), runs, c, wt.Data, wt.Offset, g,
             flip: false, bArr, RowIO.Data<T>(y));
         if (!Differentiable.NeedsGrad(input, weight, bias)) return y;
         bool gx = input.RequiresGrad, gw = weight.RequiresGrad, gb = bias?.RequiresGrad == true;
@@ -45,13 +45,11 @@ public static partial class SparseOps
             int o0 = gy.Offset, s0 = gy.Stride(0), s1 = gy.Stride(1), s2 = gy.Stride(2);
             Tensor? dx = null, dwt = null, db = null;
             if (gx) dx = Tensor.Empty([n, c, h, w], input.DType);
+            if (gw) dwt = Tensor.Empty(wShape, input.DType);   // written in place by the kernel
             if (gx || gw)
-            {
-                var dwArr = DepthwisePlanes.Backward(dyArr, o0, s0, s1, s2,
+                DepthwisePlanes.Backward(dyArr, o0, s0, s1, s2,
                     gw ? RowIO.Data<T>(savedX!) : null, savedX?.Offset ?? 0, savedX?.Stride(0) ?? 0, savedX?.Stride(1) ?? 0, savedX?.Stride(2) ?? 0,
-                    runs, c, wArr, g, gx ? RowIO.Data<T>(dx!) : null);
-                if (gw) dwt = Tensor.FromArray(dwArr!, wShape);
-            }
+                    runs, c, wt.Data, wt.Offset, g, gx ? RowIO.Data<T>(dx!) : null, gw ? RowIO.Data<T>(dwt!) : null, dwt?.Offset ?? 0);
             if (gb)
             {
                 var s = new T[c];

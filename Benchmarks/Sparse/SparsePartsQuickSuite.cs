@@ -70,9 +70,10 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
             var wa = w.ToArray<float>();
             var xa = x.Contiguous().ToArray<float>();
             var ya = new float[xa.Length];
-            Line("plane_fwd", QuickRunner.Time(() => DepthwisePlanes.Forward(xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, false, null, ya)));
-            Line("plane_bwd_wgrad", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, null)));
-            Line("plane_bwd_both", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, g7, ya)));
+            var dwa = new float[wa.Length];
+            Line("plane_fwd", QuickRunner.Time(() => DepthwisePlanes.Forward(xa, 0, cin * 3136, 3136, 56, runs, cin, wa, 0, g7, false, null, ya)));
+            Line("plane_bwd_wgrad", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, 0, g7, null, dwa, 0)));
+            Line("plane_bwd_both", QuickRunner.Time(() => DepthwisePlanes.Backward(xa, 0, cin * 3136, 3136, 56, xa, 0, cin * 3136, 3136, 56, runs, cin, wa, 0, g7, ya, dwa, 0)));
             var ones = Tensor.Ones([1]).Expand(batch, cin, 56, 56);
             Line("expand_contiguous", QuickRunner.Time(() => ones.Contiguous()));
         }

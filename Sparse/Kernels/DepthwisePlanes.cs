@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -28,9 +27,10 @@ internal static class DepthwisePlanes
 
     /// <summary>
     /// dst (B, C, H, W contiguous) = depthwise conv of src (data, offset, strides N/C/H, unit W stride) at the active
-    /// sites, 0 elsewhere. <paramref name="flip"/> uses the kernel rotated by 180° (the input gradient).
+    /// sites, 0 elsewhere. <paramref name="flip"/> uses the kernel rotated by 180° (the input gradient). The weight
+    /// (C, KH·KW) starts at w[wOff].
     /// </summary>
-    public static void Forward<T>(T[] src, int off, int sN, int sC, int sH, PlaneRuns runs, int channels, T[] w, Geo g, bool flip,
+    public static void Forward<T>(T[] src, int off, int sN, int sC, int sH, PlaneRuns runs, int channels, T[] w, int wOff, Geo g, bool flip,
         T[]? bias, T[] dst) where T : unmanaged, IFloatingPointIeee754<T>
     {
         const int R = PlaneRuns.GroupRows;
@@ -43,8 +43,8 @@ internal static class DepthwisePlanes
         var masks = runs.RowMasks<T>();
         IntraOpPool.ForRange(runs.Batch * channels, 1, (i0, i1) =>
         {
-            var plane = ArrayPool<T>.Shared.Rent(rowsP * colsP);
-            var outRows = ArrayPool<T>.Shared.Rent(R * wc);
+            var plane = Scratch.Rent<T>(rowsP * colsP);
+            var outRows = Scratch.Rent<T>(R * wc);
             var wts = new T[taps];
             plane.AsSpan(0, rowsP * colsP).Clear();
             try
@@ -52,15 +52,15 @@ internal static class DepthwisePlanes
                 for (int item = i0; item < i1; item++)
                 {
                     int b = item / channels, c = item % channels;
-                    for (int t = 0; t < taps; t++) wts[t] = w[c * taps + (flip ? taps - 1 - t : t)];
+                    for (int t = 0; t < taps; t++) wts[t] = w[wOff + c * taps + (flip ? taps - 1 - t : t)];
                     BuildPlane(src, off + b * sN + c * sC, sH, runs, b, g.PH, g.PW, colsP, plane, masks);
                     OutputPlane(plane, colsP, runs, b, tapOff, wts, outRows, wc, masks, bias is null ? T.Zero : bias[c], dst, (b * channels + c) * hw);
                 }
             }
             finally
             {
-                ArrayPool<T>.Shared.Return(outRows);
-                ArrayPool<T>.Shared.Return(plane);
+                Scratch.Return(outRows);
+                Scratch.Return(plane);
             }
         });
     }
@@ -103,10 +103,10 @@ internal static class DepthwisePlanes
     /// Both gradients in one pass over the planes, one channel per item: the masked, padded dy plane of each image is
     /// built once and feeds the input gradient (the forward kernel with the flipped kernel, into <paramref name="dx"/>
     /// when given) and the weight gradient (against the masked x plane, when <paramref name="x"/> is given; summed
-    /// over the batch in order, then the lanes in order). Returns the weight gradient (C, KH·KW) or null.
+    /// over the batch in order, then the lanes in order) written to dw[dwOff ..] as (C, KH·KW) (x and dw go together).
     /// </summary>
-    public static T[]? Backward<T>(T[] dy, int dOff, int dN, int dC, int dH, T[]? x, int xOff, int xN, int xC, int xH,
-        PlaneRuns runs, int channels, T[] w, Geo g, T[]? dx) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Backward<T>(T[] dy, int dOff, int dN, int dC, int dH, T[]? x, int xOff, int xN, int xC, int xH,
+        PlaneRuns runs, int channels, T[] w, int w0, Geo g, T[]? dx, T[]? dw, int dwOff) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int vw = Vector256<T>.Count, h = runs.Height, wd = runs.Width, hw = h * wd, taps = g.KH * g.KW;
         int wc = RoundUp(wd, vw);
@@ -115,12 +115,13 @@ internal static class DepthwisePlanes
         var tapOff = new int[taps];
         for (int t = 0; t < taps; t++) tapOff[t] = t / g.KW * g.DH * colsP + t % g.KW * g.DW;
         var masks = runs.RowMasks<T>();
-        var dw = x is null ? null : new T[channels * taps];
+        if ((x is null) != (dw is null)) throw new ArgumentException("the weight gradient needs both x and dw");
+        if (dw is not null && dwOff + channels * taps > dw.Length) throw new ArgumentException("weight gradient outside its storage");
         IntraOpPool.ForRange(channels, 1, (c0, c1) =>
         {
-            var dyp = ArrayPool<T>.Shared.Rent(rowsP * colsP);
-            var xp = x is null ? null : ArrayPool<T>.Shared.Rent(rowsP * colsP);
-            var outRows = ArrayPool<T>.Shared.Rent(PlaneRuns.GroupRows * wc);
+            var dyp = Scratch.Rent<T>(rowsP * colsP);
+            var xp = x is null ? null : Scratch.Rent<T>(rowsP * colsP);
+            var outRows = Scratch.Rent<T>(PlaneRuns.GroupRows * wc);
             var wts = new T[taps];
             var acc = new T[taps * vw];
             Span<int> wOff = stackalloc int[8];
@@ -130,7 +131,7 @@ internal static class DepthwisePlanes
             {
                 for (int c = c0; c < c1; c++)
                 {
-                    for (int t = 0; t < taps; t++) wts[t] = w[c * taps + taps - 1 - t];
+                    for (int t = 0; t < taps; t++) wts[t] = w[w0 + c * taps + taps - 1 - t];
                     acc.AsSpan().Clear();
                     ref T a0 = ref MemoryMarshal.GetArrayDataReference(acc);
                     for (int b = 0; b < runs.Batch; b++)
@@ -166,18 +167,17 @@ internal static class DepthwisePlanes
                     {
                         T s = acc[t * vw];
                         for (int l = 1; l < vw; l++) s += acc[t * vw + l];
-                        dw[c * taps + t] = s;
+                        dw[dwOff + c * taps + t] = s;
                     }
                 }
             }
             finally
             {
-                ArrayPool<T>.Shared.Return(outRows);
-                if (xp is not null) ArrayPool<T>.Shared.Return(xp);
-                ArrayPool<T>.Shared.Return(dyp);
+                Scratch.Return(outRows);
+                if (xp is not null) Scratch.Return(xp);
+                Scratch.Return(dyp);
             }
         });
-        return dw;
     }
 
     /// <summary>plane[(y + ph)·colsP + x + pw] = src[base + y·sH + x] at active sites, 0 at masked ones (the plane's

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -21,13 +20,13 @@ internal static class ImplicitGemm
     public const int MR = 6;
 
     /// <summary>Packs w[t][k][n] (element (t·K + k)·ldw + n, n &lt; N) into [block][t][k][2·VW], in an array rented from
-    /// ArrayPool&lt;T&gt;.Shared (weight-sized, once per call: renting keeps a training step off the GC); the caller
+    /// ArrayPool&lt;T&gt;.Shared through <see cref="Scratch"/> (weight-sized, once per call: renting keeps a training step off the GC); the caller
     /// returns it.</summary>
     public static T[] Pack<T>(ReadOnlySpan<T> w, int taps, int k, int n, Func<int, int, int, int> index) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = 2 * Vector256<T>.Count, blocks = (n + nr - 1) / nr;
         int size = blocks * taps * k * nr;
-        var p = ArrayPool<T>.Shared.Rent(Math.Max(1, size));
+        var p = Scratch.Rent<T>(Math.Max(1, size));
         if (n % nr != 0) Array.Clear(p, 0, size);                    // the last block's padding columns read as zeros
         for (int blk = 0; blk < blocks; blk++)
             for (int t = 0; t < taps; t++)
@@ -48,7 +47,7 @@ internal static class ImplicitGemm
         IntraOpPool.ForRange(tiles, 4, (t0, t1) =>
         {
             Span<int> off = stackalloc int[MR * taps];
-            var tile = ArrayPool<T>.Shared.Rent(MR * nr);
+            var tile = Scratch.Rent<T>(MR * nr);
             try
             {
                 for (int ti = t0; ti < t1; ti++)
@@ -76,7 +75,7 @@ internal static class ImplicitGemm
                     }
                 }
             }
-            finally { ArrayPool<T>.Shared.Return(tile); }
+            finally { Scratch.Return(tile); }
         });
     }
 

@@ -32,8 +32,10 @@ internal sealed class PlaneRuns
     public int Groups => (Height + GroupRows - 1) / GroupRows;
     /// <summary>Row width rounded up to whole vectors.</summary>
     public int PaddedWidth => (Width + VW - 1) / VW * VW;
-    /// <summary>Active[(b·H + y)·W + x]: the site is active.</summary>
+    /// <summary>Active[(b·H + y)·W + x]: the site is active. The array of a zeroed Bool tensor (from the TensorPool
+    /// inside <c>pool.Use()</c>: the largest array here, rebuilt every forward with the same length); held below.</summary>
     public bool[] Active { get; }
+    private readonly Sparkle.Tensors.Tensor _activeHolder;
 
     private object? _masks;
 
@@ -63,7 +65,9 @@ internal sealed class PlaneRuns
         var x0 = new List<int>(); var x1 = new List<int>();
         RunStart = new int[nb * h + 1];
         var active = new bool[nb * h * chunks];
-        Active = new bool[nb * h * w];
+        _activeHolder = Sparkle.Tensors.Tensor.Zeros([nb * h * w], Sparkle.Tensors.DType.Bool);
+        Active = _activeHolder.Storage is Sparkle.Tensors.Cpu.CpuStorage<bool> st && st.Data.Length == nb * h * w ? st.Data
+            : throw new InvalidOperationException("expected a cpu bool storage of exact length");
         for (int b = 0; b < nb; b++)
             for (int y = 0; y < h; y++)
             {

@@ -84,11 +84,12 @@ internal static class RowIO
 
     // ---- channel-major rows (C, N): the transpose-free layout for NCHW tensors (1x1 convolutions) ----
 
+    /// <summary>Element offset of each active site's pixel in channel plane 0, in a rented array the caller returns.</summary>
     private static int[] PixelOffsets(ActiveSites s, int s0, int s2, int s3)
     {
         int h = s.Height, w = s.Width, hw = h * w;
-        var pix = new int[s.Count];
-        for (int r = 0; r < pix.Length; r++)
+        var pix = Scratch.Rent<int>(s.Count);
+        for (int r = 0; r < s.Count; r++)
         {
             int site = s.Sites[r], b = site / hw, rem = site - b * hw, y = rem / w;
             pix[r] = b * s0 + y * s2 + (rem - y * w) * s3;
@@ -113,6 +114,7 @@ internal static class RowIO
                 for (int r = 0; r < dst.Length; r++) dst[r] = Unsafe.Add(ref plane, pix[r]);
             }
         });
+        Scratch.Return(pix);
     }
 
     /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with yt[c * N + r] written at active site r.</summary>
@@ -132,6 +134,7 @@ internal static class RowIO
                 for (int r = 0; r < src.Length; r++) plane[pix[r]] = src[r];
             }
         });
+        Scratch.Return(pix);
         return y;
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -52,11 +51,12 @@ internal static class SparseConvKernels
         });
     }
 
-    /// <summary>OIHW weight (O, C/g, taps) -> per group (taps·cg, og): wp[(g·taps·cg + t·cg + c')·og + o'].</summary>
+    /// <summary>OIHW weight (O, C/g, taps) -> per group (taps·cg, og): wp[(g·taps·cg + t·cg + c')·og + o'], in a
+    /// rented array the caller returns.</summary>
     public static T[] PackForward<T>(ReadOnlySpan<T> w, int o, int cg, int taps, int groups) where T : unmanaged
     {
         int og = o / groups;
-        var wp = new T[o * cg * taps];
+        var wp = Scratch.Rent<T>(o * cg * taps);
         for (int g = 0; g < groups; g++)
             for (int oo = 0; oo < og; oo++)
                 for (int c = 0; c < cg; c++)
@@ -65,11 +65,12 @@ internal static class SparseConvKernels
         return wp;
     }
 
-    /// <summary>OIHW weight -> per group (taps·og, cg) for the input gradient: wb[(g·taps·og + t·og + o')·cg + c'].</summary>
+    /// <summary>OIHW weight -> per group (taps·og, cg) for the input gradient: wb[(g·taps·og + t·og + o')·cg + c'], in
+    /// a rented array the caller returns.</summary>
     public static T[] PackBackward<T>(ReadOnlySpan<T> w, int o, int cg, int taps, int groups) where T : unmanaged
     {
         int og = o / groups;
-        var wb = new T[o * cg * taps];
+        var wb = Scratch.Rent<T>(o * cg * taps);
         for (int g = 0; g < groups; g++)
             for (int oo = 0; oo < og; oo++)
                 for (int c = 0; c < cg; c++)
@@ -104,7 +105,7 @@ internal static class SparseConvKernels
             return;
         }
         int chunk = ChunkRows(ld);
-        var col = ArrayPool<T>.Shared.Rent(Math.Min(chunk, nDst) * ld);
+        var col = Scratch.Rent<T>(Math.Min(chunk, nDst) * ld);
         try
         {
             for (int r0 = 0; r0 < nDst; r0 += chunk)
@@ -116,15 +117,17 @@ internal static class SparseConvKernels
                         new StridedMatrix<T>(packed, g * taps * cg * og, og, 1), dst, r0 * dstC + g * og, dstC, accumulate: false);
             }
         }
-        finally { ArrayPool<T>.Shared.Return(col); }
+        finally { Scratch.Return(col); }
     }
 
-    /// <summary>Weight gradient in packed-forward layout: dwp[g] (taps·cg, og) = gather(x)ᵀ · dY over all output rows.</summary>
+    /// <summary>Weight gradient in packed-forward layout: dwp[g] (taps·cg, og) = gather(x)ᵀ · dY over all output rows,
+    /// in a rented array the caller returns.</summary>
     public static T[] WeightGrad<T>(T[] x, int cin, int[]? map, int taps, int groups, int nOut, T[] dy, int cout)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int cg = cin / groups, og = cout / groups, ld = taps * cin;
-        var dwp = new T[cout * cg * taps];
+        // Zeroed only when no chunk runs (no active output rows); otherwise the first chunk's GEMM overwrites it.
+        var dwp = nOut == 0 ? Scratch.RentZeroed<T>(cout * cg * taps) : Scratch.Rent<T>(cout * cg * taps);
         if (map is null)
         {
             for (int g = 0; g < groups; g++)
@@ -133,7 +136,7 @@ internal static class SparseConvKernels
             return dwp;
         }
         int chunk = ChunkRows(ld);
-        var col = ArrayPool<T>.Shared.Rent(Math.Min(chunk, Math.Max(nOut, 1)) * ld);
+        var col = Scratch.Rent<T>(Math.Min(chunk, Math.Max(nOut, 1)) * ld);
         try
         {
             for (int r0 = 0; r0 < nOut; r0 += chunk)
@@ -145,7 +148,7 @@ internal static class SparseConvKernels
                         new StridedMatrix<T>(dy, r0 * cout + g * og, cout, 1), dwp, g * taps * cg * og, og, accumulate: r0 > 0);
             }
         }
-        finally { ArrayPool<T>.Shared.Return(col); }
+        finally { Scratch.Return(col); }
         return dwp;
     }
 
@@ -226,12 +229,12 @@ internal static class SparseConvKernels
     }
 
     /// <summary>Depthwise weight gradient dwT[t·C + c] = Σ_r src[map[r·taps + t]·C + c] · dy[r·C + c]; fixed row
-    /// chunks summed in order, so the result does not depend on the thread count.</summary>
+    /// chunks summed in order, so the result does not depend on the thread count. Returns a rented array.</summary>
     public static T[] DepthwiseWeightGrad<T>(T[] src, int[] map, int taps, int n, int c, T[] dy) where T : unmanaged, IFloatingPointIeee754<T>
     {
         const int rowsPerChunk = 256;
         int chunks = Math.Max(1, (n + rowsPerChunk - 1) / rowsPerChunk);
-        var partial = new T[chunks * taps * c];
+        var partial = Scratch.RentZeroed<T>(chunks * taps * c);
         IntraOpPool.For(chunks, ch =>
         {
             var p = partial.AsSpan(ch * taps * c, taps * c);
@@ -248,8 +251,10 @@ internal static class SparseConvKernels
                 }
             }
         });
-        var sum = new T[taps * c];
-        for (int ch = 0; ch < chunks; ch++) System.Numerics.Tensors.TensorPrimitives.Add(sum, partial.AsSpan(ch * taps * c, taps * c), sum);
+        var sum = Scratch.RentZeroed<T>(taps * c);
+        var s = sum.AsSpan(0, taps * c);
+        for (int ch = 0; ch < chunks; ch++) System.Numerics.Tensors.TensorPrimitives.Add(s, partial.AsSpan(ch * taps * c, taps * c), s);
+        Scratch.Return(partial);
         return sum;
     }
 }
