@@ -11,11 +11,13 @@ namespace Sparkle.Nn;
 public static partial class Functional
 {
     /// <summary>torch.nn.functional.max_pool2d (dilation 1, floor mode). Padding counts as -infinity. The
-    /// gradient goes to the first maximum of each window in row-major window order, as in PyTorch.</summary>
+    /// gradient goes to the first maximum of each window in row-major window order, as in PyTorch. Contiguous float
+    /// CPU tensors take a one-pass kernel (MaxPoolFused); other tensors the composition below.</summary>
     public static Tensor MaxPool2d(Tensor input, int kernelSize, int stride = -1, int padding = 0)
     {
         if (stride < 0) stride = kernelSize;
         var geo = PoolGeometry.Of("MaxPool2d", input, kernelSize, stride, padding);
+        if (MaxPoolFused.Applies(input)) return MaxPoolFused.Forward(input, kernelSize, stride, padding, geo.OutHeight, geo.OutWidth);
         Tensor output, argmax;
         using (GradMode.NoGrad())
         {
