@@ -97,9 +97,10 @@ public static partial class SparseOps
 
         if (xrT is null) return y;
         bool gx = input.RequiresGrad, gg = weight?.RequiresGrad == true, gbt = bias?.RequiresGrad == true;
-        Tensor[] saved = [input];
+        // The backward reads the gathered rows only: listing the input as saved would keep a dense activation (the
+        // sparse conv output nothing else keeps) alive until the backward for nothing.
         return Differentiable.Record("SparseBatchNorm2d", y, [input, weight, bias],
-            gy => BatchNormBackward(gy, sites, c, cl, batchStats, xrT, mean, invStd, gamma, gx, gg, gbt), saved);
+            gy => BatchNormBackward(gy, sites, c, cl, batchStats, xrT, mean, invStd, gamma, gx, gg, gbt), xrT);
     }
 
     private static Tensor?[] BatchNormBackward<T>(Tensor gy, ActiveSites sites, int c, bool cl, bool batchStats, Tensor xrT, T[] mean, T[] invStd,

@@ -81,6 +81,30 @@ public class SavedMemoryTests
         Assert.NotNull(gamma.Grad);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (Tensor Output, WeakReference Input) SparseBn(Tensor x, Tensor gamma, Tensor beta)
+    {
+        var input = x * 2.0;                                          // an activation only the BN consumes
+        var y = Sparkle.Sparse.SparseOps.BatchNorm2d(input, null, null, gamma, beta, training: true);
+        return (y, new WeakReference(((CpuStorage<float>)input.Storage).Data));
+    }
+
+    [Fact]
+    public void SparseBatchNormDoesNotKeepItsDenseInput()
+    {
+        var active = new bool[2 * 4 * 4];
+        for (int i = 0; i < active.Length; i += 3) active[i] = true;
+        using var ctx = Sparkle.Sparse.SparseContext.Begin(new Sparkle.Sparse.ActiveMask(2, 4, 4, active));
+        var x = Tensor.Randn([2, 8, 16, 16], new Generator(13)).RequireGrad();
+        var gamma = Tensor.Ones([8]).RequireGrad();
+        var beta = Tensor.Zeros([8]).RequireGrad();
+        var (y, input) = SparseBn(x, gamma, beta);
+        // Its backward reads the gathered active rows it keeps; the dense input must not be held as well.
+        Assert.True(Collected(input), "the sparse batch norm keeps its dense input alive");
+        y.Sum().Backward();
+        Assert.NotNull(x.Grad);
+    }
+
     [Theory]
     [InlineData(DType.Float32)]
     [InlineData(DType.Float64)]
