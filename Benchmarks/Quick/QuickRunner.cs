@@ -10,8 +10,15 @@ public static class QuickRunner
             .Where(t => typeof(IQuickSuite).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)
             .Select(t => (IQuickSuite)Activator.CreateInstance(t)!)
             .OrderBy(s => s.Name).ToList();
-        var wanted = args.TakeWhile(a => !a.Contains('=')).ToList();
-        var rest = args.SkipWhile(a => !a.Contains('=')).ToArray();
+        // Leading words that name suites select them; the words after them go to the suites (`quick nets r18`).
+        var names = suites.Select(s => s.Name).Append("all").ToHashSet();
+        var wanted = args.TakeWhile(names.Contains).ToList();
+        var rest = args.Skip(wanted.Count).ToArray();
+        if (wanted.Count == 0 && rest.Length > 0 && !rest[0].Contains('='))
+        {
+            Console.Error.WriteLine($"unknown quick suite '{rest[0]}'; known: {string.Join(", ", suites.Select(x => x.Name))}");
+            Environment.Exit(2);
+        }
         if (wanted.Count == 0 || wanted.Contains("all")) wanted = suites.Select(s => s.Name).ToList();
         foreach (var name in wanted)
         {
