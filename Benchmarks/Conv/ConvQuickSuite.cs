@@ -204,6 +204,7 @@ public sealed class ConvQuickSuite : IQuickSuite
             proc.Refresh();
             cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds);
         }, reps: Reps, warmup: 2);
+        cpu.RemoveRange(0, 2); // the warm-up calls
         cpu.Sort();
         string key = $"{mode} layout={(cl ? "cl" : "nchw")} threads={threads}";
         WeightedMs[key] = WeightedMs.GetValueOrDefault(key) + median * c.Count;

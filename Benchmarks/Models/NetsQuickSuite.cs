@@ -38,15 +38,26 @@ public sealed class NetsQuickSuite : IQuickSuite
                     net.Forward(x);
                 pool?.Reclaim();
             }, reps, 1);
+            // cpu_ms: process CPU time per step (both threads), steadier than wall time on a shared VM.
+            var proc = System.Diagnostics.Process.GetCurrentProcess();
+            var cpu = new List<double>();
             var step = QuickRunner.Time(() =>
             {
-                using var _ = pool?.Use();
-                Functional.CrossEntropy(net.Forward(x), labels).Backward();
-                sgd.Step();
-                sgd.ZeroGrad();
+                proc.Refresh();
+                var c0 = proc.TotalProcessorTime;
+                using (pool?.Use())
+                {
+                    Functional.CrossEntropy(net.Forward(x), labels).Backward();
+                    sgd.Step();
+                    sgd.ZeroGrad();
+                }
+                proc.Refresh();
+                cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds);
             }, reps, 2);
+            cpu.RemoveRange(0, 2); // the warm-up calls
+            cpu.Sort();
             Console.WriteLine($"nets {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} threads={IntraOpPool.NumThreads}");
-            Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads}");
+            Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads} cpu_ms={cpu[cpu.Count / 2]:F0}");
         }
     }
 }
