@@ -27,7 +27,8 @@ public sealed class ConvQuickSuite : IQuickSuite
     public string Name => "conv";
     private static int Reps = 7;
 
-    private sealed record Case(string Id, int Cin, int Cout, int K, int S, int P, int H, int G, bool InputGrad);
+    /// <summary>Count: how many times the shape occurs in its network (set=r50), to weight the per-shape times.</summary>
+    private sealed record Case(string Id, int Cin, int Cout, int K, int S, int P, int H, int G, bool InputGrad, int Count = 1);
 
     private static readonly Case[] Cases =
     [
@@ -59,6 +60,38 @@ public sealed class ConvQuickSuite : IQuickSuite
         new("proj64-96_k3s1p1_24", 64, 96, 3, 1, 1, 24, 1, true),
     ];
 
+    /// <summary>`set=r50` (use batch=8): every distinct convolution of the dense ResNet-50 224 step (`quick nets`,
+    /// timm v1.5: stride on the 3x3), with how often it occurs; the suite prints the count-weighted sum per mode and
+    /// layout so the step's conv time can be split by shape and pass.</summary>
+    private static readonly Case[] R50Cases =
+    [
+        new("stem_c3-64_k7s2p3_224", 3, 64, 7, 2, 3, 224, 1, false),
+        new("c64-64_k1_56", 64, 64, 1, 1, 0, 56, 1, true),
+        new("c64-64_k3s1p1_56", 64, 64, 3, 1, 1, 56, 1, true, 3),
+        new("c64-256_k1_56", 64, 256, 1, 1, 0, 56, 1, true, 4),
+        new("c256-64_k1_56", 256, 64, 1, 1, 0, 56, 1, true, 2),
+        new("c256-128_k1_56", 256, 128, 1, 1, 0, 56, 1, true),
+        new("c128-128_k3s2p1_56", 128, 128, 3, 2, 1, 56, 1, true),
+        new("c256-512_k1s2_56", 256, 512, 1, 2, 0, 56, 1, true),
+        new("c128-512_k1_28", 128, 512, 1, 1, 0, 28, 1, true, 4),
+        new("c512-128_k1_28", 512, 128, 1, 1, 0, 28, 1, true, 3),
+        new("c128-128_k3s1p1_28", 128, 128, 3, 1, 1, 28, 1, true, 3),
+        new("c512-256_k1_28", 512, 256, 1, 1, 0, 28, 1, true),
+        new("c256-256_k3s2p1_28", 256, 256, 3, 2, 1, 28, 1, true),
+        new("c512-1024_k1s2_28", 512, 1024, 1, 2, 0, 28, 1, true),
+        new("c256-1024_k1_14", 256, 1024, 1, 1, 0, 14, 1, true, 6),
+        new("c1024-256_k1_14", 1024, 256, 1, 1, 0, 14, 1, true, 5),
+        new("c256-256_k3s1p1_14", 256, 256, 3, 1, 1, 14, 1, true, 5),
+        new("c1024-512_k1_14", 1024, 512, 1, 1, 0, 14, 1, true),
+        new("c512-512_k3s2p1_14", 512, 512, 3, 2, 1, 14, 1, true),
+        new("c1024-2048_k1s2_14", 1024, 2048, 1, 2, 0, 14, 1, true),
+        new("c512-2048_k1_7", 512, 2048, 1, 1, 0, 7, 1, true, 3),
+        new("c2048-512_k1_7", 2048, 512, 1, 1, 0, 7, 1, true, 2),
+        new("c512-512_k3s1p1_7", 512, 512, 3, 1, 1, 7, 1, true, 2),
+    ];
+
+    private static readonly Dictionary<string, double> WeightedMs = [];
+
     public void Run(string[] args)
     {
         var filters = args.Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
@@ -70,7 +103,11 @@ public sealed class ConvQuickSuite : IQuickSuite
         filters.TryGetValue("algo", out var algo);
         Sparkle.Tensors.Cpu.Conv.ConvPlan.Disabled = algo == "im2col";
         Sparkle.Tensors.Cpu.Conv.ConvPlan.Batched = algo switch { "batched" => true, "slab" or "im2col" => false, _ => null };
-        var cases = filters.TryGetValue("set", out var set) && set == "spark" ? SparkCases : Cases;
+        // pointwise=0: 1x1 convs on the path they took before PointwiseConv (the baseline for comparisons).
+        Sparkle.Tensors.Cpu.Conv.ConvPlan.Pointwise = filters.TryGetValue("pointwise", out var pw) ? pw == "1" : null;
+        filters.TryGetValue("set", out var set);
+        var cases = set switch { "spark" => SparkCases, "r50" => R50Cases, _ => Cases };
+        WeightedMs.Clear();
         Console.WriteLine($"# conv kernel={GemmKernels.Current} cores={Environment.ProcessorCount} batch={batch} float32; "
             + "fwdbwd = Conv2d + Backward (grads for input and weight; stem: weight only)");
         int saved = IntraOpPool.NumThreads;
@@ -88,6 +125,8 @@ public sealed class ConvQuickSuite : IQuickSuite
                         }
         }
         finally { IntraOpPool.NumThreads = saved; }
+        foreach (var (key, ms) in WeightedMs)
+            Console.WriteLine($"conv total {key} count-weighted median_ms={ms:F1}");
     }
 
     private static void RunCase(Case c, int batch, bool cl, string mode, int threads)
@@ -165,7 +204,10 @@ public sealed class ConvQuickSuite : IQuickSuite
             proc.Refresh();
             cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds);
         }, reps: Reps, warmup: 2);
+        cpu.RemoveRange(0, 2); // the warm-up calls
         cpu.Sort();
+        string key = $"{mode} layout={(cl ? "cl" : "nchw")} threads={threads}";
+        WeightedMs[key] = WeightedMs.GetValueOrDefault(key) + median * c.Count;
         // cpu_ms: process CPU time per call (all threads), a load-independent measure of the work done.
         Console.WriteLine($"conv {c.Id} b{batch} {mode} layout={(cl ? "cl" : "nchw")} threads={threads} median_ms={median:F2} min_ms={min:F2} "
             + $"gflops={gflop / (median / 1e3):F1} cpu_ms={cpu[cpu.Count / 2]:F1} cpu_min_ms={cpu[0]:F1}");

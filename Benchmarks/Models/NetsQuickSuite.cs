@@ -7,7 +7,7 @@ using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Benchmarks.Models;
 
-/// <summary>`quick nets [size=224] [batch=8] [threads=2] [reps=5] [pool=1]`: a dense ResNet training step (forward, cross-entropy,
+/// <summary>`quick nets [size=224] [batch=8] [threads=2] [reps=5] [pool=1] [pointwise=0|1]`: a dense ResNet training step (forward, cross-entropy,
 /// backward, SGD momentum 0.9) and the forward alone (no grad, train-mode BN), as refbench's nets224/nets96 lines
 /// (`../shared/refbench/run nets224 2`), with a TensorPool as the training loops use (pool=0: without).
 /// Prints `nets r50 224 b8 step median_ms=...`.</summary>
@@ -20,6 +20,8 @@ public sealed class NetsQuickSuite : IQuickSuite
         var opts = QuickArgs.Parse(args);
         int size = opts.Int("size", 224), batch = opts.Int("batch", 8), reps = opts.Int("reps", 5);
         IntraOpPool.NumThreads = opts.Int("threads", 2);
+        // pointwise=0: 1x1 convs on their pre-PointwiseConv path (slab / batched), for same-binary comparisons.
+        if (opts.Int("pointwise", -1) is int pw and >= 0) Sparkle.Tensors.Cpu.Conv.ConvPlan.Pointwise = pw == 1;
         foreach (var arch in opts.Words.Count > 0 ? opts.Words : ["r50"])
         {
             var model = (Module)(arch == "r18" ? ResNet.ResNet18(new ModelOptions { NumClasses = 1000, Generator = new Generator(0) })
@@ -36,15 +38,26 @@ public sealed class NetsQuickSuite : IQuickSuite
                     net.Forward(x);
                 pool?.Reclaim();
             }, reps, 1);
+            // cpu_ms: process CPU time per step (both threads), steadier than wall time on a shared VM.
+            var proc = System.Diagnostics.Process.GetCurrentProcess();
+            var cpu = new List<double>();
             var step = QuickRunner.Time(() =>
             {
-                using var _ = pool?.Use();
-                Functional.CrossEntropy(net.Forward(x), labels).Backward();
-                sgd.Step();
-                sgd.ZeroGrad();
+                proc.Refresh();
+                var c0 = proc.TotalProcessorTime;
+                using (pool?.Use())
+                {
+                    Functional.CrossEntropy(net.Forward(x), labels).Backward();
+                    sgd.Step();
+                    sgd.ZeroGrad();
+                }
+                proc.Refresh();
+                cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds);
             }, reps, 2);
+            cpu.RemoveRange(0, 2); // the warm-up calls
+            cpu.Sort();
             Console.WriteLine($"nets {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} threads={IntraOpPool.NumThreads}");
-            Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads}");
+            Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads} cpu_ms={cpu[cpu.Count / 2]:F0}");
         }
     }
 }

@@ -37,6 +37,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         {
             case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new ForwardNhwc(xa, wv, bias, ya, g)); break;
@@ -62,6 +63,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         {
             case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(new BackwardInputNhwc(dya, wv, dxa, g)); break;
@@ -82,6 +84,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         switch (ConvPlan.BackwardWeight(g, dy, x).Algorithm)
         {
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardWeight(dya, xa, dwa, g); break;
             default: WithKernel(new BackwardWeightSlab(dya, xa, dwa, g)); break;

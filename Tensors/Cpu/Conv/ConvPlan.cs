@@ -7,6 +7,8 @@ internal enum ConvAlgorithm
     Im2ColNchw,
     /// <summary>Implicit GEMM, channels-last: im2col rows packed on the fly, the batch's pixels as one GEMM dimension.</summary>
     Im2ColNhwc,
+    /// <summary>1x1, no padding, one group: plain GEMMs over the activations in place (strided: a compact gather).</summary>
+    Pointwise,
     /// <summary>Direct kernel over zero-padded channels-last slabs (AVX2+FMA): no packing of activations, any layout.</summary>
     Slab,
     /// <summary>Depthwise (groups = channels = outputs), channels-first: per plane, vectorised along W.</summary>
@@ -29,6 +31,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     {
         if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(y));
         if (UseBatched(g)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(y), false);
+        if (UsePointwise(g) && IsDense(y)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(y), false);
         if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false);
         if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x));
@@ -38,7 +41,8 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx)
     {
         if (IsDepthwise(g)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx));
-        if (UseBatched(g)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(dx), false);
+        if (UseBatched(g, BackwardBatchedMaxPixels(g))) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(dx), false);
+        if (UsePointwise(g) && IsDense(dx)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(dx), false);
         if (UseSlab(g)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false);
         if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy));
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
@@ -57,18 +61,43 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
     private static bool IsDepthwise(ConvGeometry g) => g.IsDepthwise && g.Og == 1 && !Disabled;
 
-    /// <summary>The batched GEMM for small maps with large weights, every pass and layout: one group, at most 64 output
-    /// pixels per image (the SparK maps of 3x3 and 6x6; 12x12 = 144 and up stay on the slab kernels) and at least 256 Ki
-    /// weights (more than L2 holds, so a per-image item would stream them from memory once per image). Measured and
-    /// argued in docs/conv.md.</summary>
-    internal static bool UseBatched(ConvGeometry g)
+    /// <summary>The batched GEMM for small maps with large weights, every layout: one group, at most
+    /// <paramref name="maxPixels"/> output pixels per image and at least 256 Ki weights (more than L2 holds, so a
+    /// per-image item would stream them from memory once per image). The forward takes it up to 64 pixels (the SparK
+    /// maps of 3x3 and 6x6, ResNet-50's 7x7), the two gradients up to 196 (14x14: ResNet-50's 3x3 256 stage, the SparK
+    /// 12x12 maps), where it needs 1.1-1.7x less CPU time than the slab kernels while their forward is as fast.
+    /// Measured and argued in docs/conv.md.</summary>
+    internal static bool UseBatched(ConvGeometry g, int maxPixels = BatchedMaxPixels)
     {
+        if (Pointwise == true && PointwiseConv<float>.Applies(g)) return false; // forced pointwise wins
         if (Batched is { } forced) return forced && !IsDepthwise(g);
         if (Disabled || g.G != 1) return false;
-        return g.P <= BatchedMaxPixels && (long)g.O * g.K >= BatchedMinWeights;
+        return g.P <= maxPixels && (long)g.O * g.K >= BatchedMinWeights;
     }
 
+    /// <summary>1x1 convolutions without padding in one group are GEMMs over the activations as they lie
+    /// (<see cref="PointwiseConv{T}"/>), every pass, every micro-kernel: no im2col or slab copy (docs/conv.md). Checked
+    /// after <see cref="UseBatched"/>: for small maps (ResNet-50's 7x7 stage) one GEMM over the batch's pixels beats
+    /// per-image GEMMs with 49 columns (measured: 1.3-2x less CPU time).</summary>
+    internal static bool UsePointwise(ConvGeometry g)
+    {
+        if (Pointwise is { } forced) return forced && PointwiseConv<float>.Applies(g);
+        return !Disabled && PointwiseConv<float>.Applies(g);
+    }
+
+    /// <summary>The pointwise path stores GEMM results straight into the output: contiguous or dense NHWC.</summary>
+    private static bool IsDense(Tensor t) => t.IsContiguous || ConvLayout.IsDenseChannelsLast(t);
+
+    /// <summary>Tests and benchmarks force the pointwise path on (true) or off (false); null = the rule.</summary>
+    [ThreadStatic] internal static bool? Pointwise;
+
     internal const int BatchedMaxPixels = 64;
+    internal const int BatchedMaxPixelsBackward = 196;
+
+    /// <summary>The gradients' pixel limit for the batched path; 1x1 convs keep the forward's, since above it their
+    /// per-image GEMMs in place (pointwise) do the batched path's GEMM without its im2col copy.</summary>
+    private static int BackwardBatchedMaxPixels(ConvGeometry g)
+        => UsePointwise(g) ? BatchedMaxPixels : BatchedMaxPixelsBackward;
     internal const long BatchedMinWeights = 256 * 1024;
 
     /// <summary>Tests and benchmarks force the batched path on (true) or off (false); null = the rule.</summary>
@@ -82,7 +111,8 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x)
     {
         if (IsDepthwise(g)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x));
-        if (UseBatched(g)) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false);
+        if (UseBatched(g, BackwardBatchedMaxPixels(g))) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false);
+        if (UsePointwise(g)) return new(ConvAlgorithm.Pointwise, ConvLayout.UnitC(x), false);
         return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false);
     }
 }

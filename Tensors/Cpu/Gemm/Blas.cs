@@ -23,9 +23,10 @@ internal static class Blas
 
     /// <summary>C[m x n] = A[m x k] · B[k x n], or C += A·B when <paramref name="accumulate"/>. C element (i, j)
     /// is c[cOffset + i*ldc + j]. <paramref name="kernel"/> Auto means <see cref="GemmKernels.Current"/> of the
-    /// calling thread (callers that fan out over the pool capture it once and pass it on).</summary>
+    /// calling thread (callers that fan out over the pool capture it once and pass it on). <paramref name="serial"/>:
+    /// run on the calling thread only (callers that run independent GEMMs in parallel themselves; same bits).</summary>
     public static void Gemm<T>(int m, int n, int k, in StridedMatrix<T> a, in StridedMatrix<T> b,
-        T[] c, int cOffset, int ldc, bool accumulate, GemmKernel kernel = GemmKernel.Auto) where T : unmanaged, INumber<T>
+        T[] c, int cOffset, int ldc, bool accumulate, GemmKernel kernel = GemmKernel.Auto, bool serial = false) where T : unmanaged, INumber<T>
     {
         if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
             throw new NotSupportedException($"GEMM supports float and double, not {typeof(T).Name}.");
@@ -42,7 +43,7 @@ internal static class Blas
             return;
         }
         long macs = (long)m * n * k;
-        int threads = macs >= ParallelMinMacs ? IntraOpPool.NumThreads : 1;
+        int threads = macs >= ParallelMinMacs && !serial ? IntraOpPool.NumThreads : 1;
         if (kernel == GemmKernel.Auto) kernel = GemmKernels.Current;
         if (kernel != GemmKernel.Scalar && Gemv.TryRun(m, n, k, a, b, c, cOffset, ldc, accumulate, threads)) return;
 
