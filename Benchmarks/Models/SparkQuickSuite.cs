@@ -64,6 +64,15 @@ public sealed class SparkQuickSuite : IQuickSuite
             string gcs = string.Join("/", Enumerable.Range(0, 3).Select(i => ((GC.CollectionCount(i) - gcBefore[i]) / (double)reps).ToString("F1")));
             string poolLine = pool is null ? "pool=off" :
                 $"pool_fresh_mb_per_step={(stats.Fresh - statsBefore.Fresh) / 1e6 / reps:F0} pool_gc_ms_per_step={(stats.CollectionMs - statsBefore.CollectionMs) / reps:F0} pool_peak_free_mb={stats.PeakFree / 1e6:F0}";
+            if (opts.Int("parts", 0) == 1)
+            {
+                // Forward with grad on, by stage: the sparse encoder + densify, then the whole reconstruction (decoder =
+                // the difference), then with the loss.
+                var active = spark.SampleMask(batch, g);
+                var dens = QuickRunner.Time(() => { using (pool?.Use()) spark.Densify(images, active); pool?.Reclaim(); }, reps, 1);
+                var rec = QuickRunner.Time(() => { using (pool?.Use()) spark.Reconstruct(images, active); pool?.Reclaim(); }, reps, 1);
+                Console.WriteLine($"# forward with grad: encoder+densify {dens.MedianMs:F0} ms, + decoder {rec.MedianMs:F0} ms (decoder ~{rec.MedianMs - dens.MedianMs:F0} ms)");
+            }
             if (opts.Int("trace", 0) == 1 && pool is not null)
             {
                 var proc = System.Diagnostics.Process.GetCurrentProcess();
