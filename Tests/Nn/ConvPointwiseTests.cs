@@ -144,29 +144,20 @@ public class ConvPointwiseTests
         var w0 = Rand(rng, k.WShape, DType.Float32);
         var b0 = Rand(rng, [k.O], DType.Float32);
         var dy = Activation(rng, k.YShape, DType.Float32, layout);
-        float[][] Run(int threads)
+        Threads.AssertSameOnOneAndTwo(() =>
         {
-            int saved = IntraOpPool.NumThreads;
-            IntraOpPool.NumThreads = threads;
-            try
+            float[][] result = [];
+            Pointwise(() =>
             {
-                float[][] result = [];
-                Pointwise(() =>
-                {
-                    var x = x0.Detach().RequireGrad();
-                    var w = w0.Detach().RequireGrad();
-                    var b = b0.Detach().RequireGrad();
-                    var y = Functional.Conv2d(x, w, b, stride, 0, 1, 1);
-                    y.Backward(dy);
-                    result = [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>()];
-                });
-                return result;
-            }
-            finally { IntraOpPool.NumThreads = saved; }
-        }
-        var one = Run(1);
-        var two = Run(2);
-        for (int i = 0; i < one.Length; i++) Assert.True(one[i].AsSpan().SequenceEqual(two[i]), $"output {i} differs between 1 and 2 threads");
+                var x = x0.Detach().RequireGrad();
+                var w = w0.Detach().RequireGrad();
+                var b = b0.Detach().RequireGrad();
+                var y = Functional.Conv2d(x, w, b, stride, 0, 1, 1);
+                y.Backward(dy);
+                result = [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>()];
+            });
+            return result;
+        });
     }
 
     /// <summary>The rule: ResNet-50's 1x1 convs at 56/28/14 (stride 1 and the stride-2 downsample) take the pointwise

@@ -3,6 +3,7 @@ using Sparkle.Tensors;
 using Xunit;
 
 using Sparkle.Tests;
+using Sparkle.Tests.Support;
 
 namespace Sparkle.Tests.Nn;
 
@@ -67,19 +68,12 @@ public class MaxPoolFusedTests
     {
         var x = Tensor.Randn([4, 6, 17, 19], new Generator(3)).RequireGrad();
         var g = Tensor.Randn([4, 6, 9, 10], new Generator(4));
-        double[] Run(int threads)
+        Threads.AssertSameOnOneAndTwo(() =>
         {
-            int saved = Sparkle.Tensors.Cpu.IntraOpPool.NumThreads;
-            Sparkle.Tensors.Cpu.IntraOpPool.NumThreads = threads;
-            try
-            {
-                x.Grad = null;
-                var y = Sparkle.Nn.Functional.MaxPool2d(x, 3, 2, 1);
-                y.Backward(g);
-                return [.. y.ToDoubleArray(), .. x.Grad!.ToDoubleArray()];
-            }
-            finally { Sparkle.Tensors.Cpu.IntraOpPool.NumThreads = saved; }
-        }
-        Assert.Equal(Run(1), Run(2));
+            x.Grad = null;
+            var y = Sparkle.Nn.Functional.MaxPool2d(x, 3, 2, 1);
+            y.Backward(g);
+            return [y.ToArray<float>(), x.Grad!.ToArray<float>()];
+        });
     }
 }
