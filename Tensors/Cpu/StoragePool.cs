@@ -40,7 +40,8 @@ internal sealed class StoragePool
 
     [ThreadStatic] private static StoragePool? _current;
 
-    /// <summary>Diagnostics (benchmarks): called after each collection a safe point induces.</summary>
+    /// <summary>Diagnostics (benchmarks): called after each collection a safe point induces, once the dead arrays it
+    /// found are in the free lists.</summary>
     internal static Action<StoragePool>? Trace;
 
     /// <summary>Free bytes per (element type, length), largest first (diagnostics).</summary>
@@ -133,7 +134,8 @@ internal sealed class StoragePool
     /// then moves the graveyard into the free lists.</summary>
     public void SafePoint(bool force)
     {
-        if (force || _handedOutSinceReclaim >= ReclaimEveryBytes)
+        bool collected = force || _handedOutSinceReclaim >= ReclaimEveryBytes;
+        if (collected)
         {
             _handedOutSinceReclaim = 0;
             _reclaims++;
@@ -144,7 +146,6 @@ internal sealed class StoragePool
             CollectionTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             Collections++;
             Trim();
-            Trace?.Invoke(this);
         }
         Volatile.Write(ref _gen2AtSafePoint, GC.CollectionCount(2));
         while (_graveyard.TryDequeue(out var array))
@@ -156,6 +157,7 @@ internal sealed class StoragePool
             BytesFree += bytes;
         }
         PeakFreeBytes = Math.Max(PeakFreeBytes, BytesFree);
+        if (collected) Trace?.Invoke(this);
     }
 
     private void Trim()
