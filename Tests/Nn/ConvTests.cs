@@ -274,25 +274,16 @@ public class ConvTests
         var b0 = Rand(rng, [k.O], DType.Float32);
         var wt = Rand(rng, [k.C, k.Og, 4, 4], DType.Float32);
         var dy = Activation(rng, k.YShape, DType.Float32, layout);
-        float[][] Run(int threads)
+        Threads.AssertSameOnOneAndTwo(() =>
         {
-            int saved = IntraOpPool.NumThreads;
-            IntraOpPool.NumThreads = threads;
-            try
-            {
-                var x = x0.Detach().RequireGrad();
-                var w = w0.Detach().RequireGrad();
-                var b = b0.Detach().RequireGrad();
-                var y = Functional.Conv2d(x, w, b, 1, 1, 1, groups);
-                y.Backward(dy);
-                var t = Functional.ConvTranspose2d(x.Detach(), wt, null, 2, 1, 0, groups, 1);
-                return [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>(), t.ToArray<float>()];
-            }
-            finally { IntraOpPool.NumThreads = saved; }
-        }
-        var one = Run(1);
-        var two = Run(2);
-        for (int i = 0; i < one.Length; i++) Assert.True(one[i].AsSpan().SequenceEqual(two[i]), $"output {i} differs between 1 and 2 threads");
+            var x = x0.Detach().RequireGrad();
+            var w = w0.Detach().RequireGrad();
+            var b = b0.Detach().RequireGrad();
+            var y = Functional.Conv2d(x, w, b, 1, 1, 1, groups);
+            y.Backward(dy);
+            var t = Functional.ConvTranspose2d(x.Detach(), wt, null, 2, 1, 0, groups, 1);
+            return [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>(), t.ToArray<float>()];
+        });
     }
 
     // ---- errors ----
