@@ -14,10 +14,13 @@ namespace Sparkle.Tests.Autograd;
 /// Also the fused activation backward kernels and the optimizers' allocation-free updates.</summary>
 public class SavedMemoryTests
 {
+    /// <summary>Whether the target dies: several collections, with pauses, because an intra-op worker the OS woke late
+    /// may still hold the last parallel job (and the arrays its closure captured) for a moment.</summary>
     private static bool Collected(WeakReference w)
     {
-        for (int i = 0; i < 3 && w.IsAlive; i++)
+        for (int i = 0; i < 20 && w.IsAlive; i++)
         {
+            if (i > 0) Thread.Sleep(10);
             GC.Collect();
             GC.WaitForPendingFinalizers();
         }
