@@ -119,16 +119,7 @@ public class ConvBatchedTests
         Threads.AssertSameOnOneAndTwo(() =>
         {
             float[][] result = [];
-            Batched(() =>
-            {
-                var x = x0.Detach().RequireGrad();
-                var w = w0.Detach().RequireGrad();
-                var b = b0.Detach().RequireGrad();
-                var y = Functional.Conv2d(x, w, b, 1, 1, 1, groups);
-                y.Backward(dy);
-                var t = Functional.ConvTranspose2d(x.Detach(), wt, null, 2, 1, 0, groups, 1);
-                result = [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>(), t.ToArray<float>()];
-            }, budget);
+            Batched(() => result = ConvOutputs(x0, w0, b0, dy, 1, 1, groups, wt), budget);
             return result;
         });
     }

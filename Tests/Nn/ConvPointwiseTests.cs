@@ -147,15 +147,7 @@ public class ConvPointwiseTests
         Threads.AssertSameOnOneAndTwo(() =>
         {
             float[][] result = [];
-            Pointwise(() =>
-            {
-                var x = x0.Detach().RequireGrad();
-                var w = w0.Detach().RequireGrad();
-                var b = b0.Detach().RequireGrad();
-                var y = Functional.Conv2d(x, w, b, stride, 0, 1, 1);
-                y.Backward(dy);
-                result = [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>()];
-            });
+            Pointwise(() => result = ConvOutputs(x0, w0, b0, dy, stride, 0, 1));
             return result;
         });
     }

@@ -274,16 +274,20 @@ public class ConvTests
         var b0 = Rand(rng, [k.O], DType.Float32);
         var wt = Rand(rng, [k.C, k.Og, 4, 4], DType.Float32);
         var dy = Activation(rng, k.YShape, DType.Float32, layout);
-        Threads.AssertSameOnOneAndTwo(() =>
-        {
-            var x = x0.Detach().RequireGrad();
-            var w = w0.Detach().RequireGrad();
-            var b = b0.Detach().RequireGrad();
-            var y = Functional.Conv2d(x, w, b, 1, 1, 1, groups);
-            y.Backward(dy);
-            var t = Functional.ConvTranspose2d(x.Detach(), wt, null, 2, 1, 0, groups, 1);
-            return [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>(), t.ToArray<float>()];
-        });
+        Threads.AssertSameOnOneAndTwo(() => ConvOutputs(x0, w0, b0, dy, 1, 1, groups, wt));
+    }
+
+    /// <summary>For thread-count checks: Conv2d forward and backward from fresh leaves (and, with <paramref name="wt"/>,
+    /// a stride-2 ConvTranspose2d forward of the input): the output, the three gradients (and the transposed output).</summary>
+    internal static float[][] ConvOutputs(Tensor x0, Tensor w0, Tensor b0, Tensor dy, int stride, int padding, int groups, Tensor? wt = null)
+    {
+        var x = x0.Detach().RequireGrad();
+        var w = w0.Detach().RequireGrad();
+        var b = b0.Detach().RequireGrad();
+        var y = Functional.Conv2d(x, w, b, stride, padding, 1, groups);
+        y.Backward(dy);
+        float[][] outputs = [y.ToArray<float>(), x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>()];
+        return wt is null ? outputs : [.. outputs, Functional.ConvTranspose2d(x.Detach(), wt, null, 2, 1, 0, groups, 1).ToArray<float>()];
     }
 
     // ---- errors ----

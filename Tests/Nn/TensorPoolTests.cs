@@ -40,6 +40,13 @@ public class TensorPoolTests
         return loss.Item();
     }
 
+    private static void AssertSameState(Module expected, Module actual)
+    {
+        var a = expected.StateDict();
+        foreach (var (name, t) in actual.StateDict())
+            Assert.Equal(a[name].ToDoubleArray(), t.ToDoubleArray());
+    }
+
     [Fact]
     public void PooledTrainingIsBitIdenticalToUnpooled()
     {
@@ -54,9 +61,7 @@ public class TensorPoolTests
             Assert.Equal(expected, actual);
         }
         Assert.True(pool.Stats.Reused > 0, $"the pool never served an array: {pool.Stats}");
-        var a = plain.StateDict();
-        foreach (var (name, t) in pooled.StateDict())
-            Assert.Equal(a[name].ToDoubleArray(), t.ToDoubleArray());
+        AssertSameState(plain, pooled);
     }
 
     /// <summary>With a collection at every safe point, arrays are recycled inside the forward too (Sequential's safe
@@ -91,9 +96,7 @@ public class TensorPoolTests
             }
         }
         finally { Sparkle.Tensors.Cpu.StoragePool.ReclaimEveryBytes = every; }
-        var a = plain.StateDict();
-        foreach (var (name, t) in pooled.StateDict())
-            Assert.Equal(a[name].ToDoubleArray(), t.ToDoubleArray());
+        AssertSameState(plain, pooled);
     }
 
     [Fact]
