@@ -72,7 +72,10 @@ public readonly struct I64 : IElement<long>
 /// <summary>bool on the device: one byte, 0 or 1 (the host bool layout, so transfers are plain byte copies).</summary>
 public readonly struct Bool8 : IElement<byte>
 {
-    public double ToDouble(byte x) => x != 0 ? 1 : 0;
+    // Written with double literals: ILGPU 1.5.3 turns `x != 0 ? 1 : 0` (int constants converted to double) into a
+    // select of the raw bit patterns 0d...01 / 0d...00 on PTX (a denormal, 0 as float): bool -> float gave 0 on CUDA
+    // while the CPU simulator, which runs the .NET code, gave 1. PtxCompileTests guards against the pattern.
+    public double ToDouble(byte x) => x != 0 ? 1.0 : 0.0;
     public byte FromDouble(double v) => v != 0 ? (byte)1 : (byte)0;
     public long ToLong(byte x) => x != 0 ? 1 : 0;
     public byte FromLong(long v) => v != 0 ? (byte)1 : (byte)0;
