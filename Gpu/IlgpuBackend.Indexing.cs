@@ -102,7 +102,7 @@ public sealed partial class IlgpuBackend
         int size = dst.Shape[dim];
         var err = ErrorCell;
         Launch(ShapeUtil.NumElements(lineShape), i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<TI, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, Layout4, ScatterLine, int, ArrayView1D<long, Stride1D.Dense>, long>(
-            IndexKernels.ScatterAdd<T, TE, TI, EI>)(i, sv, iv, dv, lines, line, size, err, id));
+            IndexKernels.ScatterAdd<T, TE, TI, EI>)(i, sv, iv, dv, lines, line, size, err, id), Profile is null ? "" : $"line length {line.Length}, dst {ShapeUtil.Format(dst.Shape)} dim {dim}");
     }
 
     /// <summary>t viewed with <paramref name="shape"/> and stride 0 along dim: the address an index is added to.</summary>

@@ -69,13 +69,14 @@ public sealed partial class IlgpuBackend
                         ArrayView1D<T, Stride1D.Dense>, int, MatMulArgs, int, int>(TiledMatMulKernel.MatMul<T, TE>));
                 lock (_gate)
                 {
-                    kernel(new KernelConfig(new Index3D(gx, gy, batches), new Index3D(tx * ty, 1, 1)), av, bv, dv, dOff, p, tx, ty);
+                    Timed("MatMul(tiled)", (long)gx * gy * batches * tx * ty, $"B={batches} M={p.M} N={p.N} K={p.K}",
+                        () => kernel(new KernelConfig(new Index3D(gx, gy, batches), new Index3D(tx * ty, 1, 1)), av, bv, dv, dOff, p, tx, ty));
                     TiledMatMulLaunches++;
                 }
                 return;
             }
         }
         Launch(dst.NumElements, i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, int, MatMulArgs>(
-            MatMulKernel.MatMul<T, TE>)(i, av, bv, dv, dOff, p));
+            MatMulKernel.MatMul<T, TE>)(i, av, bv, dv, dOff, p), Profile is null ? "" : $"B={batches} M={p.M} N={p.N} K={p.K}");
     }
 }

@@ -136,10 +136,25 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         t.Storage is IlgpuStorage<T> s ? s.View
         : throw new InvalidOperationException($"ILGPU kernel expected {typeof(T).Name} device storage, got {t.DType.Name()} on {t.Device}.");
 
-    /// <summary>Runs a kernel over n threads (nothing for n = 0) under the launch lock.</summary>
-    private void Launch(int n, Action<Index1D> launch)
+    /// <summary>Set to time every launch (see <see cref="KernelProfile"/>; slows the device down); null (default) off.</summary>
+    public KernelProfile? Profile { get; set; }
+
+    /// <summary>Runs a kernel over n threads (nothing for n = 0) under the launch lock; <paramref name="op"/> and
+    /// <paramref name="detail"/> name it in the <see cref="Profile"/>.</summary>
+    private void Launch(int n, Action<Index1D> launch, string detail = "", [System.Runtime.CompilerServices.CallerMemberName] string op = "")
     {
         if (n == 0) return;
-        lock (_gate) launch(n);
+        lock (_gate) Timed(op, n, detail, () => launch(n));
+    }
+
+    /// <summary>Runs a launch; while profiling, alone on the device and timed. Call under the launch lock.</summary>
+    private void Timed(string op, long threads, string detail, Action launch)
+    {
+        if (Profile is not { } profile) { launch(); return; }
+        _accelerator.Synchronize();
+        var sw = KernelProfile.Start();
+        launch();
+        _accelerator.Synchronize();
+        profile.Record(op, threads, detail, sw.Elapsed);
     }
 }

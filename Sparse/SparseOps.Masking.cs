@@ -76,12 +76,14 @@ public static class MaskedDense
     public static Tensor BatchNorm2d(Tensor input, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
         bool training, double momentum = 0.1, double eps = 1e-5, SparseContext? context = null)
     {
-        var m = SparseOps.MaskFor(input, context);
+        var ctx = context ?? SparseContext.Require("MaskedDense.BatchNorm2d");
+        var m = SparseOps.MaskFor(input, ctx);
         int c = input.Size(1);
         Tensor mean, variance;
         if (training || runningMean is null || runningVar is null)
         {
-            double n = m.Sum().Item();
+            // Σ m counted on the host from the context's site list: m.Sum().Item() cost a device sync per BN layer.
+            double n = ctx.Sites(input.Size(2), input.Size(3)).Count;
             var x = input * m;
             mean = x.Sum([0, 2, 3], keepDim: true) / n;
             variance = ((input - mean).Square() * m).Sum([0, 2, 3], keepDim: true) / n;

@@ -46,6 +46,8 @@ public static class KernelCatalog
     {
         yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(float), typeof(F32));
         yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(double), typeof(F64));
+        foreach (var (t, e) in Elements)
+            yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.Reduce), t, e);
     }
 
     private static MethodInfo Get(Type owner, string name, params Type[] args) =>

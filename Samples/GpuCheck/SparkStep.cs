@@ -11,7 +11,8 @@ namespace Sparkle.GpuCheck;
 
 /// <summary>SparK pre-training steps (forward, loss, backward, LAMB) of a ResNet, the configuration of torch/spark_step.py
 /// (the official masked-dense algorithm in PyTorch) for the ratio. Usage:
-/// <c>spark [r18|r50] [size] [batch] [reps] [cuda|ilgpucpu|cpu|cpu-oracle]</c> times steps and prints the pool's numbers;
+/// <c>spark [r18|r50] [size] [batch] [reps] [cuda|ilgpucpu|cpu|cpu-oracle] [profile]</c> times steps and prints the pool's
+/// numbers (with <c>profile</c>, then one step with every kernel timed alone: <see cref="KernelProfile"/>);
 /// <c>spark-agree [r18|r50] [size] [batch] [cuda|ilgpucpu]</c> runs one step on the device and on the CPU (masked-dense
 /// oracle and sparse kernels) from the same weights, images and mask and compares the loss and every gradient.</summary>
 internal static class SparkStep
@@ -85,6 +86,14 @@ internal static class SparkStep
                 Console.WriteLine($"  memory (steady state): {m}");
                 Console.WriteLine($"  steady state: {(gpu.HostReads - reads0) / (double)Math.Max(reps, 1):F1} host reads/step (1 = the loss), " +
                     $"{m.DeviceAllocations - allocs0} device allocations after step 1, peak in use {m.PeakInUse / 1048576.0:F0} MiB of {gpu.Accelerator.MemorySize / 1048576.0:F0} MiB");
+                if (args.Contains("profile"))
+                {
+                    gpu.Profile = new KernelProfile();                // one more step, every launch alone and timed
+                    sw.Restart();
+                    Step();
+                    Console.WriteLine($"profiled step: {sw.ElapsedMilliseconds} ms wall; {gpu.Profile}");
+                    gpu.Profile = null;
+                }
             }
             return 0;
         }

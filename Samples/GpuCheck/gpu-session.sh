@@ -13,7 +13,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee 
 if [ "$PART" != 2 ]; then
 run 90  $BIN cuda                               # CPU-vs-device agreement at full size (ops, SparK loss path, seam conv)
 run 120 $BIN spark-agree r18 96 2 cuda          # one full-size SparK step, device vs CPU: loss and every gradient
-run 150 $BIN spark r18 96 32 3 cuda             # step time R18 96 b32 (+ pool stats, host reads/step, peak memory)
+run 150 $BIN spark r18 96 32 3 cuda profile     # step time R18 96 b32 (+ pool stats, host reads/step, peak memory, kernel profile)
 run 60  python3 Samples/GpuCheck/torch/spark_step.py r18 96 32 5
 fi
 if [ "$PART" != 1 ]; then

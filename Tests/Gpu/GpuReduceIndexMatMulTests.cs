@@ -36,6 +36,58 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
         }
     }
 
+    /// <summary>The grouped reduction (one thread group per output, a shared-memory tree): forced for every length, at every
+    /// power-of-two group size the simulator allows, on random views; plus a long reduction (many elements per thread)
+    /// and NaN propagation through the tree.</summary>
+    [Property(MaxTest = 3)]
+    public void GroupedReductionsAgree(int seed)
+    {
+        var rng = new Random(seed);
+        var b = gpu.Backend;
+        try
+        {
+            b.GroupedReduceMinLength = 1;
+            foreach (int g in new[] { 1, 2, 4, 16 }.Where(g => g <= b.Accelerator.MaxNumThreadsPerGroup))
+            {
+                b.ReduceGroupSize = g;
+                foreach (var dt in new[] { DType.Float32, DType.Float64, DType.Int32, DType.Int64, DType.Bool })
+                {
+                    var shape = TensorGen.RandomShape(rng, 1, 4, 6);
+                    var (cpu, dev) = GpuGen.Pair(rng, shape, dt, GpuGen.AnyLayout(rng), gpu.Device);
+                    var axes = Enumerable.Range(0, shape.Length).Where(_ => rng.Next(2) == 0).ToArray();
+                    var (r, a) = dt.IsFloating() ? Tol(dt) : (0.0, 0.0);
+                    string what = $"{dt.Name()} group {g} shape {string.Join("x", shape)} axes [{string.Join(",", axes)}]";
+                    GpuGen.Agree(cpu.Max(axes), dev.Max(axes), gpu.Device, what: $"max {what}");
+                    GpuGen.Agree(cpu.Min(axes, true), dev.Min(axes, true), gpu.Device, what: $"min {what}");
+                    if (dt == DType.Bool) continue;
+                    GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a, $"sum {what}");
+                    if (!dt.IsFloating()) continue;
+                    GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a, $"mean {what}");
+                    GpuGen.Agree(cpu.Var(axes), dev.Var(axes), gpu.Device, r, a, $"var {what}");
+                    GpuGen.Agree(cpu.Var(axes, correction: 0, keepDim: true), dev.Var(axes, correction: 0, keepDim: true), gpu.Device, r, a, $"var0 {what}");
+                }
+            }
+            b.ReduceGroupSize = null;
+            b.GroupedReduceMinLength = 256;                                      // the default: only long reductions
+            var big = Tensor.Randn([3, 2000], new Generator(unchecked((ulong)seed))).Add(1.5);
+            var bigDev = big.To(gpu.Device);
+            GpuGen.Agree(big.Sum(1), bigDev.Sum(1), gpu.Device, 1e-5, 1e-5, "sum of 2000");
+            GpuGen.Agree(big.Var([1]), bigDev.Var([1]), gpu.Device, 1e-5, 1e-5, "var of 2000");
+            GpuGen.Agree(big.Sum(), bigDev.Sum(), gpu.Device, 1e-5, 1e-5, "sum of 6000");
+            GpuGen.Agree(big.Max(0), bigDev.Max(0), gpu.Device, what: "max of 3 (one thread per output)");
+            var values = big.ToArray<float>();
+            values[2000 + 1234] = float.NaN;
+            var withNaN = Tensor.FromArray(values, [3, 2000]);
+            GpuGen.Agree(withNaN.Max(1), withNaN.To(gpu.Device).Max(1), gpu.Device, what: "max with NaN");
+            GpuGen.Agree(withNaN.Sum(1), withNaN.To(gpu.Device).Sum(1), gpu.Device, 1e-5, 1e-5, "sum with NaN");
+        }
+        finally
+        {
+            b.ReduceGroupSize = null;
+            b.GroupedReduceMinLength = 256;
+        }
+    }
+
     [Fact]
     public void NaNsPropagateAndWinArgReductions()
     {
