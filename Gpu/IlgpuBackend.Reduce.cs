@@ -11,7 +11,7 @@ namespace Sparkle.Gpu;
 /// ones one thread per output; ArgReduce is one thread per output.</summary>
 public sealed partial class IlgpuBackend
 {
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Delegate> _groupReduceKernels = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, Type), Delegate> _groupReduceKernels = new();
 
     /// <summary>Reduced elements per output from which a whole thread group sums each output (default 256). 1 sends every
     /// reduction there (tests); int.MaxValue none.</summary>
@@ -20,6 +20,39 @@ public sealed partial class IlgpuBackend
     /// <summary>Threads per group of the grouped reduction; null (default): the largest power of two up to 256 the device
     /// allows. Tests vary it (the tree must work for every power of two).</summary>
     public int? ReduceGroupSize { get; set; }
+
+    /// <summary>Reduced elements per output from which a float Sum/Mean with few outputs is split over several groups per
+    /// output (<see cref="SplitSum"/>; default 16,384). Tests lower it.</summary>
+    public int SplitReduceMinLength { get; set; } = 16384;
+
+    /// <summary>Sum/Mean in two launches: enough groups per output that the device is busy (about 1024 groups in all, at
+    /// least 16 elements per thread, at most 256 parts per output), float64 partials, then one group per output adds its
+    /// parts. Deterministic: the chunks depend only on n, the group size and the number of outputs.</summary>
+    private void SplitSum<T, TE>(ReduceOp op, Tensor x, Tensor dst, Layout4 outer, Layout4 inner, int n, int g)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        int outputs = dst.NumElements;
+        int parts = Math.Clamp(Math.Min((1024 + outputs - 1) / outputs, (n + 16 * g - 1) / (16 * g)), 1, GroupReduceKernel.MaxGroup);
+        int chunk = (n + parts - 1) / parts;
+        parts = (n + chunk - 1) / chunk;                                  // no empty chunk
+        var xv = View<T>(x);
+        var dv = View<T>(dst);
+        using var partials = New<double>(DType.Float64, outputs * parts, zeroed: false);
+        var pv = partials.View;
+        var first = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<double, Stride1D.Dense>, Layout4, Layout4, int, int, int>)
+            _groupReduceKernels.GetOrAdd(("partial", typeof(T)), _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>,
+                ArrayView1D<double, Stride1D.Dense>, Layout4, Layout4, int, int, int>(GroupReduceKernel.PartialSums<T, TE>));
+        var second = (Action<KernelConfig, ArrayView1D<double, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, Layout4, int, int, int>)
+            _groupReduceKernels.GetOrAdd(("finish", typeof(T)), _ => _accelerator.LoadStreamKernel<ArrayView1D<double, Stride1D.Dense>,
+                ArrayView1D<T, Stride1D.Dense>, Layout4, int, int, int>(GroupReduceKernel.FinishSums<T, TE>));
+        lock (_gate)
+        {
+            Timed("Reduce(split)", (long)outputs * parts * g, Profile is null ? "" : $"{op} of {n} per output in {parts} parts, x {ShapeUtil.Format(x.Shape)}",
+                () => first(new KernelConfig(new Index1D(outputs * parts), new Index1D(g)), xv, pv, outer, inner, n, parts, chunk));
+            Timed("Reduce(split 2)", (long)outputs * g, "",
+                () => second(new KernelConfig(new Index1D(outputs), new Index1D(g)), pv, dv, outer, n, parts, op == ReduceOp.Mean ? 1 : 0));
+        }
+    }
 
     private int ReduceGroup()
     {
@@ -63,8 +96,13 @@ public sealed partial class IlgpuBackend
         if (n >= GroupedReduceMinLength && dst.NumElements > 0)
         {
             int g = ReduceGroup();
+            if (n >= SplitReduceMinLength && op is ReduceOp.Sum or ReduceOp.Mean && (wide != 0 || typeof(T) == typeof(double)))
+            {
+                SplitSum<T, TE>(op, x, dst, outer, inner, n, g);
+                return;
+            }
             var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, Layout4, Layout4, int, int, int, int>)
-                _groupReduceKernels.GetOrAdd(typeof(T), _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
+                _groupReduceKernels.GetOrAdd(("reduce", typeof(T)), _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
                     Layout4, Layout4, int, int, int, int>(GroupReduceKernel.Reduce<T, TE>));
             lock (_gate)
                 Timed("Reduce(grouped)", (long)dst.NumElements * g, Profile is null ? "" : $"{op} of {n} per output, x {ShapeUtil.Format(x.Shape)}",

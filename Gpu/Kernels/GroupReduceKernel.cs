@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using Sparkle.Tensors.Backend;
 
@@ -103,6 +104,44 @@ public static class GroupReduceKernel
             Group.Barrier();
         }
         if (t == 0) dst[od] = e.Div(st[0], e.FromLong(n - correction > 0 ? n - correction : 0));
+    }
+
+    /// <summary>First stage of a split sum (few outputs, long ranges: a whole-tensor norm would otherwise run on one group):
+    /// group q sums chunk q % parts of output q / parts, elements [chunk·p, chunk·(p+1)) of the reduced range, in float64,
+    /// into partials[q].</summary>
+    public static void PartialSums<T, TE>(ArrayView1D<T, Stride1D.Dense> x, ArrayView1D<double, Stride1D.Dense> partials,
+        Layout4 outer, Layout4 inner, int n, int parts, int chunk)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        var sd = SharedMemory.Allocate<double>(MaxGroup);
+        int t = Group.IdxX, g = Group.DimX, q = Grid.IdxX;
+        outer.Locate(q / parts, out _, out int ox, out _, out _);
+        int start = q % parts * chunk, end = XMath.Min(n, start + chunk);
+        double sum = 0;
+        for (int j = start + t; j < end; j += g)
+        {
+            inner.Locate(j, out int oj, out _, out _, out _);
+            sum += e.ToDouble(x[ox + oj]);
+        }
+        double total = TreeSum(sd, t, g, sum);
+        if (t == 0) partials[q] = total;
+    }
+
+    /// <summary>Second stage: output o = the sum of partials[o·parts .. o·parts + parts) (divided by n when
+    /// <paramref name="mean"/> != 0).</summary>
+    public static void FinishSums<T, TE>(ArrayView1D<double, Stride1D.Dense> partials, ArrayView1D<T, Stride1D.Dense> dst,
+        Layout4 outer, int n, int parts, int mean)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        var sd = SharedMemory.Allocate<double>(MaxGroup);
+        int t = Group.IdxX, g = Group.DimX, o = Grid.IdxX;
+        outer.Locate(o, out int od, out _, out _, out _);
+        double sum = 0;
+        for (int p = t; p < parts; p += g) sum += partials[o * parts + p];
+        double total = TreeSum(sd, t, g, sum);
+        if (t == 0) dst[od] = e.FromDouble(mean != 0 ? total / n : total);
     }
 
     /// <summary>The group's sum of <paramref name="partial"/>, returned to every thread; leaves <paramref name="sd"/> free

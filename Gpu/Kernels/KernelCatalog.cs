@@ -48,6 +48,11 @@ public static class KernelCatalog
         yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(double), typeof(F64));
         foreach (var (t, e) in Elements)
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.Reduce), t, e);
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.PartialSums), t, e);
+            yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.FinishSums), t, e);
+        }
     }
 
     private static MethodInfo Get(Type owner, string name, params Type[] args) =>

@@ -50,6 +50,7 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
             foreach (int g in new[] { 1, 2, 4, 16 }.Where(g => g <= b.Accelerator.MaxNumThreadsPerGroup))
             {
                 b.ReduceGroupSize = g;
+                b.SplitReduceMinLength = g >= 4 ? 8 : int.MaxValue;             // two-launch split sums, or one group per output
                 foreach (var dt in new[] { DType.Float32, DType.Float64, DType.Int32, DType.Int64, DType.Bool })
                 {
                     var shape = TensorGen.RandomShape(rng, 1, 4, 6);
@@ -68,12 +69,15 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
                 }
             }
             b.ReduceGroupSize = null;
-            b.GroupedReduceMinLength = 256;                                      // the default: only long reductions
+            b.GroupedReduceMinLength = 256;                                      // the defaults: only long reductions
+            b.SplitReduceMinLength = 1000;                                       // (split above 1000 here, to reach it)
             var big = Tensor.Randn([3, 2000], new Generator(unchecked((ulong)seed))).Add(1.5);
             var bigDev = big.To(gpu.Device);
             GpuGen.Agree(big.Sum(1), bigDev.Sum(1), gpu.Device, 1e-5, 1e-5, "sum of 2000");
             GpuGen.Agree(big.Var([1]), bigDev.Var([1]), gpu.Device, 1e-5, 1e-5, "var of 2000");
             GpuGen.Agree(big.Sum(), bigDev.Sum(), gpu.Device, 1e-5, 1e-5, "sum of 6000");
+            GpuGen.Agree(big.Mean([0, 1]), bigDev.Mean([0, 1]), gpu.Device, 1e-5, 1e-5, "mean of 6000");
+            GpuGen.Agree(big.To(DType.Float64).Sum([1]), bigDev.To(DType.Float64).Sum([1]), gpu.Device, 1e-12, 1e-12, "float64 sum of 2000");
             GpuGen.Agree(big.Max(0), bigDev.Max(0), gpu.Device, what: "max of 3 (one thread per output)");
             var values = big.ToArray<float>();
             values[2000 + 1234] = float.NaN;
@@ -85,6 +89,7 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
         {
             b.ReduceGroupSize = null;
             b.GroupedReduceMinLength = 256;
+            b.SplitReduceMinLength = 16384;
         }
     }
 
