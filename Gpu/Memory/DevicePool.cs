@@ -71,8 +71,7 @@ internal sealed class DevicePool(Accelerator accelerator)
         {
             ReclaimUnreachable();
             if (TryPop(cls) is { } b) { _reuses++; return Use(b); }
-            if (TryPopLarger(cls) is { } larger) { _reuses++; return Use(larger); }
-            if (_reserved + cls > Limit) TrimTo(Limit - cls - Limit / 20);   // 5 % head room: not one trim per rent
+            if (_reserved + cls > Limit) Trim();
         }
         MemoryBuffer1D<byte, Stride1D.Dense> buffer;
         try
@@ -114,17 +113,7 @@ internal sealed class DevicePool(Accelerator accelerator)
         return b;
     }
 
-    /// <summary>Under the limit: the smallest free block of a class up to 4x the request, rather than freeing blocks and
-    /// allocating a new one (each a driver call, the frees after a device synchronisation).</summary>
-    private DeviceBlock? TryPopLarger(long cls)
-    {
-        long best = long.MaxValue;
-        foreach (var (size, stack) in _free)
-            if (size > cls && size <= 4 * cls && size < best && stack.Count > 0) best = size;
-        return best == long.MaxValue ? null : TryPop(best);
-    }
-
-        /// <summary>Moves returned blocks into the free lists.</summary>
+    /// <summary>Moves returned blocks into the free lists.</summary>
     public void Drain()
     {
         while (_returned.TryDequeue(out var b))
@@ -162,30 +151,6 @@ internal sealed class DevicePool(Accelerator accelerator)
                 _reserved -= b.Bytes;
             }
         _pooled = 0;
-    }
-
-    /// <summary>Frees pooled blocks, largest size classes first, until at most <paramref name="reserved"/> bytes stay
-    /// reserved (or nothing is pooled). Under the limit this keeps the rest of the free lists: freeing all of them (the
-    /// first version) made ResNet-50 224 b64 on an H100 re-allocate ~7,000 blocks per step.</summary>
-    public void TrimTo(long reserved)
-    {
-        Drain();
-        if (_pooled == 0 || _reserved <= reserved) return;
-        _trims++;
-        accelerator.Synchronize();
-        foreach (long cls in _free.Keys.OrderByDescending(k => k).ToList())
-        {
-            var stack = _free[cls];
-            while (stack.Count > 0 && _reserved > reserved)
-            {
-                var b = stack.Pop();
-                _all.Remove(b);
-                b.Buffer.Dispose();
-                _reserved -= b.Bytes;
-                _pooled -= b.Bytes;
-            }
-            if (_reserved <= reserved) break;
-        }
     }
 
     public DeviceMemoryStats Stats()
