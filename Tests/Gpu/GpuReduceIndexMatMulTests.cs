@@ -17,23 +17,31 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
     {
         var rng = new Random(seed);
         foreach (var dt in new[] { DType.Float32, DType.Float64, DType.Int32, DType.Int64, DType.Bool })
+            ReductionsAgreeOnARandomView(rng, dt, maxDim: 5, argReductions: true, "");
+    }
+
+    /// <summary>max/min (and arg-reductions when asked), sum, mean, var over random axes of a random view.</summary>
+    private void ReductionsAgreeOnARandomView(Random rng, DType dt, int maxDim, bool argReductions, string tag)
+    {
+        var shape = TensorGen.RandomShape(rng, 1, 4, maxDim);
+        var (cpu, dev) = GpuGen.Pair(rng, shape, dt, GpuGen.AnyLayout(rng), gpu.Device);
+        var axes = Enumerable.Range(0, shape.Length).Where(_ => rng.Next(2) == 0).ToArray();
+        var (r, a) = dt.IsFloating() ? Tol(dt) : (0.0, 0.0);
+        string what = $"{dt.Name()}{tag} shape {string.Join("x", shape)} axes [{string.Join(",", axes)}]";
+        GpuGen.Agree(cpu.Max(axes), dev.Max(axes), gpu.Device, what: $"max {what}");
+        GpuGen.Agree(cpu.Min(axes, true), dev.Min(axes, true), gpu.Device, what: $"min {what}");
+        if (argReductions)
         {
-            var shape = TensorGen.RandomShape(rng, 1, 4, 5);
-            var (cpu, dev) = GpuGen.Pair(rng, shape, dt, GpuGen.AnyLayout(rng), gpu.Device);
-            var axes = Enumerable.Range(0, shape.Length).Where(_ => rng.Next(2) == 0).ToArray();
-            var (r, a) = dt.IsFloating() ? Tol(dt) : (0.0, 0.0);
-            GpuGen.Agree(cpu.Max(axes), dev.Max(axes), gpu.Device, what: $"max {dt.Name()}");
-            GpuGen.Agree(cpu.Min(axes, true), dev.Min(axes, true), gpu.Device, what: $"min {dt.Name()}");
             int d = rng.Next(shape.Length);
-            GpuGen.Agree(cpu.ArgMax(d), dev.ArgMax(d), gpu.Device, what: $"argmax {dt.Name()}");
-            GpuGen.Agree(cpu.ArgMin(d, true), dev.ArgMin(d, true), gpu.Device, what: $"argmin {dt.Name()}");
-            if (dt == DType.Bool) continue;
-            GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a, $"sum {dt.Name()}");
-            if (!dt.IsFloating()) continue;
-            GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a, $"mean {dt.Name()}");
-            GpuGen.Agree(cpu.Var(axes), dev.Var(axes), gpu.Device, r, a, $"var {dt.Name()}");
-            GpuGen.Agree(cpu.Var(axes, correction: 0, keepDim: true), dev.Var(axes, correction: 0, keepDim: true), gpu.Device, r, a, $"var0 {dt.Name()}");
+            GpuGen.Agree(cpu.ArgMax(d), dev.ArgMax(d), gpu.Device, what: $"argmax {what}");
+            GpuGen.Agree(cpu.ArgMin(d, true), dev.ArgMin(d, true), gpu.Device, what: $"argmin {what}");
         }
+        if (dt == DType.Bool) return;
+        GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a, $"sum {what}");
+        if (!dt.IsFloating()) return;
+        GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a, $"mean {what}");
+        GpuGen.Agree(cpu.Var(axes), dev.Var(axes), gpu.Device, r, a, $"var {what}");
+        GpuGen.Agree(cpu.Var(axes, correction: 0, keepDim: true), dev.Var(axes, correction: 0, keepDim: true), gpu.Device, r, a, $"var0 {what}");
     }
 
     /// <summary>The grouped reduction (one thread group per output, a shared-memory tree): forced for every length, at every
@@ -52,21 +60,7 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
                 b.ReduceGroupSize = g;
                 b.SplitReduceMinLength = g >= 4 ? 8 : int.MaxValue;             // two-launch split sums, or one group per output
                 foreach (var dt in new[] { DType.Float32, DType.Float64, DType.Int32, DType.Int64, DType.Bool })
-                {
-                    var shape = TensorGen.RandomShape(rng, 1, 4, 6);
-                    var (cpu, dev) = GpuGen.Pair(rng, shape, dt, GpuGen.AnyLayout(rng), gpu.Device);
-                    var axes = Enumerable.Range(0, shape.Length).Where(_ => rng.Next(2) == 0).ToArray();
-                    var (r, a) = dt.IsFloating() ? Tol(dt) : (0.0, 0.0);
-                    string what = $"{dt.Name()} group {g} shape {string.Join("x", shape)} axes [{string.Join(",", axes)}]";
-                    GpuGen.Agree(cpu.Max(axes), dev.Max(axes), gpu.Device, what: $"max {what}");
-                    GpuGen.Agree(cpu.Min(axes, true), dev.Min(axes, true), gpu.Device, what: $"min {what}");
-                    if (dt == DType.Bool) continue;
-                    GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a, $"sum {what}");
-                    if (!dt.IsFloating()) continue;
-                    GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a, $"mean {what}");
-                    GpuGen.Agree(cpu.Var(axes), dev.Var(axes), gpu.Device, r, a, $"var {what}");
-                    GpuGen.Agree(cpu.Var(axes, correction: 0, keepDim: true), dev.Var(axes, correction: 0, keepDim: true), gpu.Device, r, a, $"var0 {what}");
-                }
+                    ReductionsAgreeOnARandomView(rng, dt, maxDim: 6, argReductions: false, $" group {g}");
             }
             b.ReduceGroupSize = null;
             b.GroupedReduceMinLength = 256;                                      // the defaults: only long reductions
