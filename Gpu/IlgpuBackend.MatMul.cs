@@ -69,7 +69,7 @@ public sealed partial class IlgpuBackend
                         ArrayView1D<T, Stride1D.Dense>, int, MatMulArgs, int, int>(TiledMatMulKernel.MatMul<T, TE>));
                 lock (_gate)
                 {
-                    Timed("MatMul(tiled)", (long)gx * gy * batches * tx * ty, $"B={batches} M={p.M} N={p.N} K={p.K}",
+                    Timed("MatMul(tiled)", (long)gx * gy * batches * tx * ty, Profile is null ? "" : $"B={batches} M={p.M} N={p.N} K={p.K}",
                         () => kernel(new KernelConfig(new Index3D(gx, gy, batches), new Index3D(tx * ty, 1, 1)), av, bv, dv, dOff, p, tx, ty));
                     TiledMatMulLaunches++;
                 }

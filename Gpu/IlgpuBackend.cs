@@ -152,7 +152,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     {
         if (Profile is not { } profile) { launch(); return; }
         _accelerator.Synchronize();
-        var sw = KernelProfile.Start();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
         launch();
         _accelerator.Synchronize();
         profile.Record(op, threads, detail, sw.Elapsed);

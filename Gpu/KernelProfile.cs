@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 
 namespace Sparkle.Gpu;
@@ -43,6 +42,4 @@ public sealed class KernelProfile
             sb.AppendLine($"    {s.Ms,9:F2} ms {s.Op,-20} {s.Threads,10} threads {s.Detail}");
         return sb.ToString();
     }
-
-    internal static Stopwatch Start() => Stopwatch.StartNew();
 }
