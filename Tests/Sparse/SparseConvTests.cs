@@ -88,31 +88,29 @@ public class SparseConvTests
         else GradGen.AssertGrads($"SparseConv2d {k}", t => Conv(k, t[0], t[1], null, true), x, w);
     }
 
-    [Property(MaxTest = 8)]
-    public void IndependentOfThreadCount(int seed)
+    /// <summary>Changes the process-wide thread count, so it runs alone (ThreadCountCollection); nested to reach the cases.</summary>
+    [Collection(nameof(ThreadCountCollection))]
+    public class OnOneAndTwoThreads
     {
-        var rng = new Random(seed);
-        var k = Case.Random(rng) with { N = 3 };
-        var mask = RandomMask(rng, k.N, k.F);
-        var x0 = Activation(rng, k.N, k.C, k.H, k.H, DType.Float32, rng.Next(2) == 0);
-        var w0 = TensorGen.Random(rng, [k.O, k.C / k.G, k.K, k.K], DType.Float32);
-        int saved = IntraOpPool.NumThreads;
-        var outs = new List<double[]>();
-        try
+        [Property(MaxTest = 8)]
+        public void IndependentOfThreadCount(int seed)
         {
-            foreach (int threads in new[] { 1, 2 })
+            var rng = new Random(seed);
+            var k = Case.Random(rng) with { N = 3 };
+            var mask = RandomMask(rng, k.N, k.F);
+            var x0 = Activation(rng, k.N, k.C, k.H, k.H, DType.Float32, rng.Next(2) == 0);
+            var w0 = TensorGen.Random(rng, [k.O, k.C / k.G, k.K, k.K], DType.Float32);
+            double[] Run(int threads) => Threads.With(threads, () =>
             {
-                IntraOpPool.NumThreads = threads;
                 using var ctx = SparseContext.Begin(mask);
                 var x = CloneLike(x0).RequireGrad();
                 var w = w0.Clone().RequireGrad();
                 var y = Conv(k, x, w, null, true);
                 y.Square().Sum().Backward();
-                outs.Add([.. y.ToDoubleArray(), .. x.Grad!.ToDoubleArray(), .. w.Grad!.ToDoubleArray()]);
-            }
+                return (double[])[.. y.ToDoubleArray(), .. x.Grad!.ToDoubleArray(), .. w.Grad!.ToDoubleArray()];
+            });
+            Assert.Equal(Run(1), Run(2));
         }
-        finally { IntraOpPool.NumThreads = saved; }
-        Assert.Equal(outs[0], outs[1]);
     }
 
     [Fact]
