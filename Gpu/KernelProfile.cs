@@ -27,8 +27,6 @@ public sealed class KernelProfile
 
     public double TotalMs => _byOp.Values.Sum(v => v.Ms);
 
-    public void Clear() { _byOp.Clear(); _slowest.Clear(); }
-
     /// <summary>Per method: launches, total and mean ms, share of the total; then the slowest single launches.</summary>
     public override string ToString()
     {
