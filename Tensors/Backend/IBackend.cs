@@ -8,7 +8,7 @@ namespace Sparkle.Tensors.Backend;
 /// tensor argument lives on this backend's device. Output tensors (<c>dst</c>) are freshly allocated and
 /// contiguous unless the method says otherwise; inputs may have any strides, including 0 (broadcast).
 /// </summary>
-public interface IBackend
+public partial interface IBackend
 {
     Device Device { get; }
 
