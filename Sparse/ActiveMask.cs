@@ -44,6 +44,9 @@ public sealed class ActiveMask
 
     public bool this[int b, int i, int j] => _bits[(b * Height + i) * Width + j];
 
+    /// <summary>The bits themselves (b·fh·fw + i·fw + j), shared with the kernels' <see cref="Sparkle.Tensors.Backend.SparseSites"/>; never modified.</summary>
+    internal bool[] Bits => _bits;
+
     /// <summary>Number of active patches over the batch.</summary>
     public int ActiveCount => _bits.Count(x => x);
 

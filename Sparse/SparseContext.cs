@@ -1,4 +1,5 @@
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Sparse;
 
@@ -17,7 +18,6 @@ public sealed class SparseContext : IDisposable
     private readonly Dictionary<(int H, int W), ActiveSites> _sites = [];
     private readonly Dictionary<(int H, int W, DType D, Device Dev), Tensor> _masks = [];
     private readonly Dictionary<ConvGeometry, NeighbourMap> _maps = [];
-    private readonly Dictionary<(int H, int W, int VW), Kernels.PlaneRuns> _runs = [];
     private bool _disposed;
 
     private SparseContext(ActiveMask mask, SparseContext? outer)
@@ -67,8 +67,8 @@ public sealed class SparseContext : IDisposable
             var sites = Sites(h, w);
             // Built in place in its dtype (no double staging array per resolution and step).
             var cpu = Tensor.Zeros([sites.Batch, 1, h, w], dtype is DType.Float32 or DType.Float64 ? dtype : DType.Float64);
-            if (cpu.DType == DType.Float32) { var v = Kernels.RowIO.Data<float>(cpu); foreach (int s in sites.Sites) v[s] = 1; }
-            else { var v = Kernels.RowIO.Data<double>(cpu); foreach (int s in sites.Sites) v[s] = 1; }
+            if (cpu.DType == DType.Float32) { var v = cpu.HostSpan<float>(); foreach (int s in sites.Sites) v[s] = 1; }
+            else { var v = cpu.HostSpan<double>(); foreach (int s in sites.Sites) v[s] = 1; }
             m = cpu.To(dtype).To(dev);
             _masks[(h, w, dtype, dev)] = m;
             return m;
@@ -90,15 +90,8 @@ public sealed class SparseContext : IDisposable
         }
     }
 
-    /// <summary>Active column runs and vector chunks at an (H, W) map for vectors of <paramref name="vw"/> lanes (cached).</summary>
-    internal Kernels.PlaneRuns PlaneRuns(int h, int w, int vw)
-    {
-        lock (_runs)
-        {
-            if (!_runs.TryGetValue((h, w, vw), out var r)) _runs[(h, w, vw)] = r = new Kernels.PlaneRuns(Mask, h, w, vw);
-            return r;
-        }
-    }
+    /// <summary>The neighbour map of a convolution geometry for the kernels of <paramref name="device"/> (cached).</summary>
+    public SparseConvMap ConvMap(ConvGeometry g, Device device) => Neighbours(g).On(device);
 
     public void Dispose()
     {

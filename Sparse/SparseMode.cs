@@ -3,8 +3,7 @@ namespace Sparkle.Sparse;
 /// <summary>
 /// Switches the sparse layers of the current thread to the masked-dense oracle (the official algorithm: dense conv then
 /// multiply by the mask; BN with masked statistics) for as long as the scope lives. Whole-model equivalence tests run the
-/// same converted model both ways; benchmarks time both paths from one model. Tensors on other devices than the CPU always
-/// take the oracle path (the row kernels are CPU code); by the equivalence tests the results are the same.
+/// same converted model both ways; benchmarks time both paths from one model.
 /// <code>using (SparseMode.Oracle()) loss = spark.Loss(images, mask);</code>
 /// </summary>
 public static class SparseMode

@@ -1,7 +1,8 @@
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sparkle.Autograd;
-using Sparkle.Sparse.Kernels;
+using Sparkle.Tensors.Backend;
+using Sparkle.Tensors.Cpu.Sparse;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Cpu;
 
@@ -24,7 +25,7 @@ public static partial class SparseOps
         if (input.Rank != 4) throw new ArgumentException($"{op}: expected (N, C, H, W) input, got {ShapeUtil.Format(input.Shape)}.");
         if (input.Size(0) != ctx.Mask.Batch)
             throw new ArgumentException($"{op}: input batch {input.Size(0)} differs from the mask's batch {ctx.Mask.Batch}.");
-        var sites = ctx.Sites(input.Size(2), input.Size(3));
+        var sites = ctx.Sites(input.Size(2), input.Size(3)).On(Device.Cpu);
         return input.DType switch
         {
             DType.Float32 => BatchNormT<float>(input, sites, runningMean, runningVar, weight, bias, training, momentum, eps),
@@ -33,7 +34,7 @@ public static partial class SparseOps
         };
     }
 
-    private static Tensor BatchNormT<T>(Tensor input, ActiveSites sites, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
+    private static Tensor BatchNormT<T>(Tensor input, SparseSites sites, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
         bool training, double momentum, double eps) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int c = input.Size(1), n = sites.Count;
@@ -103,7 +104,7 @@ public static partial class SparseOps
             gy => BatchNormBackward(gy, sites, c, cl, batchStats, xrT, mean, invStd, gamma, gx, gg, gbt), xrT);
     }
 
-    private static Tensor?[] BatchNormBackward<T>(Tensor gy, ActiveSites sites, int c, bool cl, bool batchStats, Tensor xrT, T[] mean, T[] invStd,
+    private static Tensor?[] BatchNormBackward<T>(Tensor gy, SparseSites sites, int c, bool cl, bool batchStats, Tensor xrT, T[] mean, T[] invStd,
         T[]? gamma, bool gx, bool gg, bool gb) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = sites.Count;

@@ -1,7 +1,7 @@
 using Sparkle.Benchmarks.Quick;
 using Sparkle.Nn;
 using Sparkle.Sparse;
-using Sparkle.Sparse.Kernels;
+using Sparkle.Tensors.Cpu.Sparse;
 using Sparkle.Tensors;
 
 namespace Sparkle.Benchmarks.Sparse;
@@ -28,7 +28,9 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
         using (SparseContext.Begin(mask)) x = SparseOps.ApplyMask(Tensor.Randn([batch, cin, 56, 56], gen));
         int p = k / 2;
         using var ctx = SparseContext.Begin(mask);
-        var map = ctx.Neighbours(new ConvGeometry(k, k, 1, 1, p, p, 1, 1, 56, 56));
+        var nmap = ctx.Neighbours(new ConvGeometry(k, k, 1, 1, p, p, 1, 1, 56, 56));
+        var map = nmap.On(Device.Cpu);
+        int[]? mapRows = map.IsIdentity ? null : map.Rows.ToArray<int>();
         var rows = new float[(map.In.Count + 1) * cin];
         var yr = new float[map.Out.Count * cout];
         var packed = SparseConvKernels.PackForward<float>(w.ToArray<float>(), cout, cin / groups, k * k, groups);
@@ -38,16 +40,16 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
         Line("gather_cl", QuickRunner.Time(() => RowIO.Gather(xcl, map.In, rows)));
         if (groups == 1)
         {
-            Line("gemm", QuickRunner.Time(() => SparseConvKernels.GatherGemm(rows, cin, map.IsIdentity ? null : map.Rows, k * k, 1, map.Out.Count, packed, cout, yr)));
+            Line("gemm", QuickRunner.Time(() => SparseConvKernels.GatherGemm(rows, cin, mapRows, k * k, 1, map.Out.Count, packed, cout, yr)));
             if (!map.IsIdentity)
             {
                 var wArr = w.ToArray<float>();
                 var ip = ImplicitGemm.Pack<float>(wArr, k * k, cin, cout, (t, c, o) => (o * cin + c) * k * k + t);
-                Line("implicit_gemm", QuickRunner.Time(() => ImplicitGemm.Run(rows, map.In.Count, cin, map.Rows, k * k, map.Out.Count, ip, cout, yr, cout, null)));
+                Line("implicit_gemm", QuickRunner.Time(() => ImplicitGemm.Run(rows, map.In.Count, cin, mapRows!, k * k, map.Out.Count, ip, cout, yr, cout, null)));
             }
         }
         Line("scatter_nchw", QuickRunner.Time(() => RowIO.Scatter(yr, map.Out, cout, false)));
-        var runs = ctx.PlaneRuns(56, 56, 8);
+        var runs = PlaneRuns.Of(map.In, 8);
         Line("scatter_runs", QuickRunner.Time(() => RowIO.ScatterNchw(yr, runs, cout, DType.Float32)));
         Line("empty_touch", QuickRunner.Time(() => Tensor.Empty([batch, cout, 56, 56]).Fill_(0)));
         Line("zeros_nchw", QuickRunner.Time(() => Tensor.Zeros([batch, cout, 56, 56])));
@@ -77,7 +79,7 @@ public sealed class SparsePartsQuickSuite : IQuickSuite
             var ones = Tensor.Ones([1]).Expand(batch, cin, 56, 56);
             Line("expand_contiguous", QuickRunner.Time(() => ones.Contiguous()));
         }
-        Line("map_build", QuickRunner.Time(() => { using var c2 = SparseContext.Begin(mask); c2.Neighbours(map.Geometry); }));
+        Line("map_build", QuickRunner.Time(() => { using var c2 = SparseContext.Begin(mask); _ = c2.Neighbours(nmap.Geometry).Rows; }));
         using (Sparkle.Autograd.GradMode.NoGrad())
         {
             Line("sparse_fwd", QuickRunner.Time(() => SparseOps.Conv2d(x, w, null, [1], [p], [1], groups)));

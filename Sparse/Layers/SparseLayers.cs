@@ -41,10 +41,12 @@ public sealed class SparseConv2d : SparseLayer
     public Conv2d Conv { get; }
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
+    /// <summary>The kernel choice (default: the backend's best for each geometry and layout).</summary>
+    public Sparkle.Tensors.Backend.SparseConvOptions Options { get; set; } = Sparkle.Tensors.Backend.SparseConvOptions.Default;
 
-    public override Tensor Forward(Tensor input) => SparseMode.UseOracle || input.Device != Device.Cpu
+    public override Tensor Forward(Tensor input) => SparseMode.UseOracle
         ? MaskedDense.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups)
-        : SparseOps.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups);
+        : SparseOps.Conv2d(input, Weight, Bias, Conv.Stride, Conv.Padding, Conv.Dilation, Conv.Groups, options: Options);
 
     public override string ToString() => "Sparse" + Conv;
 }

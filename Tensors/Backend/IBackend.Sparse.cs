@@ -22,11 +22,12 @@ public partial interface IBackend
     /// Submanifold conv2d forward: an output site is computed iff it is active at the output resolution, reading only
     /// active input sites (masked inputs count as zero whatever their value); masked outputs are exactly 0. input (N, C,
     /// H, W) any strides; weight (O, C/groups, KH, KW); bias (O) or null. Returns the output (N, O, OH, OW), fresh, in the
-    /// input's layout (channels-last when the input is), and — when <paramref name="keepForWeightGrad"/> — an opaque
-    /// state the backend wants back in <see cref="SparseConv2dBackward"/> for the weight gradient (e.g. the gathered input
-    /// rows), or null.
+    /// input's layout (channels-last when the input is), and an opaque state the backend wants back in
+    /// <see cref="SparseConv2dBackward"/> (e.g. the kernel it chose and, when <paramref name="keepForWeightGrad"/>, the
+    /// gathered input rows for the weight gradient), or null.
     /// </summary>
-    (Tensor Output, object? Kept) SparseConv2dForward(Tensor input, Tensor weight, Tensor? bias, SparseConvMap map, int groups, bool keepForWeightGrad)
+    (Tensor Output, object? Kept) SparseConv2dForward(Tensor input, Tensor weight, Tensor? bias, SparseConvMap map, int groups, bool keepForWeightGrad,
+        SparseConvOptions options)
         => throw new NotSupportedException($"{GetType().Name} ({Device}) does not implement SparseConv2dForward.");
 
     /// <summary>
@@ -36,6 +37,6 @@ public partial interface IBackend
     /// backend may recycle it.
     /// </summary>
     (Tensor? GradInput, Tensor? GradWeight, Tensor? GradBias) SparseConv2dBackward(Tensor gradOutput, Tensor? input, object? kept,
-        Tensor weight, SparseConvMap map, int groups, bool needInput, bool needWeight, bool needBias)
+        Tensor weight, SparseConvMap map, int groups, bool needInput, bool needWeight, bool needBias, SparseConvOptions options)
         => throw new NotSupportedException($"{GetType().Name} ({Device}) does not implement SparseConv2dBackward.");
 }

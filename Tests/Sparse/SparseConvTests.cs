@@ -123,13 +123,13 @@ public class SparseConvTests
         var map = ctx.Neighbours(g);
         Assert.Same(map, ctx.Neighbours(g));
         Assert.Equal(4, map.Out.Count);
-        Assert.Equal([0, 1, 4, 5], map.Out.Sites);
+        Assert.Equal([0, 1, 4, 5], map.Out.Sites.ToArray());
         // Output site (0, 0): taps (-1, *) and (*, -1) out of bounds; (0,0)->row 0, (0,1)->row 1, (1,0)->row 2, (1,1)->row 3.
-        Assert.Equal([-1, -1, -1, -1, 0, 1, -1, 2, 3], map.Rows[..9]);
+        Assert.Equal([-1, -1, -1, -1, 0, 1, -1, 2, 3], map.Rows.ToArray<int>()[..9]);
         // Output site (1, 1): its (2, *) and (*, 2) neighbours are masked.
-        Assert.Equal([0, 1, -1, 2, 3, -1, -1, -1, -1], map.Rows[27..36]);
-        Assert.Equal(0, map.Inverse[0 * 9 + 4]); // input row 0 is read by output row 0 through the centre tap
-        Assert.Equal(0, map.Inverse[3 * 9 + 8]); // input (1, 1) by output (0, 0) through tap (2, 2)
+        Assert.Equal([0, 1, -1, 2, 3, -1, -1, -1, -1], map.Rows.ToArray<int>()[27..36]);
+        Assert.Equal(0, map.Inverse.ToArray<int>()[0 * 9 + 4]); // input row 0 is read by output row 0 through the centre tap
+        Assert.Equal(0, map.Inverse.ToArray<int>()[3 * 9 + 8]); // input (1, 1) by output (0, 0) through tap (2, 2)
     }
 
     [Fact]

@@ -45,9 +45,8 @@ public class SparseMemoryTests(ITestOutputHelper output)
     private static double[] Step(ActiveMask mask, Tensor x0, bool fallback)
     {
         var model = SparseConversion.ToSparse(new PoolNet(new Generator(5)));
-        bool saved = SparseOps.Paths.Fallback;
-        SparseOps.Paths.Fallback = fallback;
-        try
+        foreach (var (_, m) in model.NamedModules())
+            if (m is Sparkle.Sparse.Layers.SparseConv2d conv) conv.Options = new Sparkle.Tensors.Backend.SparseConvOptions { RowsOnly = fallback };
         {
             using var ctx = SparseContext.Begin(mask);
             var x = SparseOps.ApplyMask(x0).Detach().RequireGrad();
@@ -57,7 +56,6 @@ public class SparseMemoryTests(ITestOutputHelper output)
             var stats = model.NamedBuffers().Where(b => b.Name.Contains("running")).SelectMany(b => b.Buffer.ToDoubleArray());
             return [.. y.ToDoubleArray(), .. x.Grad!.ToDoubleArray(), .. grads, .. stats];
         }
-        finally { SparseOps.Paths.Fallback = saved; }
     }
 
     [Theory]

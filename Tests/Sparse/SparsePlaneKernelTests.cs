@@ -1,6 +1,7 @@
 using FsCheck.Xunit;
 using Sparkle.Sparse;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 using Sparkle.Tensors.Cpu;
 using Sparkle.Tests.Support;
 using Xunit;
@@ -9,7 +10,7 @@ using static Sparkle.Tests.Sparse.SparseTestUtil;
 namespace Sparkle.Tests.Sparse;
 
 /// <summary>The fast kernels (depthwise planes, pointwise runs, implicit GEMM with the NCHW run scatter) forced on and
-/// off (<see cref="SparseOps.Paths.Fallback"/>): both
+/// off (<see cref="SparseConvOptions.RowsOnly"/>): both
 /// equal the masked-dense oracle (output, input, weight and bias gradients), float32 and float64, masked inputs of
 /// any value (NaN and infinities included) are never read, and results do not depend on the thread count.</summary>
 public class SparsePlaneKernelTests
@@ -44,18 +45,13 @@ public class SparsePlaneKernelTests
 
     private static Tensor?[] Run(Case k, Tensor x0, Tensor w0, Tensor? b0, Tensor v, bool sparse, bool fallback)
     {
-        bool saved = SparseOps.Paths.Fallback;
-        SparseOps.Paths.Fallback = fallback;
-        try
-        {
-            var x = CloneLike(x0).RequireGrad();
-            var w = w0.Clone().RequireGrad();
-            var b = b0?.Clone().RequireGrad();
-            var y = sparse ? SparseOps.Conv2d(x, w, b, [k.S], [k.P], [k.D], k.G) : MaskedDense.Conv2d(x, w, b, [k.S], [k.P], [k.D], k.G);
-            (y * v).Sum().Backward();
-            return [y, x.Grad, w.Grad, b?.Grad];
-        }
-        finally { SparseOps.Paths.Fallback = saved; }
+        var options = new SparseConvOptions { RowsOnly = fallback };
+        var x = CloneLike(x0).RequireGrad();
+        var w = w0.Clone().RequireGrad();
+        var b = b0?.Clone().RequireGrad();
+        var y = sparse ? SparseOps.Conv2d(x, w, b, [k.S], [k.P], [k.D], k.G, options: options) : MaskedDense.Conv2d(x, w, b, [k.S], [k.P], [k.D], k.G);
+        (y * v).Sum().Backward();
+        return [y, x.Grad, w.Grad, b?.Grad];
     }
 
     [Property(MaxTest = 45)]

@@ -6,7 +6,7 @@ using Sparkle.Tensors.Cpu;
 using Sparkle.Tensors.Cpu.Conv;
 using Sparkle.Tensors.Cpu.Gemm;
 
-namespace Sparkle.Sparse.Kernels;
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// Submanifold depthwise convolution (groups = C = O) with stride 1 and "same" padding (2·P = (K − 1)·D, so the

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 using Sparkle.Tensors.Cpu;
 using Sparkle.Tensors.Cpu.Gemm;
 
-namespace Sparkle.Sparse.Kernels;
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// dst(n, N) = Σ_t Σ_k src[map[r·taps + t]][k] · W[t][k][:] for a convolution through a neighbour map, without an

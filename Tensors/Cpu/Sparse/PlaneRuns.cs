@@ -1,4 +1,6 @@
-namespace Sparkle.Sparse.Kernels;
+using Sparkle.Tensors.Backend;
+
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// The active sites of one (B, H, W) resolution as column runs per image row, and the vector chunks (VW columns
@@ -35,7 +37,7 @@ internal sealed class PlaneRuns
     /// <summary>Active[(b·H + y)·W + x]: the site is active. The array of a zeroed Bool tensor (from the TensorPool
     /// inside <c>pool.Use()</c>: the largest array here, rebuilt every forward with the same length); held below.</summary>
     public bool[] Active { get; }
-    private readonly Sparkle.Tensors.Tensor _activeHolder;
+    private readonly Tensor _activeHolder;
 
     private object? _masks;
 
@@ -57,27 +59,32 @@ internal sealed class PlaneRuns
         }
     }
 
-    public PlaneRuns(ActiveMask mask, int h, int w, int vw)
+    /// <summary>The runs of a resolution's sites for <paramref name="vw"/>-lane vectors, cached on the sites object.</summary>
+    public static PlaneRuns Of(SparseSites s, int vw) => s.Derived(("PlaneRuns", vw), () => new PlaneRuns(s, vw));
+
+    private PlaneRuns(SparseSites s, int vw)
     {
-        var (ry, rx) = mask.RepeatFactors(h, w, "PlaneRuns");
-        Batch = mask.Batch; Height = h; Width = w; VW = vw; RowRepeat = ry;
+        int h = s.Height, w = s.Width, fh = s.GridH, fw = s.GridW;
+        int ry = h / fh, rx = w / fw;
+        bool Bit(int b, int py, int px) => s.PatchBits[(b * fh + py) * fw + px];
+        Batch = s.Batch; Height = h; Width = w; VW = vw; RowRepeat = ry;
         int nb = Batch, chunks = (w + vw - 1) / vw;
         var x0 = new List<int>(); var x1 = new List<int>();
         RunStart = new int[nb * h + 1];
         var active = new bool[nb * h * chunks];
-        _activeHolder = Sparkle.Tensors.Tensor.Zeros([nb * h * w], Sparkle.Tensors.DType.Bool);
-        Active = _activeHolder.Storage is Sparkle.Tensors.Cpu.CpuStorage<bool> st && st.Data.Length == nb * h * w ? st.Data
+        _activeHolder = Tensor.Zeros([nb * h * w], DType.Bool);
+        Active = _activeHolder.Storage is CpuStorage<bool> st && st.Data.Length == nb * h * w ? st.Data
             : throw new InvalidOperationException("expected a cpu bool storage of exact length");
         for (int b = 0; b < nb; b++)
             for (int y = 0; y < h; y++)
             {
                 RunStart[b * h + y] = x0.Count;
                 int py = y / ry;
-                for (int px = 0; px < mask.Width;)
+                for (int px = 0; px < fw;)
                 {
-                    if (!mask[b, py, px]) { px++; continue; }
+                    if (!Bit(b, py, px)) { px++; continue; }
                     int e = px;
-                    while (e < mask.Width && mask[b, py, e]) e++;
+                    while (e < fw && Bit(b, py, e)) e++;
                     int a0 = px * rx, a1 = e * rx;
                     x0.Add(a0); x1.Add(a1);
                     Active.AsSpan((b * h + y) * w + a0, a1 - a0).Fill(true);

@@ -1,6 +1,6 @@
 using Sparkle.Tensors;
 
-namespace Sparkle.Sparse.Kernels;
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// A weight's elements in row-major order read in place from its storage instead of a per-call copy (a weight-sized

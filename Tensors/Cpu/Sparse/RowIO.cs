@@ -1,9 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Sparkle.Tensors;
-using Sparkle.Tensors.Cpu;
+using Sparkle.Tensors.Backend;
 
-namespace Sparkle.Sparse.Kernels;
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// Moves values between dense (B, C, H, W) tensors (any strides: NCHW-contiguous, channels-last, views) and
@@ -21,11 +20,11 @@ internal static class RowIO
     private const int RowBlock = 64, ChannelBlock = 16;
 
     /// <summary>rows[r * C + c] = x[b, c, y, x] for every active site r = (b, y, x).</summary>
-    public static void Gather<T>(Tensor x, ActiveSites s, T[] rows) where T : unmanaged
+    public static void Gather<T>(Tensor x, SparseSites s, T[] rows) where T : unmanaged
         => Move(Data<T>(x), x.Offset, x.StridesArray(), x.Size(1), s, rows, toRows: true);
 
     /// <summary>A zero (B, C, H, W) tensor (channels-last strides when asked) with rows written at the active sites.</summary>
-    public static Tensor Scatter<T>(T[] rows, ActiveSites s, int c, bool channelsLast) where T : unmanaged
+    public static Tensor Scatter<T>(T[] rows, SparseSites s, int c, bool channelsLast) where T : unmanaged
     {
         int n = s.Batch, h = s.Height, w = s.Width;
         var dtype = DTypes.Of<T>();
@@ -39,11 +38,11 @@ internal static class RowIO
     /// copy is blocked 64 rows x 16 channels, so the channel planes touched at a time stay few (TLB and cache friendly)
     /// while each row's 16 channels are one contiguous 64-byte piece.
     /// </summary>
-    private static void Move<T>(T[] data, int off, int[] st, int c, ActiveSites s, T[] rows, bool toRows) where T : unmanaged
+    private static void Move<T>(T[] data, int off, int[] st, int c, SparseSites s, T[] rows, bool toRows) where T : unmanaged
     {
         int h = s.Height, w = s.Width, hw = h * w;
         int s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
-        var sites = s.Sites;
+        var sites = Data<int>(s.Sites);
         int blocks = (s.Count + RowBlock - 1) / RowBlock;
         IntraOpPool.ForRange(blocks, 2, (b0, b1) =>
         {
@@ -85,20 +84,21 @@ internal static class RowIO
     // ---- channel-major rows (C, N): the transpose-free layout for NCHW tensors (1x1 convolutions) ----
 
     /// <summary>Element offset of each active site's pixel in channel plane 0, in a rented array the caller returns.</summary>
-    private static int[] PixelOffsets(ActiveSites s, int s0, int s2, int s3)
+    private static int[] PixelOffsets(SparseSites s, int s0, int s2, int s3)
     {
         int h = s.Height, w = s.Width, hw = h * w;
         var pix = Scratch.Rent<int>(s.Count);
+        var sites = Data<int>(s.Sites);
         for (int r = 0; r < s.Count; r++)
         {
-            int site = s.Sites[r], b = site / hw, rem = site - b * hw, y = rem / w;
+            int site = sites[r], b = site / hw, rem = site - b * hw, y = rem / w;
             pix[r] = b * s0 + y * s2 + (rem - y * w) * s3;
         }
         return pix;
     }
 
     /// <summary>xt[c * N + r] = x[b, c, y, x] for every active site r = (b, y, x) (one channel plane at a time).</summary>
-    public static void GatherChannelMajor<T>(Tensor x, ActiveSites s, T[] xt) where T : unmanaged
+    public static void GatherChannelMajor<T>(Tensor x, SparseSites s, T[] xt) where T : unmanaged
     {
         var data = Data<T>(x);
         int n = s.Count, c = x.Size(1), off = x.Offset, s1 = x.Stride(1);
@@ -118,7 +118,7 @@ internal static class RowIO
     }
 
     /// <summary>A zero NCHW-contiguous (B, C, H, W) tensor with yt[c * N + r] written at active site r.</summary>
-    public static Tensor ScatterChannelMajor<T>(T[] yt, ActiveSites s, int c) where T : unmanaged
+    public static Tensor ScatterChannelMajor<T>(T[] yt, SparseSites s, int c) where T : unmanaged
     {
         int n = s.Count;
         var y = Tensor.Zeros([s.Batch, c, s.Height, s.Width], DTypes.Of<T>());

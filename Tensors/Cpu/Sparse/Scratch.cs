@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Runtime.InteropServices;
 using Sparkle.Tensors.Cpu;
 
-namespace Sparkle.Sparse.Kernels;
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// Kernel scratch from <see cref="ArrayPool{T}.Shared"/>, so a training step's sparse ops allocate (almost) nothing on

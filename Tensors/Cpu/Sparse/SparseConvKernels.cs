@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 using Sparkle.Tensors.Cpu;
 using Sparkle.Tensors.Cpu.Gemm;
 
-namespace Sparkle.Sparse.Kernels;
+namespace Sparkle.Tensors.Cpu.Sparse;
 
 /// <summary>
 /// Submanifold convolution on channels-last row matrices. A convolution is a gather of taps through a neighbour map
