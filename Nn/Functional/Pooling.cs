@@ -25,14 +25,14 @@ public static partial class Functional
         var winners = grad ? Tensor.Empty(y.ShapeArray(), DType.Int32, x.Device) : null;
         x.Backend.MaxPool2dForward(x, kernelSize, stride, padding, y, winners);
         if (winners is null) return y;
-        return Differentiable.Record("MaxPool2d", y, [input], MaxPool2dBackward(winners, x.ShapeArray(), x.DType), winners);
+        return Differentiable.Record("MaxPool2d", y, [input], MaxPool2dBackward(winners, x.ShapeArray(), x.DType, kernelSize, stride, padding), winners);
     }
 
     /// <summary>Built apart from the forward so the closure holds the winners only.</summary>
-    private static BackwardFunction MaxPool2dBackward(Tensor winners, int[] inputShape, DType dtype) => g =>
+    private static BackwardFunction MaxPool2dBackward(Tensor winners, int[] inputShape, DType dtype, int kernel, int stride, int padding) => g =>
     {
         var gx = Tensor.Empty(inputShape, dtype, g.Device);
-        g.Backend.MaxPool2dBackward(g.Contiguous(), winners, gx);
+        g.Backend.MaxPool2dBackward(g.Contiguous(), winners, kernel, stride, padding, gx);
         return [gx];
     };
 

@@ -16,7 +16,8 @@ public partial interface IBackend
 
     /// <summary>gx (fresh, contiguous (N, C, H, W), written completely) = the sum, per input element, of the output
     /// gradients gy (contiguous (N, C, OH, OW)) whose winner it is; 0 elsewhere. Deterministic: each element adds its
-    /// gradients in row-major output order.</summary>
-    void MaxPool2dBackward(Tensor gy, Tensor winners, Tensor gx)
+    /// gradients in row-major output order. kernel, stride and padding are the forward's (a device may scan, per input
+    /// element, the windows that contain it).</summary>
+    void MaxPool2dBackward(Tensor gy, Tensor winners, int kernel, int stride, int padding, Tensor gx)
         => throw new NotSupportedException($"{GetType().Name} ({Device}) does not implement MaxPool2dBackward.");
 }

@@ -17,7 +17,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>See <see cref="IBackend.MaxPool2dBackward"/>.</summary>
-    public void MaxPool2dBackward(Tensor gy, Tensor winners, Tensor gx)
+    public void MaxPool2dBackward(Tensor gy, Tensor winners, int kernel, int stride, int padding, Tensor gx)
     {
         switch (gx.DType)
         {
