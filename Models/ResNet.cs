@@ -93,8 +93,8 @@ public sealed class ResNet : Module, IHierarchicalEncoder
 
     private Tensor Stem(Tensor x)
     {
-        foreach (var name in new[] { "conv1", "bn1", "act1", "maxpool" }) x = Child<Module>(name).Forward(x);
-        return x;
+        x = BatchNorm.ForwardThen(Child<Module>("bn1"), Child<Module>("act1"), Child<Module>("conv1").Forward(x));
+        return Child<Module>("maxpool").Forward(x);
     }
 }
 
@@ -128,7 +128,7 @@ public sealed class BasicBlock : Module, IZeroInitLast
 
     public override Tensor Forward(Tensor x)
     {
-        var y = Child<Module>("act1").Forward(Child<Module>("bn1").Forward(Child<Module>("conv1").Forward(x)));
+        var y = BatchNorm.ForwardThen(Child<Module>("bn1"), Child<Module>("act1"), Child<Module>("conv1").Forward(x));
         y = Child<Module>("bn2").Forward(Child<Module>("conv2").Forward(y));
         y = Blocks.DropPath(this, y);
         return Child<Module>("act2").Forward(y + Blocks.Shortcut(this, x));
@@ -162,8 +162,8 @@ public sealed class Bottleneck : Module, IZeroInitLast
 
     public override Tensor Forward(Tensor x)
     {
-        var y = Child<Module>("act1").Forward(Child<Module>("bn1").Forward(Child<Module>("conv1").Forward(x)));
-        y = Child<Module>("act2").Forward(Child<Module>("bn2").Forward(Child<Module>("conv2").Forward(y)));
+        var y = BatchNorm.ForwardThen(Child<Module>("bn1"), Child<Module>("act1"), Child<Module>("conv1").Forward(x));
+        y = BatchNorm.ForwardThen(Child<Module>("bn2"), Child<Module>("act2"), Child<Module>("conv2").Forward(y));
         y = Child<Module>("bn3").Forward(Child<Module>("conv3").Forward(y));
         y = Blocks.DropPath(this, y);
         return Child<Module>("act3").Forward(y + Blocks.Shortcut(this, x));

@@ -39,6 +39,13 @@ public static class KernelCatalog
                 if (t2 != t) yield return Get(typeof(CopyKernels), nameof(CopyKernels.Cast), t, t2, e, e2);
         }
         yield return typeof(ElementwiseKernels).GetMethod(nameof(ElementwiseKernels.Logical))!;
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(NormKernels), nameof(NormKernels.Normalize), t, e);
+            yield return Get(typeof(NormKernels), nameof(NormKernels.InputGrad), t, e);
+            yield return Get(typeof(PoolKernels), nameof(PoolKernels.MaxPoolForward), t, e);
+            yield return Get(typeof(PoolKernels), nameof(PoolKernels.MaxPoolBackward), t, e);
+        }
     }
 
     /// <summary>The explicitly grouped kernels (launched with a KernelConfig; compiled with FromExplicitlyGroupedKernel).</summary>
@@ -52,6 +59,13 @@ public static class KernelCatalog
         {
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.PartialSums), t, e);
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.FinishSums), t, e);
+        }
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(NormKernels), nameof(NormKernels.StatsPartial), t, e);
+            yield return Get(typeof(NormKernels), nameof(NormKernels.StatsFinish), t, e);
+            yield return Get(typeof(NormKernels), nameof(NormKernels.GradPartial), t, e);
+            yield return Get(typeof(NormKernels), nameof(NormKernels.GradFinish), t, e);
         }
     }
 

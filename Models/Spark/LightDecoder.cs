@@ -87,5 +87,20 @@ public sealed class UNetBlock : Module
             new Conv2d(cin, cout, 3, padding: 1, bias: false, dtype: dtype, generator: g), new BatchNorm2d(cout, dtype: dtype)));
     }
 
-    public override Tensor Forward(Tensor x) => Child<Module>("conv").Forward(Child<Module>("up_sample").Forward(x));
+    /// <summary>The Sequential's children in order (so its parameter names stay conv.0 ... conv.4), with the BN at index 1
+    /// and the ReLU6 after it run as one fused kernel (<see cref="BatchNorm.ForwardThen"/>); memory safe points between
+    /// children as in <see cref="Sequential.Forward"/>.</summary>
+    public override Tensor Forward(Tensor x)
+    {
+        var conv = Child<Sequential>("conv");
+        x = Child<Module>("up_sample").Forward(x);
+        for (int i = 0; i < conv.Count; i++)
+        {
+            bool fuse = i == 1 && conv.Count > 2;
+            x = fuse ? BatchNorm.ForwardThen(conv[1], conv[2], x) : conv[i].Forward(x);
+            if (fuse) i++;
+            TensorMemory.SafePoint();
+        }
+        return x;
+    }
 }

@@ -11,13 +11,36 @@ namespace Sparkle.Nn;
 public static partial class Functional
 {
     /// <summary>torch.nn.functional.max_pool2d (dilation 1, floor mode). Padding counts as -infinity. The
-    /// gradient goes to the first maximum of each window in row-major window order, as in PyTorch. Contiguous float
-    /// CPU tensors take a one-pass kernel (MaxPoolFused); other tensors the composition below.</summary>
+    /// gradient goes to the first maximum of each window in row-major window order, as in PyTorch. Float tensors run the
+    /// backend's kernel (IBackend.MaxPool2dForward/Backward: one pass writes the maxima and the int32 winners the backward
+    /// reads); other dtypes the composition below.</summary>
     public static Tensor MaxPool2d(Tensor input, int kernelSize, int stride = -1, int padding = 0)
     {
         if (stride < 0) stride = kernelSize;
         var geo = PoolGeometry.Of("MaxPool2d", input, kernelSize, stride, padding);
-        if (MaxPoolFused.Applies(input)) return MaxPoolFused.Forward(input, kernelSize, stride, padding, geo.OutHeight, geo.OutWidth);
+        if (input.DType is not (DType.Float32 or DType.Float64)) return MaxPool2dComposed(input, kernelSize, stride, padding);
+        var x = input.Detach().Contiguous();
+        var y = Tensor.Empty([x.Size(0), x.Size(1), geo.OutHeight, geo.OutWidth], x.DType, x.Device);
+        bool grad = Differentiable.NeedsGrad(input);
+        var winners = grad ? Tensor.Empty(y.ShapeArray(), DType.Int32, x.Device) : null;
+        x.Backend.MaxPool2dForward(x, kernelSize, stride, padding, y, winners);
+        if (winners is null) return y;
+        return Differentiable.Record("MaxPool2d", y, [input], MaxPool2dBackward(winners, x.ShapeArray(), x.DType, kernelSize, stride, padding), winners);
+    }
+
+    /// <summary>Built apart from the forward so the closure holds the winners only.</summary>
+    private static BackwardFunction MaxPool2dBackward(Tensor winners, int[] inputShape, DType dtype, int kernel, int stride, int padding) => g =>
+    {
+        var gx = Tensor.Empty(inputShape, dtype, g.Device);
+        g.Backend.MaxPool2dBackward(g.Contiguous(), winners, kernel, stride, padding, gx);
+        return [gx];
+    };
+
+    /// <summary>max_pool2d in tensor ops: k*k strided views, a max and an argmax (integer dtypes; the tests' reference for
+    /// the kernel). Unlike the kernel, an all −inf window sends its gradient to the padding.</summary>
+    internal static Tensor MaxPool2dComposed(Tensor input, int kernelSize, int stride, int padding)
+    {
+        var geo = PoolGeometry.Of("MaxPool2d", input, kernelSize, stride, padding);
         Tensor output, argmax;
         using (GradMode.NoGrad())
         {

@@ -1,4 +1,5 @@
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Nn.Layers;
 
@@ -40,7 +41,11 @@ public class BatchNorm : Module
     public Tensor? RunningVar { get; }
     public Tensor? NumBatchesTracked { get; }
 
-    public override Tensor Forward(Tensor input)
+    public override Tensor Forward(Tensor input) => Forward(input, Activation.None);
+
+    /// <summary>This batch norm followed by <paramref name="activation"/>: in training, one kernel on every device
+    /// (the activation costs no pass of its own); in evaluation the two one after the other.</summary>
+    public Tensor Forward(Tensor input, Activation activation)
     {
         bool ok = _rank == 2 ? input.Rank == 4 : input.Rank is 2 or 3;
         if (!ok || input.Size(1) != NumFeatures)
@@ -48,10 +53,23 @@ public class BatchNorm : Module
         bool useBatchStats = Training || RunningMean is null;
         if (Training && NumBatchesTracked is not null)
             using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
-        return Functional.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, training: useBatchStats, momentum: Momentum, eps: Eps);
+        return Functional.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, training: useBatchStats, momentum: Momentum, eps: Eps, activation: activation);
     }
 
     public override string ToString() => $"{GetType().Name}({NumFeatures}, eps={Eps}, momentum={Momentum})";
+
+    /// <summary>
+    /// <paramref name="norm"/> then <paramref name="activation"/>, fused into one batch-norm kernel when norm is a plain
+    /// <see cref="BatchNorm"/> and activation a <see cref="ReLU"/> or <see cref="ReLU6"/> (they have no parameters, so the
+    /// state dict is the same either way); otherwise the two modules one after the other — e.g. when the sparse
+    /// conversion has swapped in a sparse batch norm, or a user replaced the activation.
+    /// </summary>
+    public static Tensor ForwardThen(Module norm, Module activation, Tensor input)
+    {
+        var act = activation switch { ReLU => Activation.Relu, ReLU6 => Activation.Relu6, _ => Activation.None };
+        if (norm is BatchNorm bn && act != Activation.None) return bn.Forward(input, act);
+        return activation.Forward(norm.Forward(input));
+    }
 }
 
 public sealed class BatchNorm2d(int numFeatures, double eps = 1e-5, double momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32)

@@ -7,9 +7,9 @@ using Sparkle.Tests.Support;
 
 namespace Sparkle.Tests.Nn;
 
-/// <summary>The one-pass CPU max-pool (contiguous float tensors) against the composed tensor-op version (taken for a
-/// non-contiguous view of the same values): same outputs, same gradients, including ties, -inf, NaN, overlapping
-/// windows and padding.</summary>
+/// <summary>The backend's max-pool kernel (Tensors/Cpu/Pool, through Functional.MaxPool2d) against the composed tensor-op
+/// version (Functional.MaxPool2dComposed), on contiguous input and on a strided view of the same values: same outputs,
+/// same gradients, including ties, -inf, NaN, overlapping windows and padding.</summary>
 [Collection(nameof(ThreadCountCollection))]
 public class MaxPoolFusedTests
 {
@@ -38,7 +38,7 @@ public class MaxPoolFusedTests
         contiguous.RequireGrad();
         wide.RequireGrad();
         var fused = Sparkle.Nn.Functional.MaxPool2d(contiguous, k, s, p);
-        var composed = Sparkle.Nn.Functional.MaxPool2d(wide.Slice(3, 0, 2 * w, 2), k, s, p);
+        var composed = Sparkle.Nn.Functional.MaxPool2dComposed(wide.Slice(3, 0, 2 * w, 2), k, s, p);
         Assert.Equal(composed.ToDoubleArray(), fused.ToDoubleArray());
         var upstream = Tensor.Randn(fused.ShapeArray(), new Generator((ulong)(uint)seed), dtype);
         fused.Backward(upstream);
