@@ -78,7 +78,7 @@ public sealed class SparseBatchNorm2d : SparseLayer
             throw new ArgumentException($"{this}: expected (N, {Bn.NumFeatures}, H, W) input, got {ShapeUtil.Format(input.Shape)}.");
         if (Training && NumBatchesTracked is not null)
             using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
-        return SparseMode.UseOracle || input.Device != Device.Cpu
+        return SparseMode.UseOracle
             ? MaskedDense.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps)
             : SparseOps.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps);
     }
