@@ -218,7 +218,17 @@ public sealed partial class IlgpuBackend
         var dt = dyrows.DType;
         var dw = needW ? new Tensor(Allocate(dt, o * cg * taps, zeroed: false), 0, weight.ShapeArray(), ShapeUtil.ContiguousStrides(weight.Shape)) : null;
         var db = needB ? new Tensor(Allocate(dt, o, zeroed: false), 0, [o], [1]) : null;
-        int chunk = Math.Max(1, SparseWeightChunk), parts = Math.Max(1, (rows + chunk - 1) / chunk);
+        var (tx, ty) = GemmGroup();
+        int mRows = taps * cg + (needB ? 1 : 0);
+        int gx = (og + 4 * tx - 1) / (4 * tx), gy = (mRows + 4 * ty - 1) / (4 * ty);
+        bool tiled = needW && og >= SparseTiledMinWidth && gy <= 65535 && groups <= 65535;
+        int outputs = tiled ? groups * mRows * og : (needW ? o * cg * taps : 0) + (needB ? o : 0);
+        // At most 16M partial elements (64 MB in float32) and a grid z within 65,535: big maps get longer chunks instead.
+        int maxParts = Math.Max(1, (1 << 24) / outputs);
+        if (tiled) maxParts = Math.Min(maxParts, 65535 / groups);
+        int chunk = Math.Max(1, SparseWeightChunk);
+        if ((rows + chunk - 1) / chunk > maxParts) chunk = (rows + maxParts - 1) / maxParts;
+        int parts = Math.Max(1, (rows + chunk - 1) / chunk);
         var a = new SparseWeightArgs
         {
             Rows = rows, Taps = taps, Identity = map.IsIdentity ? 1 : 0, MapOff = map.IsIdentity ? 0 : map.Rows.Offset,
@@ -229,17 +239,11 @@ public sealed partial class IlgpuBackend
         var mv = View<int>(map.IsIdentity ? map.In.Sites : map.Rows);
         var dyv = View<T>(dyrows);
         string detail = Profile is null ? "" : $"rows={rows} parts={parts} groups={groups} {taps}x{cg}x{og}";
-        var (tx, ty) = GemmGroup();
-        int mRows = taps * cg + (needB ? 1 : 0);
-        int gx = (og + 4 * tx - 1) / (4 * tx), gy = (mRows + 4 * ty - 1) / (4 * ty);
-        bool tiled = needW && og >= SparseTiledMinWidth && gy <= 65535 && (long)groups * parts <= 65535;
         Tensor partial;
-        int outputs;
         if (tiled)
         {
             a.Tiled = 1;
             a.MRows = mRows;
-            outputs = groups * mRows * og;
             partial = NewRows(parts, outputs, dt);
             var pv = View<T>(partial);
             var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<int, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
@@ -256,7 +260,6 @@ public sealed partial class IlgpuBackend
         }
         else
         {
-            outputs = (needW ? o * cg * taps : 0) + (needB ? o : 0);
             partial = NewRows(parts, outputs, dt);
             var pv = View<T>(partial);
             SparseLaunch(parts * outputs, i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<int, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
