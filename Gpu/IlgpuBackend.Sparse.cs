@@ -130,6 +130,8 @@ public sealed partial class IlgpuBackend
             else
             {
                 CheckMap(op, input!, map.In);
+                if (input!.Size(1) != c || input.DType != gradOutput.DType)
+                    throw new ArgumentException($"{op}: input {input.DType.Name()} {ShapeUtil.Format(input.Shape)} must have {c} channels and gradOutput's dtype {gradOutput.DType.Name()} (weight {ShapeUtil.Format(weight.Shape)}, groups={groups}).");
                 xrows = NewRows(map.In.Count, c, gradOutput.DType);
                 SparseGather(input!, map.In, xrows);
             }
@@ -153,8 +155,9 @@ public sealed partial class IlgpuBackend
         var xv = View<T>(x);
         var sv = View<int>(s.Sites);
         var rv = View<T>(rows);
-        SparseLaunch(s.Count * x.Size(1), i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<int, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, SparseMapArgs>(
-            SparseKernels.Gather<T>)(i, xv, sv, rv, a), Profile is null ? "" : $"x {ShapeUtil.Format(x.Shape)} rows {s.Count}", "SparseGather");
+        int channelMajor = x.Stride(1) == 1 && x.Size(1) > 1 ? 0 : 1;
+        SparseLaunch(s.Count * x.Size(1), i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<int, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, SparseMapArgs, int>(
+            SparseKernels.Gather<T>)(i, xv, sv, rv, a, channelMajor), Profile is null ? "" : $"x {ShapeUtil.Format(x.Shape)} rows {s.Count}", "SparseGather");
     }
 
     private Tensor ScatterRows<T>(Tensor rows, SparseSites s, bool channelsLast) where T : unmanaged
@@ -323,6 +326,8 @@ public sealed partial class IlgpuBackend
         if (weight.Rank != 4 || groups < 1 || c % groups != 0 || o % groups != 0 || weight.Size(1) != c / groups
             || weight.Size(2) != map.KernelH || weight.Size(3) != map.KernelW)
             throw new ArgumentException($"{op}: weight {ShapeUtil.Format(weight.Shape)} does not fit {c} input channels, groups={groups} and a {map.KernelH}x{map.KernelW} map.");
+        if (map.IsIdentity && map.In.Count != map.Out.Count)
+            throw new ArgumentException($"{op}: a 1x1 stride-1 map reads output row r from input row r, but the input has {map.In.Count} active sites and the output {map.Out.Count}.");
         if (bias is not null && (bias.Rank != 1 || bias.Size(0) != o))
             throw new ArgumentException($"{op}: bias {ShapeUtil.Format(bias.Shape)} must be ({o}) for weight {ShapeUtil.Format(weight.Shape)}.");
     }

@@ -11,14 +11,18 @@ namespace Sparkle.Gpu.Kernels;
 /// </summary>
 public static class SparseKernels
 {
-    /// <summary>rows[r, c] = x[b, c, y, x] for Sites[r] = (b·H + y)·W + x; thread i = r·C + c.</summary>
+    /// <summary>rows[r, c] = x[b, c, y, x] for Sites[r] = (b·H + y)·W + x. Thread i = r·C + c when x is channels-last
+    /// (reads and writes both coalesced); otherwise i = c·Count + r (<paramref name="channelMajor"/> != 0), so consecutive
+    /// threads read neighbouring sites of one channel plane rather than planes H·W apart.</summary>
     public static void Gather<T>(Index1D i, ArrayView1D<T, Stride1D.Dense> x, ArrayView1D<int, Stride1D.Dense> sites,
-        ArrayView1D<T, Stride1D.Dense> rows, SparseMapArgs a) where T : unmanaged
+        ArrayView1D<T, Stride1D.Dense> rows, SparseMapArgs a, int channelMajor) where T : unmanaged
     {
-        int r = i / a.C, c = i - r * a.C;
+        int r, c;
+        if (channelMajor != 0) { c = i / a.Count; r = i - c * a.Count; }
+        else { r = i / a.C; c = i - r * a.C; }
         int site = sites[a.SitesOff + r], hw = a.H * a.W;
         int b = site / hw, rem = site - b * hw, y = rem / a.W, xx = rem - y * a.W;
-        rows[a.RowsOff + i] = x[a.Off + b * a.SN + c * a.SC + y * a.SH + xx * a.SW];
+        rows[a.RowsOff + r * a.C + c] = x[a.Off + b * a.SN + c * a.SC + y * a.SH + xx * a.SW];
     }
 
     /// <summary>Fresh dense map from rows: thread i is element i of the output in memory order (NCHW, or NHWC when
