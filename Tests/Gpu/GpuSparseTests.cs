@@ -337,6 +337,33 @@ public class GpuSparseTests(IlgpuFixture gpu)
     }
 
     [Fact]
+    public void StridedWeightAndGradientViews()
+    {
+        var k = Cases[6];                                                     // groups 2, 3x3
+        var rng = new Random(9);
+        var si = HostSites.Of(Mask(rng), N, F, H, H);
+        var map = Map(k, si, si, gpu.Device);
+        int cg = k.C / k.G;
+        var (x, w, bias, v) = (Values(rng, N * k.C * H * H, DType.Float64), Values(rng, k.O * cg * 9, DType.Float64), Values(rng, k.O, DType.Float64), Values(rng, N * k.O * H * H, DType.Float64));
+        var naive = Naive(k, si, si, x, w, bias, v);
+        // Every other column of wider tensors: the weight is copied to a contiguous temporary, dy is gathered as it is.
+        var wideW = new double[w.Length * 2];
+        for (int i = 0; i < w.Length; i++) wideW[2 * i] = w[i];
+        var wd = Host(wideW, [k.O, cg, 3, 6], DType.Float64).To(gpu.Device).Slice(3, 0, 6, 2);
+        var wideV = new double[v.Length * 2];
+        for (int i = 0; i < v.Length; i++) wideV[2 * i + 1] = v[i];
+        var vd = Host(wideV, [N, k.O, H, 2 * H], DType.Float64).To(gpu.Device).Slice(3, 1, 2 * H, 2);
+        Assert.False(wd.IsContiguous);
+        var (y, kept) = B.SparseConv2dForward(Dense(x, N, k.C, H, H, DType.Float64, false), wd, Host(bias, [k.O], DType.Float64).To(gpu.Device), map, k.G, true);
+        var (gx, gw, gb) = B.SparseConv2dBackward(vd, null, kept, wd, map, k.G, true, true, true);
+        Near(naive.Y, y, 1e-12, "output");
+        Near(naive.Dx, gx!, 1e-12, "grad input");
+        Near(naive.Dw, gw!, 1e-12, "grad weight");
+        Near(naive.Db, gb!, 1e-12, "grad bias");
+        Assert.True(gw!.IsContiguous);
+    }
+
+    [Fact]
     public void FullyMaskedBatchGivesExactZeros()
     {
         var k = Cases[0];
