@@ -46,6 +46,7 @@ public static class KernelCatalog
             yield return Get(typeof(PoolKernels), nameof(PoolKernels.MaxPoolForward), t, e);
             yield return Get(typeof(PoolKernels), nameof(PoolKernels.MaxPoolBackward), t, e);
         }
+        foreach (var k in Sparse()) yield return k;
     }
 
     /// <summary>The explicitly grouped kernels (launched with a KernelConfig; compiled with FromExplicitlyGroupedKernel).</summary>
@@ -66,6 +67,31 @@ public static class KernelCatalog
             yield return Get(typeof(NormKernels), nameof(NormKernels.StatsFinish), t, e);
             yield return Get(typeof(NormKernels), nameof(NormKernels.GradPartial), t, e);
             yield return Get(typeof(NormKernels), nameof(NormKernels.GradFinish), t, e);
+        }
+        foreach (var k in SparseGrouped()) yield return k;
+    }
+
+    /// <summary>SparK's active-site kernels (SparseKernels): gather/scatter for every dtype, the rest for float types.</summary>
+    private static IEnumerable<MethodInfo> Sparse()
+    {
+        foreach (var (t, e) in Elements)
+        {
+            yield return Get(typeof(SparseKernels), nameof(SparseKernels.Gather), t);
+            yield return Get(typeof(SparseKernels), nameof(SparseKernels.Scatter), t);
+            if (t != typeof(float) && t != typeof(double)) continue;
+            yield return Get(typeof(SparseKernels), nameof(SparseKernels.RowsConv), t, e);
+            yield return Get(typeof(SparseKernels), nameof(SparseKernels.WeightPartial), t, e);
+            yield return Get(typeof(SparseKernels), nameof(SparseKernels.WeightCombine), t, e);
+        }
+    }
+
+    /// <summary>The sparse convolution's tiled kernels (SparseTiledKernels), explicitly grouped.</summary>
+    private static IEnumerable<MethodInfo> SparseGrouped()
+    {
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(SparseTiledKernels), nameof(SparseTiledKernels.RowsConv), t, e);
+            yield return Get(typeof(SparseTiledKernels), nameof(SparseTiledKernels.WeightPartial), t, e);
         }
     }
 
