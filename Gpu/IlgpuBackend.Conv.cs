@@ -20,6 +20,17 @@ public sealed partial class IlgpuBackend
     /// long reduction over few weights still fills the device. int.MaxValue: never split. Tests lower it.</summary>
     public int ConvWeightGradChunk { get; set; } = 4096;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Delegate> _tiledConvKernels = new();
+
+    /// <summary>Run the forward pass (and ConvTranspose2d's input gradient) as the tiled implicit GEMM
+    /// (<see cref="TiledConvKernel"/>, group shape as <see cref="MatMulGroup"/>) where a group has at least
+    /// <see cref="TiledConvMinOutChannels"/> output channels (default 16: fewer leave most of a tile's rows empty, as in a
+    /// depthwise conv, and the one-thread-per-output kernel is better). Off: always that kernel. Tests set both.</summary>
+    public bool TiledConv { get; set; } = true;
+
+    /// <inheritdoc cref="TiledConv"/>
+    public int TiledConvMinOutChannels { get; set; } = 16;
+
     public void Conv2dForward(Tensor input, Tensor weight, Tensor? bias, Tensor dst, in Conv2dParams p)
     {
         switch (dst.DType)
@@ -56,6 +67,23 @@ public sealed partial class IlgpuBackend
         if (b is not null) (a.BOff, a.BS, a.HasBias) = (b.Offset, b.Stride(0), 1);
         var (xv, wv, yv) = (View<T>(x), View<T>(w), View<T>(y));
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
+        if (TiledConv && a.Og >= TiledConvMinOutChannels && y.NumElements > 0)
+        {
+            var (tx, ty) = GemmGroup();
+            long pixels = (long)a.N * a.OH * a.OW;
+            long gx = (pixels + 4 * tx - 1) / (4 * tx);
+            int gy = (a.Og + 4 * ty - 1) / (4 * ty), groups = p.Groups;
+            if (gx <= int.MaxValue && gy <= 65535 && groups <= 65535)
+            {
+                var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
+                    ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(typeof(T), _ => _accelerator.LoadStreamKernel<
+                        ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
+                        ConvArgs, int, int>(TiledConvKernel.Forward<T, TE>));
+                var config = new KernelConfig(new Index3D((int)gx, gy, groups), new Index3D(tx * ty, 1, 1));
+                lock (_gate) Timed("Conv2dForward(tiled)", gx * gy * groups * tx * ty, Detail(a), () => kernel(config, xv, wv, bv, yv, a, tx, ty));
+                return;
+            }
+        }
         Launch(y.NumElements, i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
             ArrayView1D<T, Stride1D.Dense>, ConvArgs>(ConvKernels.Forward<T, TE>)(i, xv, wv, bv, yv, a), Detail(a), "Conv2dForward");
     }

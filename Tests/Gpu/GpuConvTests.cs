@@ -47,6 +47,24 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
     public void Float32AgreesWithTheCpu(string name, Kind kind, int n, int c, int hw, int o, int k, int stride, int pad, int dilation, int groups, bool bias, bool cl)
         => Agree(name, DType.Float32, 1e-5, kind, n, c, hw, o, k, stride, pad, dilation, groups, bias, cl);
 
+    /// <summary>The tiled implicit-GEMM forward (forced for every channel count; also ConvTranspose2d's input gradient),
+    /// with a square and a non-square thread group.</summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void TiledForwardAgreesWithTheCpu(string name, Kind kind, int n, int c, int hw, int o, int k, int stride, int pad, int dilation, int groups, bool bias, bool cl)
+    {
+        var be = gpu.Backend;
+        var (min, group) = (be.TiledConvMinOutChannels, be.MatMulGroup);
+        be.TiledConvMinOutChannels = 1;
+        try
+        {
+            Agree(name, DType.Float64, 1e-12, kind, n, c, hw, o, k, stride, pad, dilation, groups, bias, cl);
+            be.MatMulGroup = (2, 4);
+            Agree(name, DType.Float32, 1e-5, kind, n, c, hw, o, k, stride, pad, dilation, groups, bias, cl);
+        }
+        finally { (be.TiledConvMinOutChannels, be.MatMulGroup) = (min, group); }
+    }
+
     private void Agree(string name, DType dtype, double tol, Kind kind, int n, int c, int hw, int o, int k, int stride, int pad, int dilation, int groups, bool bias, bool cl)
     {
         var rng = new Random(name.GetHashCode() & 0xFFFF);
@@ -156,6 +174,15 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
             output.WriteLine($"{name}: {now} launch(es), seam composition {before}");
             Assert.True(now == 1, $"{name}: {now} launches, expected 1");
         }
+        int minTiled = be.TiledConvMinOutChannels;
+        be.TiledConvMinOutChannels = 1;
+        try
+        {
+            int tiled = Launches(() => be.Conv2dForward(x, w, b, y, p));
+            output.WriteLine($"3x3 forward (bias), tiled implicit GEMM: {tiled} launch(es)");
+            Assert.Equal(1, tiled);
+        }
+        finally { be.TiledConvMinOutChannels = minTiled; }
         int chunk = be.ConvWeightGradChunk;
         be.ConvWeightGradChunk = 16;
         try
