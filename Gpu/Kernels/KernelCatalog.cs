@@ -35,6 +35,13 @@ public static class KernelCatalog
                 yield return Get(typeof(MatMulKernel), nameof(MatMulKernel.MatMul), t, e);
             if (t == typeof(float) || t == typeof(double))
                 yield return Get(typeof(ElementwiseKernels), nameof(ElementwiseKernels.IsFinite), t, e);
+            if (t == typeof(float) || t == typeof(double))
+            {
+                yield return Get(typeof(ConvKernels), nameof(ConvKernels.Forward), t, e);
+                yield return Get(typeof(ConvKernels), nameof(ConvKernels.BackwardInput), t, e);
+                yield return Get(typeof(ConvKernels), nameof(ConvKernels.BackwardWeight), t, e);
+                yield return Get(typeof(ConvKernels), nameof(ConvKernels.FinishWeight), t, e);
+            }
             foreach (var (t2, e2) in Elements)
                 if (t2 != t) yield return Get(typeof(CopyKernels), nameof(CopyKernels.Cast), t, t2, e, e2);
         }
@@ -54,6 +61,8 @@ public static class KernelCatalog
     {
         yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(float), typeof(F32));
         yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(double), typeof(F64));
+        yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.Forward), typeof(float), typeof(F32));
+        yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.Forward), typeof(double), typeof(F64));
         foreach (var (t, e) in Elements)
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.Reduce), t, e);
         foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
