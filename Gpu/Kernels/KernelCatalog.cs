@@ -39,6 +39,12 @@ public static class KernelCatalog
                 if (t2 != t) yield return Get(typeof(CopyKernels), nameof(CopyKernels.Cast), t, t2, e, e2);
         }
         yield return typeof(ElementwiseKernels).GetMethod(nameof(ElementwiseKernels.Logical))!;
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambApply), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.AdamW), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.Sgd), t, e);
+        }
     }
 
     /// <summary>The explicitly grouped kernels (launched with a KernelConfig; compiled with FromExplicitlyGroupedKernel).</summary>
@@ -52,6 +58,13 @@ public static class KernelCatalog
         {
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.PartialSums), t, e);
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.FinishSums), t, e);
+        }
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.SumSquaresPartial), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.FinishSums), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambMoments), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambTrust), t, e);
         }
     }
 
