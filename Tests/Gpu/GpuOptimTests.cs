@@ -167,7 +167,8 @@ public class GpuOptimTests(IlgpuFixture gpu, ITestOutputHelper output)
         opt.Step();
         int launches = Launches(opt.Step);
         int decay = opt.ParamGroups.Single(g => g.WeightDecay != 0).Parameters.Count;
-        output.WriteLine($"SparK R18: {ps.Length} parameters ({decay} decayed, {named.Sum(n => (long)n.Parameter.NumElements):N0} elements): {launches} launches per LAMB step");
+        output.WriteLine($"SparK R18: {ps.Length} parameters ({decay} decayed, {named.Sum(n => (long)n.Parameter.NumElements):N0} elements): " +
+                         $"{launches} launches per LAMB step");
         Assert.Equal(ps.Length + 2 + ps.Length + 1 + decay, launches);
     }
 }

@@ -150,4 +150,19 @@ public class OptimKernelTests
         }
         Assert.Equal(fold!.Item(), total.Item());
     }
+
+    /// <summary>SGD with momentum, Nesterov and weight decay used to allocate up to two parameter-sized temporaries per
+    /// parameter; the fused kernel none (the momentum buffer is created once, on the first step).</summary>
+    [Fact]
+    public void AnSgdStepAllocatesNoParameterSizedTemporaries()
+    {
+        var p = Tensor.Randn([1000, 1000], new Generator(9)).RequireGrad();
+        var opt = new Sparkle.Nn.Optim.Sgd([("w", p)], lr: 1e-3, momentum: 0.9, weightDecay: 0.05, nesterov: true);
+        p.Grad = Tensor.Randn([1000, 1000], new Generator(10));
+        opt.Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        opt.Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1_000_000, $"sgd: a step over a 4 MB parameter allocated {allocated / 1e6:F1} MB");
+    }
 }
