@@ -53,6 +53,12 @@ public static class KernelCatalog
             yield return Get(typeof(PoolKernels), nameof(PoolKernels.MaxPoolForward), t, e);
             yield return Get(typeof(PoolKernels), nameof(PoolKernels.MaxPoolBackward), t, e);
         }
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambApply), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.AdamW), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.Sgd), t, e);
+        }
         foreach (var k in Sparse()) yield return k;
     }
 
@@ -76,6 +82,13 @@ public static class KernelCatalog
             yield return Get(typeof(NormKernels), nameof(NormKernels.StatsFinish), t, e);
             yield return Get(typeof(NormKernels), nameof(NormKernels.GradPartial), t, e);
             yield return Get(typeof(NormKernels), nameof(NormKernels.GradFinish), t, e);
+        }
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.SumSquaresPartial), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.FinishSums), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambMoments), t, e);
+            yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambTrust), t, e);
         }
         foreach (var k in SparseGrouped()) yield return k;
     }

@@ -48,19 +48,14 @@ public sealed class AdamW : Optimizer
             {
                 var p = group.Parameters[j];
                 if (p.Grad is not { } g) continue;
+                CheckGrad(p, g);
                 var st = StateAt(FlatIndex(gi, j));
                 var m = st.Buffer("exp_avg", p);
                 var v = st.Buffer("exp_avg_sq", p);
                 long t = ++st.Step;
-                if (wd != 0) p.Mul_(1 - lr * wd);
-                // Work buffers kept across steps (Optimizer.Scratch), no parameter-sized temporaries: one serves
-                // (1−β2)·g², (1−β1)·g and the denominator in turn, the other the update.
-                var scratch = Scratch(0, p).Copy_(g).Mul_(g);
-                v.Mul_(Beta2).Add_(scratch.Mul_(1 - Beta2));
-                m.Mul_(Beta1).Add_(scratch.Copy_(g).Mul_(1 - Beta1));
                 double bc1 = 1 - Math.Pow(Beta1, t), bc2 = 1 - Math.Pow(Beta2, t);
-                var denom = scratch.Copy_(v).Sqrt_().Div_(Math.Sqrt(bc2)).Add_(Eps);
-                p.Add_(Scratch(1, p).Copy_(m).Div_(denom).Mul_(-lr / bc1));
+                // one fused backend primitive per parameter (IBackend.Optim.cs): one launch on the ILGPU backend
+                p.Backend.AdamWStep(new(p, g, m, v), new Sparkle.Tensors.Backend.AdamWStepParams(lr, Beta1, Beta2, Eps, bc1, bc2, wd));
             }
         }
     }

@@ -1,5 +1,6 @@
 using Sparkle.Autograd;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Nn.Optim;
 
@@ -38,15 +39,22 @@ public static class GradClipping
         using (GradMode.NoGrad()) return TotalNorm(grads);
     }
 
-    private static Tensor TotalNorm(List<Tensor> grads)
+    /// <summary>sqrt(Σ g²) over all the gradients: torch's norm of the per-tensor norms, up to rounding (one sum, no
+    /// per-tensor square root), from one multi-tensor backend primitive.</summary>
+    private static Tensor TotalNorm(List<Tensor> grads) => SumOfSquares(grads).Sqrt();
+
+    /// <summary>Σ x² over all of <paramref name="xs"/>, a 0-d tensor: one <see cref="IBackend.SumOfSquares"/> per (device,
+    /// dtype), the per-tensor sums added in list order (the whole list when all share one, as in training).</summary>
+    internal static Tensor SumOfSquares(IReadOnlyList<Tensor> xs)
     {
-        Tensor? sum = null;
-        foreach (var g in grads)
+        Tensor? total = null;
+        foreach (var part in xs.GroupBy(x => (x.Device, x.DType)))
         {
-            var n = g.Square().Sum().Sqrt();
-            var n2 = n.Square();
-            sum = sum is null ? n2 : sum.Add(n2);
+            var list = part.ToList();
+            var s = Tensor.Empty([], part.Key.DType, part.Key.Device);
+            list[0].Backend.SumOfSquares(list, s);
+            total = total is null ? s : total.Add(s);
         }
-        return sum!.Sqrt();
+        return total ?? Tensor.Scalar(0);
     }
 }

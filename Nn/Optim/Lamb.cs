@@ -17,7 +17,8 @@ namespace Sparkle.Nn.Optim;
 /// SparK passes (eps 1e-6, max_grad_norm 5); timm's own defaults differ (max_grad_norm 1, weight_decay 0.01).
 /// SparK's β2 is 0.95 for ResNet and 0.999 for ConvNeXt. State: <c>exp_avg</c>, <c>exp_avg_sq</c>; the step
 /// count lives in the group. The global norm accumulates in the gradients' dtype (timm: a float32 tensor).
-/// Everything stays on the device: the clip factor and trust ratio are 0-d tensors, so a step needs no host read.
+/// Everything stays on the device: the norm is a 0-d tensor, the clip factor and trust ratios are computed by the
+/// backend's LambStep from device values, so a step needs no host read.
 /// </summary>
 public sealed class Lamb : Optimizer
 {
@@ -61,23 +62,13 @@ public sealed class Lamb : Optimizer
 
     protected override void StepCore()
     {
-        Tensor? clip = null;
+        // Everything runs as backend primitives (IBackend.Optim.cs): the global norm is one multi-tensor sum of squares,
+        // and each group's update one LambStep per (device, dtype): on the ILGPU backend about 2 launches per parameter.
         GlobalGradNorm = null;
-        if (MaxGradNorm is double maxNorm)
+        if (MaxGradNorm is not null)
         {
-            Tensor? sumSq = null;
-            foreach (var group in ParamGroups)
-                foreach (var p in group.Parameters)
-                    if (p.Grad is { } g)
-                    {
-                        var s = Scratch(0, g).Copy_(g).Mul_(g).Sum();
-                        sumSq = sumSq is null ? s : sumSq.Add(s);
-                    }
-            if (sumSq is not null)
-            {
-                GlobalGradNorm = sumSq.Sqrt();
-                clip = 1.0 / GlobalGradNorm.Div(maxNorm).Maximum(1.0);
-            }
+            var grads = ParamGroups.SelectMany(g => g.Parameters).Select(p => p.Grad).OfType<Tensor>().ToList();
+            if (grads.Count > 0) GlobalGradNorm = GradClipping.SumOfSquares(grads).Sqrt();
         }
 
         double beta3 = GradAveraging ? 1 - Beta1 : 1;
@@ -87,33 +78,21 @@ public sealed class Lamb : Optimizer
             long step = ++group.StepCount;
             double bc1 = BiasCorrection ? 1 - Math.Pow(Beta1, step) : 1;
             double bc2 = BiasCorrection ? 1 - Math.Pow(Beta2, step) : 1;
-            double lr = group.Lr, wd = group.WeightDecay;
+            var hp = new Sparkle.Tensors.Backend.LambStepParams(group.Lr, Beta1, Beta2, beta3, Eps, bc1, bc2, group.WeightDecay,
+                TrustClip, AlwaysAdapt, MaxGradNorm ?? 0);
+            var slots = new List<Sparkle.Tensors.Backend.AdamSlot>();
             for (int j = 0; j < group.Parameters.Count; j++)
             {
                 var p = group.Parameters[j];
                 if (p.Grad is not { } g) continue;
-                if (clip is not null) g.Mul_(clip);
+                CheckGrad(p, g);
                 var st = StateAt(FlatIndex(gi, j));
-                var m = st.Buffer("exp_avg", p);
-                var v = st.Buffer("exp_avg_sq", p);
-                // Two work buffers kept across steps (Optimizer.Scratch): one serves g², β3·g, the denominator, wd·p,
-                // p² and update² in turn, the other holds the update. Same operations in the same order as with
-                // fresh temporaries, so the same bits.
-                var scratch = Scratch(0, p).Copy_(g).Mul_(g);
-                v.Mul_(Beta2).Add_(scratch.Mul_(1 - Beta2));
-                m.Mul_(Beta1).Add_(scratch.Copy_(g).Mul_(beta3));
-                var denom = scratch.Copy_(v).Sqrt_().Div_(Math.Sqrt(bc2)).Add_(Eps);
-                var update = Scratch(1, p).Copy_(m).Div_(denom).Div_(bc1);
-                if (wd != 0) update.Add_(scratch.Copy_(p).Mul_(wd));
-                if (wd != 0 || AlwaysAdapt)
-                {
-                    var wNorm = scratch.Copy_(p).Mul_(p).Sum().Sqrt();
-                    var uNorm = scratch.Copy_(update).Mul_(update).Sum().Sqrt();
-                    var trust = Tensor.Where(wNorm.Gt(0), Tensor.Where(uNorm.Gt(0), wNorm.Div(uNorm), 1.0), 1.0);
-                    if (TrustClip) trust = trust.Minimum(1.0);
-                    update.Mul_(trust);
-                }
-                p.Add_(update.Mul_(-lr));
+                slots.Add(new(p, g, st.Buffer("exp_avg", p), st.Buffer("exp_avg_sq", p)));
+            }
+            foreach (var part in slots.GroupBy(s => (s.Param.Device, s.Param.DType)))
+            {
+                var norm = GlobalGradNorm?.To(part.Key.DType);
+                part.First().Param.Backend.LambStep([.. part], hp, norm);
             }
         }
     }

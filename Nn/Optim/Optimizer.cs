@@ -8,7 +8,7 @@ namespace Sparkle.Nn.Optim;
 /// torch.optim.Optimizer: parameter groups, per-parameter state, <see cref="Step"/>, <see cref="ZeroGrad"/> and a
 /// state dict for exact resume. Parameters are numbered 0, 1, ... across the groups in order (torch's
 /// numbering); state is kept and saved by that index, with the parameter names alongside as a check.
-/// Updates run under <see cref="GradMode.NoGrad"/> with in-place tensor ops, so they work on any backend.
+/// Updates run under <see cref="GradMode.NoGrad"/> as backend primitives (IBackend.Optim.cs), so they run on any backend.
 /// </summary>
 public abstract class Optimizer
 {
@@ -59,24 +59,12 @@ public abstract class Optimizer
 
     public IReadOnlyList<ParamGroup> ParamGroups => _groups;
 
-    /// <summary>Work buffers: per (dtype, device, slot) one flat tensor as long as the largest such parameter.</summary>
-    private readonly Dictionary<(DType, Device, int), Tensor> _scratch = [];
-
-    /// <summary>
-    /// Work space shaped like <paramref name="like"/> (contents undefined), a view of a buffer kept across steps:
-    /// the update arithmetic runs in it instead of in fresh parameter-sized temporaries (a LAMB step over 36 M
-    /// parameters allocated ~4 x 144 MB per step, all dead at once and of sizes the activations cannot reuse). Each
-    /// <paramref name="slot"/> is a separate buffer; a view is valid until the next call with the same slot.
-    /// </summary>
-    protected Tensor Scratch(int slot, Tensor like)
+    /// <summary>The backend primitives take a gradient exactly like its parameter (the seam does not convert); autograd
+    /// always makes it so, a gradient set by hand may not.</summary>
+    protected void CheckGrad(Tensor p, Tensor g)
     {
-        var key = (like.DType, like.Device, slot);
-        if (!_scratch.TryGetValue(key, out var buffer) || buffer.NumElements < like.NumElements)
-        {
-            int longest = _params.Where(p => p.DType == like.DType && p.Device == like.Device).Max(p => p.NumElements);
-            _scratch[key] = buffer = Tensor.Empty([Math.Max(longest, like.NumElements)], like.DType, like.Device);
-        }
-        return buffer.Narrow(0, 0, like.NumElements).View(like.ShapeArray());
+        if (!ShapeUtil.SameShape(p.Shape, g.Shape) || p.DType != g.DType || p.Device != g.Device)
+            throw new InvalidOperationException($"{GetType().Name}: a gradient {ShapeUtil.Format(g.Shape)} {g.DType.Name()} on {g.Device} does not match its parameter {ShapeUtil.Format(p.Shape)} {p.DType.Name()} on {p.Device}.");
     }
 
     /// <summary>Short name saved in the state dict ("sgd", "adamw", "lamb"); loading checks it.</summary>

@@ -50,26 +50,17 @@ public sealed class Sgd : Optimizer
             {
                 var p = group.Parameters[j];
                 if (p.Grad is not { } g) continue;
-                // d is either the gradient itself (never written) or a temporary this step owns
-                Tensor d = g;
-                bool owned = false;
-                if (wd != 0) { d = p.Mul(wd).Add_(g); owned = true; }
+                CheckGrad(p, g);
+                Tensor? buf = null;
+                bool first = false;
                 if (Momentum != 0)
                 {
                     var st = StateAt(FlatIndex(gi, j));
-                    if (!st.Buffers.TryGetValue("momentum_buffer", out var buf))
-                        st.Buffers["momentum_buffer"] = buf = d.Clone();
-                    else
-                        buf.Mul_(Momentum).Add_(d, 1 - Dampening);
-                    if (Nesterov)
-                    {
-                        if (owned) d.Add_(buf, Momentum);
-                        else { d = buf.Mul(Momentum).Add_(g); owned = true; }
-                    }
-                    else { d = buf; owned = false; }
+                    first = !st.Buffers.ContainsKey("momentum_buffer");
+                    buf = st.Buffer("momentum_buffer", p);
                 }
-                if (owned) p.Add_(d.Mul_(-lr));
-                else p.Add_(d, -lr);
+                // one fused backend primitive per parameter (IBackend.Optim.cs): one launch on the ILGPU backend
+                p.Backend.SgdStep(p, g, buf, new Sparkle.Tensors.Backend.SgdStepParams(lr, Momentum, Dampening, wd, Nesterov, first));
             }
         }
     }
