@@ -37,13 +37,14 @@ public sealed record CpuKernelOptions
     /// to cut small batches into several chunks.</summary>
     public long ConvBatchedChunkBytes { get; init; }
 
-    /// <summary>Take the Vector512 elementwise and reduction paths even where Vector512 is emulated in software
-    /// (correct, slower; every op gives the same bits at both widths).</summary>
-    public bool ForceVector512 { get; init; }
+    /// <summary>Vector width of the elementwise and reduction paths: true = Vector512 even where it is emulated in
+    /// software (correct, slower), false = Vector256, null = Vector512 where the hardware accelerates it. Every op
+    /// gives the same bits at both widths (tests check this).</summary>
+    public bool? Vector512Paths { get; init; }
 
     /// <summary>The GEMM micro-kernel calls run with (Auto resolved).</summary>
     internal GemmKernel GemmKernel => Gemm == GemmKernel.Auto ? GemmKernels.Best : Gemm;
 
     /// <summary>Whether the elementwise and reduction drivers use Vector512.</summary>
-    internal bool UseVector512 => ForceVector512 || Vector512.IsHardwareAccelerated;
+    internal bool UseVector512 => Vector512Paths ?? Vector512.IsHardwareAccelerated;
 }
