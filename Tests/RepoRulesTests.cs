@@ -131,6 +131,34 @@ public class RepoRulesTests
         Assert.True(offenders.Count == 0, "reflection arrows up the stack: " + string.Join(", ", offenders.Distinct()));
     }
 
+    // ---- kernel choice is a visible value (CpuKernelOptions), not a hidden per-thread switch ----
+
+    private static readonly string[] KernelFolders = ["Tensors/Cpu/Conv", "Tensors/Cpu/Gemm", "Tensors/Cpu/Elementwise"];
+
+    /// <summary>The per-thread state these kernels may keep: scratch buffers (grown once, reused) and the reusable
+    /// driver and job objects that own them. None of them picks a kernel.</summary>
+    private static readonly string[] ThreadStaticAllowed = ["PackBuffer<T>?", "GemmDriver<T, TK>?", "ParallelJob<T>?"];
+
+    private const string ThreadStaticField =
+        @"\[ThreadStatic\]\s*(?:(?:private|internal|public|protected|static|readonly|volatile)\s+)*(?<type>[\w.]+(?:<[^>]*>)?\??)\s+(?<names>\w+(?:\s*,\s*\w+)*)\s*[;=]";
+
+    [Fact]
+    public void NoThreadStaticFieldSelectsAKernel()
+    {
+        var offenders = new List<string>();
+        foreach (var folder in KernelFolders)
+            foreach (var (rel, code) in SourceFiles(folder))
+            {
+                var bare = StripCommentsAndStrings(code);
+                var fields = Regex.Matches(bare, ThreadStaticField);
+                foreach (Match m in fields)
+                    if (!ThreadStaticAllowed.Contains(m.Groups["type"].Value)) offenders.Add($"{rel}: {m.Groups["type"].Value} {m.Groups["names"].Value}");
+                if (Regex.Matches(bare, @"\[ThreadStatic\]").Count != fields.Count) offenders.Add($"{rel}: a [ThreadStatic] declaration this test cannot read");
+                if (Regex.IsMatch(bare, @"\b(ThreadLocal|AsyncLocal)\s*<")) offenders.Add($"{rel}: ThreadLocal/AsyncLocal");
+            }
+        Assert.True(offenders.Count == 0, "per-thread state that may steer kernel choice (use CpuKernelOptions): " + string.Join(", ", offenders));
+    }
+
     // ---- helpers ----
 
     private static readonly string Root = RepoRoot();
