@@ -6,17 +6,12 @@ using Sparkle.Tensors.Backend;
 namespace Sparkle.Autograd;
 
 /// <summary>
-/// The tensor core's entry into autograd: it installs itself as <see cref="GradHook.Recorder"/> when this
-/// assembly is first used (Tensor.RequiresGrad = true loads it), and routes each op family to its rules in
+/// The tensor core's entry into autograd: <see cref="AutogradRuntime"/> installs it as <see cref="GradHook.Recorder"/>
+/// when this assembly loads, and it routes each op family to its rules in
 /// Rules/. Each rule pairs an op's forward (the tensor-core op named in its file's summary) with its backward.
 /// </summary>
 internal sealed class Recorder : IGradRecorder
 {
-    static Recorder() => GradHook.Recorder = new Recorder();
-
-    /// <summary>Makes sure the recorder is installed (the static constructor runs once).</summary>
-    internal static void Install() => _ = GradHook.Recorder;
-
     public Tensor Binary(BinaryOp op, Tensor a, Tensor b, Tensor y) => ElementwiseRules.Binary(op, a, b, y);
     public Tensor Unary(UnaryOp op, Tensor x, double p0, double p1, Tensor y) => ElementwiseRules.Unary(op, x, p0, p1, y);
     public Tensor Reduce(ReduceOp op, Tensor x, int[] axes, bool keepDim, int correction, Tensor y) => ReduceRules.Reduce(op, x, axes, keepDim, correction, y);

@@ -35,6 +35,7 @@ public abstract class Module
         if (!value.DType.IsFloating())
             throw new ArgumentException($"{GetType().Name}: parameter '{name}' must be floating, got {value.DType.Name()}.");
         if (!value.IsLeaf) value = value.Detach();
+        AutogradRuntime.Install(); // Tensors does not find Autograd by itself (no arrow up the stack)
         value.RequiresGrad = true;
         _parameters.Add((name, value));
         return value;

@@ -1,26 +1,21 @@
 using Sparkle.Tensors;
 using Sparkle.Tensors.Cpu;
-using Sparkle.Tensors.Cpu.Elementwise;
 using Sparkle.Tests.Support;
 using Xunit;
 using static Sparkle.Tests.ElementwiseReference;
 
 namespace Sparkle.Tests;
 
-/// <summary>Tests that flip process-wide kernel settings (vector width, thread count) run alone.</summary>
+/// <summary>Tests that flip the process-wide thread count run alone. (The vector width is not a process-wide setting:
+/// it is a kernel option of the backend a tensor lives on.)</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class KernelSettingsCollection
 {
-    public const string Name = "Kernel settings (vector width, threads)";
+    public const string Name = "Kernel settings (threads)";
 
-    /// <summary>Runs f with the Vector512 paths forced on or off, restoring the setting.</summary>
-    public static T WithVector512<T>(bool force, Func<T> f)
-    {
-        bool was = SimdPolicy.ForceVector512;
-        SimdPolicy.ForceVector512 = force;
-        try { return f(); }
-        finally { SimdPolicy.ForceVector512 = was; }
-    }
+    /// <summary>The CPU backend whose elementwise and reduction paths are Vector512 (<paramref name="wide"/>; emulated
+    /// where the hardware lacks it) or Vector256; ops on tensors it adopts run that way.</summary>
+    public static CpuBackend Simd(bool wide) => CpuBackend.WithOptions(new CpuKernelOptions { Vector512Paths = wide });
 
     public static T WithThreads<T>(int n, Func<T> f)
     {
@@ -58,6 +53,7 @@ public class ElementwiseSimdTests
     public void Vector512PathsGiveTheSameBitsAsVector256()
     {
         var rng = new Random(7);
+        var (narrow, wide) = (KernelSettingsCollection.Simd(false), KernelSettingsCollection.Simd(true));
         foreach (var dtype in Floats.Concat(Ints))
             for (int n = 1; n <= 70; n++)
             {
@@ -67,8 +63,8 @@ public class ElementwiseSimdTests
                 {
                     if (!dtype.IsFloating() && name is "exp" or "log" or "sqrt" or "rsqrt" or "gelu" or "sigmoid" or "tanh" or "erf" or "pow" or "isfinite")
                         continue;
-                    var b256 = KernelSettingsCollection.WithVector512(false, () => Bits(op(x, y)));
-                    var b512 = KernelSettingsCollection.WithVector512(true, () => Bits(op(x, y)));
+                    var b256 = Bits(op(narrow.Adopt(x), narrow.Adopt(y)));
+                    var b512 = Bits(op(wide.Adopt(x), wide.Adopt(y)));
                     Assert.True(b256.SequenceEqual(b512), $"{name} {dtype.Name()} n={n}: Vector512 and Vector256 differ");
                 }
             }
@@ -78,21 +74,19 @@ public class ElementwiseSimdTests
     public void Vector512PathsMatchTheReference()
     {
         var rng = new Random(11);
+        var wide = KernelSettingsCollection.Simd(true);
         foreach (var dtype in Floats)
         {
             var x = TensorGen.Random(rng, [67], dtype);
             var y = TensorGen.Random(rng, [67], dtype);
             var xv = TensorGen.Values(x);
             var yv = TensorGen.Values(y);
-            KernelSettingsCollection.WithVector512(true, () =>
-            {
-                Check.Close(xv.Select(v => Gelu(3 * v)).ToArray(), (x * 3).Gelu(), Check.Tol(dtype), what: "gelu 512");
-                Check.Close(xv.Select(Math.Tanh).ToArray(), x.Tanh(), Check.Tol(dtype), what: "tanh 512");
-                Check.Close(xv.Zip(yv, (a, b) => a + b).ToArray(), x + y, Check.Tol(dtype), what: "add 512");
-                Check.Close(xv.Zip(yv, (a, b) => a < b ? 1.0 : 0.0).ToArray(), x.Lt(y), 0, 0, "lt 512");
-                Check.Close(xv.Zip(yv, (a, b) => a > 0 ? a : b).ToArray(), Tensor.Where(x.Gt(0), x, y), 0, 0, "where 512");
-                return 0;
-            });
+            var (xw, yw) = (wide.Adopt(x), wide.Adopt(y));
+            Check.Close(xv.Select(v => Gelu(3 * v)).ToArray(), (xw * 3).Gelu(), Check.Tol(dtype), what: "gelu 512");
+            Check.Close(xv.Select(Math.Tanh).ToArray(), xw.Tanh(), Check.Tol(dtype), what: "tanh 512");
+            Check.Close(xv.Zip(yv, (a, b) => a + b).ToArray(), xw + yw, Check.Tol(dtype), what: "add 512");
+            Check.Close(xv.Zip(yv, (a, b) => a < b ? 1.0 : 0.0).ToArray(), xw.Lt(yw), 0, 0, "lt 512");
+            Check.Close(xv.Zip(yv, (a, b) => a > 0 ? a : b).ToArray(), Tensor.Where(xw.Gt(0), xw, yw), 0, 0, "where 512");
         }
     }
 

@@ -17,6 +17,7 @@ public class GemmTests
     {
         public int M, N, K, Ldc, COffset;
         public bool Accumulate;
+        public GemmKernel Kernel;
         public StridedMatrix<T> A, B;
         public T[] C = [];
         public T[] C0 = [];
@@ -57,8 +58,12 @@ public class GemmTests
         return cs;
     }
 
-    private static void Run<T>(Case<T> cs) where T : unmanaged, System.Numerics.INumber<T> =>
-        Blas.Gemm(cs.M, cs.N, cs.K, cs.A, cs.B, cs.C, cs.COffset, cs.Ldc, cs.Accumulate);
+    /// <summary>Runs the case with <paramref name="kernel"/> (Auto: the host's best), passed as Blas.Gemm's argument.</summary>
+    private static void Run<T>(Case<T> cs, GemmKernel kernel = GemmKernel.Auto) where T : unmanaged, System.Numerics.INumber<T>
+    {
+        cs.Kernel = kernel;
+        Blas.Gemm(cs.M, cs.N, cs.K, cs.A, cs.B, cs.C, cs.COffset, cs.Ldc, cs.Accumulate, kernel);
+    }
 
     private static double Get<T>(in StridedMatrix<T> x, int i, int j) where T : unmanaged =>
         ToDouble(x.Data[x.Offset + i * x.RowStride + j * x.ColStride]);
@@ -83,7 +88,7 @@ public class GemmTests
                 double got = ToDouble(cs.C[at]);
                 double tol = (cs.K + 2) * eps * abs + 1e-300;
                 if (!(Math.Abs(got - sum) <= tol))
-                    Assert.Fail($"{cs.Describe} [{GemmKernels.Current}]: C[{i},{j}] = {got:R}, expected {sum:R} (tol {tol:G3})");
+                    Assert.Fail($"{cs.Describe} [{cs.Kernel}]: C[{i},{j}] = {got:R}, expected {sum:R} (tol {tol:G3})");
             }
         for (int at = 0; at < cs.C.Length; at++)
             if (!inside[at] && ToDouble(cs.C[at]) != PadSentinel)
@@ -104,19 +109,11 @@ public class GemmTests
         finally { IntraOpPool.NumThreads = saved; }
     }
 
-    private static void WithKernel(GemmKernel kernel, Action body)
-    {
-        var saved = GemmKernels.Force;
-        GemmKernels.Force = kernel;
-        try { body(); }
-        finally { GemmKernels.Force = saved; }
-    }
-
-    private static void CheckRandom<T>(int seed, int maxDim, int threads) where T : unmanaged, System.Numerics.INumber<T>
+    private static void CheckRandom<T>(int seed, int maxDim, int threads, GemmKernel kernel = GemmKernel.Auto) where T : unmanaged, System.Numerics.INumber<T>
     {
         var rng = new Random(seed);
         var cs = MakeCase<T>(rng, rng.Next(1, maxDim + 1), rng.Next(1, maxDim + 1), rng.Next(1, maxDim + 1));
-        WithThreads(threads, () => Run(cs));
+        WithThreads(threads, () => Run(cs, kernel));
         Verify(cs);
     }
 
@@ -156,34 +153,34 @@ public class GemmTests
     // ---- each micro-kernel forced (Vector512 is emulated without AVX-512: small sizes) ----
 
     [Property(MaxTest = 25)]
-    public void Vector512KernelForced(int seed) => WithKernel(GemmKernel.Vector512, () =>
+    public void Vector512KernelForced(int seed)
     {
-        CheckRandom<float>(seed, 40, 1 + (seed & 1));
-        CheckRandom<double>(seed ^ 0x5a5a, 30, 1);
-    });
+        CheckRandom<float>(seed, 40, 1 + (seed & 1), GemmKernel.Vector512);
+        CheckRandom<double>(seed ^ 0x5a5a, 30, 1, GemmKernel.Vector512);
+    }
 
     [Property(MaxTest = 25)]
-    public void Vector256KernelForced(int seed) => WithKernel(GemmKernel.Vector256, () =>
+    public void Vector256KernelForced(int seed)
     {
-        CheckRandom<float>(seed, 70, 1 + (seed & 1));
-        CheckRandom<double>(seed ^ 0x5a5a, 70, 1);
-    });
+        CheckRandom<float>(seed, 70, 1 + (seed & 1), GemmKernel.Vector256);
+        CheckRandom<double>(seed ^ 0x5a5a, 70, 1, GemmKernel.Vector256);
+    }
 
     [Property(MaxTest = 25)]
-    public void ScalarKernelForced(int seed) => WithKernel(GemmKernel.Scalar, () =>
+    public void ScalarKernelForced(int seed)
     {
-        CheckRandom<float>(seed, 70, 1 + (seed & 1));
-        CheckRandom<double>(seed ^ 0x5a5a, 70, 1);
-    });
+        CheckRandom<float>(seed, 70, 1 + (seed & 1), GemmKernel.Scalar);
+        CheckRandom<double>(seed ^ 0x5a5a, 70, 1, GemmKernel.Scalar);
+    }
 
     [Fact]
-    public void Vector512KernelMultipleBlocks() => WithKernel(GemmKernel.Vector512, () =>
+    public void Vector512KernelMultipleBlocks()
     {
         var rng = new Random(7);
         var cs = MakeCase<float>(rng, 25, 35, 400, accumulate: true); // three k blocks of 192-wide kernel, edges both ways
-        Run(cs);
+        Run(cs, GemmKernel.Vector512);
         Verify(cs);
-    });
+    }
 
     /// <summary>Every FMA kernel sums each element in the same order with one rounding per step, so they agree bit for bit.</summary>
     [Property(MaxTest = 15)]
@@ -193,8 +190,8 @@ public class GemmTests
         int m = rng.Next(2, 30), n = rng.Next(2, 40), k = rng.Next(1, 250);
         var v256 = MakeCase<float>(new Random(seed), m, n, k);
         var v512 = MakeCase<float>(new Random(seed), m, n, k);
-        WithKernel(GemmKernel.Vector256, () => Run(v256));
-        WithKernel(GemmKernel.Vector512, () => Run(v512));
+        Run(v256, GemmKernel.Vector256);
+        Run(v512, GemmKernel.Vector512);
         Assert.Equal(v256.C, v512.C);
     }
 

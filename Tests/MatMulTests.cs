@@ -187,25 +187,20 @@ public class MatMulTests
         var rng = new Random(11);
         var a = TensorGen.Random(rng, [32, 7, 40], DType.Float32);
         var b = TensorGen.Random(rng, [32, 40, 9], DType.Float32);
+        var scalar = CpuBackend.WithOptions(new CpuKernelOptions { Gemm = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Scalar });
+        var wide = CpuBackend.WithOptions(new CpuKernelOptions { Gemm = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Vector512 });
         int saved = IntraOpPool.NumThreads;
-        var savedKernel = Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force;
         try
         {
-            Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Scalar;
             IntraOpPool.NumThreads = 1;
-            var one = a.Bmm(b).ToArray<float>();
+            var one = scalar.Adopt(a).Bmm(b).ToArray<float>();
             IntraOpPool.NumThreads = 2;
-            for (int rep = 0; rep < 5; rep++) Assert.Equal(one, a.Bmm(b).ToArray<float>());
-            Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Vector512;
-            var wide = a.Bmm(b);
-            Check.Close(Reference(a, b).Values, wide, 1e-5);
-            Assert.NotEqual(one, wide.ToArray<float>()); // the data tells the kernels apart
+            for (int rep = 0; rep < 5; rep++) Assert.Equal(one, scalar.Adopt(a).Bmm(b).ToArray<float>());
+            var product = wide.Adopt(a).Bmm(b);
+            Check.Close(Reference(a, b).Values, product, 1e-5);
+            Assert.NotEqual(one, product.ToArray<float>()); // the data tells the kernels apart
         }
-        finally
-        {
-            IntraOpPool.NumThreads = saved;
-            Sparkle.Tensors.Cpu.Gemm.GemmKernels.Force = savedKernel;
-        }
+        finally { IntraOpPool.NumThreads = saved; }
     }
 
     // ---- errors name both operands ----

@@ -58,7 +58,7 @@ public class ReduceLargeTests
             foreach (int threads in new[] { 2, 3 })
                 Assert.True(bits.SequenceEqual(ElementwiseReference.Bits(KernelSettingsCollection.WithThreads(threads, () => f(x)))),
                     $"{name} {op}: {threads} threads differ from 1");
-            var wide = KernelSettingsCollection.WithVector512(true, () => f(x));
+            var wide = f(KernelSettingsCollection.Simd(true).Adopt(x));
             Check.Close(expected, wide, rtol, what: $"{name} {op} Vector512");
         }
     }
@@ -70,18 +70,14 @@ public class ReduceLargeTests
         foreach (bool wide in new[] { false, true })
             for (int n = 1; n <= 70; n++)
             {
-                var x = TensorGen.Random(rng, [3, n], DType.Float32);
+                var x = KernelSettingsCollection.Simd(wide).Adopt(TensorGen.Random(rng, [3, n], DType.Float32));
                 foreach (var axes in new[] { new[] { 1 }, new[] { 0 } })
                 {
                     var groups = ReduceReference.Groups(x, axes);
-                    KernelSettingsCollection.WithVector512(wide, () =>
-                    {
-                        string what = $"n={n} axes={axes[0]} wide={wide}";
-                        Check.Close(groups.Select(g => g.Sum()).ToArray(), x.Sum(axes), 1e-5, what: "sum " + what);
-                        Check.Close(groups.Select(g => g.Max()).ToArray(), x.Max(axes), 0, 0, "max " + what);
-                        Check.Close(groups.Select(g => ReduceReference.Var(g, 0)).ToArray(), x.Var(axes, 0), 1e-5, what: "var " + what);
-                        return 0;
-                    });
+                    string what = $"n={n} axes={axes[0]} wide={wide}";
+                    Check.Close(groups.Select(g => g.Sum()).ToArray(), x.Sum(axes), 1e-5, what: "sum " + what);
+                    Check.Close(groups.Select(g => g.Max()).ToArray(), x.Max(axes), 0, 0, "max " + what);
+                    Check.Close(groups.Select(g => ReduceReference.Var(g, 0)).ToArray(), x.Var(axes, 0), 1e-5, what: "var " + what);
                 }
             }
     }

@@ -98,17 +98,22 @@ public sealed class ConvQuickSuite : IQuickSuite
         int[] threadCounts = filters.TryGetValue("threads", out var t) ? [int.Parse(t)] : [2];
         int batch = filters.TryGetValue("batch", out var b) ? int.Parse(b) : 16;
         Reps = filters.TryGetValue("reps", out var r) ? int.Parse(r) : 7;
-        // algo=im2col: the packed-GEMM path (ConvPlan.Disabled) instead of the slab/depthwise kernels, for comparison.
+        // algo=im2col: the packed-GEMM path (no direct kernels) instead of the slab/depthwise kernels, for comparison.
         // algo=batched / algo=slab: force the batched im2col+GEMM path on / off (default: ConvPlan's rule).
-        filters.TryGetValue("algo", out var algo);
-        Sparkle.Tensors.Cpu.Conv.ConvPlan.Disabled = algo == "im2col";
-        Sparkle.Tensors.Cpu.Conv.ConvPlan.Batched = algo switch { "batched" => true, "slab" or "im2col" => false, _ => null };
         // pointwise=0: 1x1 convs on the path they took before PointwiseConv (the baseline for comparisons).
-        Sparkle.Tensors.Cpu.Conv.ConvPlan.Pointwise = filters.TryGetValue("pointwise", out var pw) ? pw == "1" : null;
+        // The choice is a CpuKernelOptions value; registered as the CPU backend for the suite, every tensor it makes runs with it.
+        filters.TryGetValue("algo", out var algo);
+        var options = new CpuKernelOptions
+        {
+            ConvDirect = algo != "im2col",
+            ConvBatched = algo switch { "batched" => true, "slab" or "im2col" => false, _ => null },
+            ConvPointwise = filters.TryGetValue("pointwise", out var pw) ? pw == "1" : null,
+        };
+        Backends.Register(CpuBackend.WithOptions(options));
         filters.TryGetValue("set", out var set);
         var cases = set switch { "spark" => SparkCases, "r50" => R50Cases, _ => Cases };
         WeightedMs.Clear();
-        Console.WriteLine($"# conv kernel={GemmKernels.Current} cores={Environment.ProcessorCount} batch={batch} float32; "
+        Console.WriteLine($"# conv kernel={GemmKernels.Best} cores={Environment.ProcessorCount} batch={batch} float32; "
             + "fwdbwd = Conv2d + Backward (grads for input and weight; stem: weight only)");
         int saved = IntraOpPool.NumThreads;
         try
@@ -124,7 +129,11 @@ public sealed class ConvQuickSuite : IQuickSuite
                             RunCase(c, batch, layout == "cl", mode, threads);
                         }
         }
-        finally { IntraOpPool.NumThreads = saved; }
+        finally
+        {
+            IntraOpPool.NumThreads = saved;
+            Backends.Register(CpuBackend.Instance);
+        }
         foreach (var (key, ms) in WeightedMs)
             Console.WriteLine($"conv total {key} count-weighted median_ms={ms:F1}");
     }

@@ -23,7 +23,7 @@ public sealed class GemmQuickSuite : IQuickSuite
     public void Run(string[] args)
     {
         var filters = args.Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
-        Console.WriteLine($"# gemm kernel={GemmKernels.Current} cores={Environment.ProcessorCount} vector512={Vector512.IsHardwareAccelerated}");
+        Console.WriteLine($"# gemm kernel={GemmKernels.Best} cores={Environment.ProcessorCount} vector512={Vector512.IsHardwareAccelerated}");
 
         foreach (int threads in new[] { 1, 2 })
         {

@@ -3,6 +3,7 @@ using Sparkle.Models;
 using Sparkle.Nn;
 using Sparkle.Nn.Optim;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Benchmarks.Models;
@@ -21,7 +22,9 @@ public sealed class NetsQuickSuite : IQuickSuite
         int size = opts.Int("size", 224), batch = opts.Int("batch", 8), reps = opts.Int("reps", 5);
         IntraOpPool.NumThreads = opts.Int("threads", 2);
         // pointwise=0: 1x1 convs on their pre-PointwiseConv path (slab / batched), for same-binary comparisons.
-        if (opts.Int("pointwise", -1) is int pw and >= 0) Sparkle.Tensors.Cpu.Conv.ConvPlan.Pointwise = pw == 1;
+        // The choice is a CpuKernelOptions value, registered as the CPU backend for this suite (restored below).
+        if (opts.Int("pointwise", -1) is int pw and >= 0)
+            Backends.Register(CpuBackend.WithOptions(new CpuKernelOptions { ConvPointwise = pw == 1 }));
         foreach (var arch in opts.Words.Count > 0 ? opts.Words : ["r50"])
         {
             var model = (Module)(arch == "r18" ? ResNet.ResNet18(new ModelOptions { NumClasses = 1000, Generator = new Generator(0) })
@@ -59,6 +62,7 @@ public sealed class NetsQuickSuite : IQuickSuite
             Console.WriteLine($"nets {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} threads={IntraOpPool.NumThreads}");
             Console.WriteLine($"nets {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} threads={IntraOpPool.NumThreads} cpu_ms={cpu[cpu.Count / 2]:F0}");
         }
+        Backends.Register(CpuBackend.Instance);
     }
 }
 

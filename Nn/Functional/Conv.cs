@@ -54,18 +54,19 @@ public static partial class Functional
         int[] inShape = input.ShapeArray(), wShape = weight.ShapeArray();
         bool cl = ConvArgs.IsChannelsLast(input);
         Tensor[] saved = [.. new[] { gw ? input : null, gx ? weight : null }.OfType<Tensor>()];
+        var backend = input.Backend; // the backward runs where the forward ran (with its kernel options)
         return Differentiable.Record("Conv2d", y, [input, weight, bias], g =>
         {
             Tensor? dx = null, dw = null, db = null;
             if (gx)
             {
                 dx = ConvArgs.Empty(inShape, g, cl);
-                g.Backend.Conv2dBackwardInput(g, savedW!, dx, p);
+                backend.Conv2dBackwardInput(g, savedW!, dx, p);
             }
             if (gw)
             {
                 dw = Tensor.Empty(wShape, g.DType, g.Device);
-                g.Backend.Conv2dBackwardWeight(g, savedX!, dw, p);
+                backend.Conv2dBackwardWeight(g, savedX!, dw, p);
             }
             if (gb) db = g.Sum(0, 2, 3);
             return [dx, dw, db];
@@ -121,6 +122,7 @@ public static partial class Functional
         int[] inShape = input.ShapeArray(), wShape = weight.ShapeArray();
         bool cl = ConvArgs.IsChannelsLast(input);
         Tensor[] saved = [.. new[] { gw ? input : null, gx ? weight : null }.OfType<Tensor>()];
+        var backend = input.Backend; // the backward runs where the forward ran (with its kernel options)
         return Differentiable.Record("ConvTranspose2d", y, [input, weight, bias], g =>
         {
             Tensor? dx = null, dw = null, db = null;
@@ -128,13 +130,13 @@ public static partial class Functional
             {
                 // d/dx of conv2d's input gradient is conv2d itself.
                 dx = ConvArgs.Empty(inShape, g, cl);
-                g.Backend.Conv2dForward(g, savedW!, null, dx, p);
+                backend.Conv2dForward(g, savedW!, null, dx, p);
             }
             if (gw)
             {
                 // The weight gradient of conv2d with x in the role of the output gradient and g in the role of the input.
                 dw = Tensor.Empty(wShape, g.DType, g.Device);
-                g.Backend.Conv2dBackwardWeight(savedX!, g, dw, p);
+                backend.Conv2dBackwardWeight(savedX!, g, dw, p);
             }
             if (gb) db = g.Sum(0, 2, 3);
             return [dx, dw, db];

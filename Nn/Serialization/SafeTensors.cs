@@ -5,7 +5,6 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using Sparkle.Autograd;
 using Sparkle.Tensors;
-using Sparkle.Tensors.Cpu;
 using static Sparkle.Nn.Serialization.SafeTensorsHeaderParser;
 
 namespace Sparkle.Nn.Serialization;
@@ -209,19 +208,15 @@ public static class SafeTensors
         if (!BitConverter.IsLittleEndian) SwapEach(d, size);
     }
 
-    private static Tensor Wrap(Array data, int[] shape)
+    private static Tensor Wrap(Array data, int[] shape) => data switch
     {
-        Storage st = data switch
-        {
-            float[] a => new CpuStorage<float>(a),
-            double[] a => new CpuStorage<double>(a),
-            int[] a => new CpuStorage<int>(a),
-            long[] a => new CpuStorage<long>(a),
-            bool[] a => new CpuStorage<bool>(a),
-            _ => throw new InvalidOperationException(data.GetType().Name),
-        };
-        return new Tensor(st, 0, (int[])shape.Clone(), ShapeUtil.ContiguousStrides(shape));
-    }
+        float[] a => Tensor.WrapHost(a, shape),
+        double[] a => Tensor.WrapHost(a, shape),
+        int[] a => Tensor.WrapHost(a, shape),
+        long[] a => Tensor.WrapHost(a, shape),
+        bool[] a => Tensor.WrapHost(a, shape),
+        _ => throw new InvalidOperationException(data.GetType().Name),
+    };
 
     /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the count read.</summary>
     private static int ReadAtMost(Stream s, Span<byte> buffer)
@@ -405,8 +400,7 @@ public static class SafeTensors
     private static ReadOnlySpan<T> HostElements<T>(Tensor t) where T : unmanaged
     {
         if (t.NumElements == 0) return default;
-        if (t.IsContiguous && t.Storage is CpuStorage<T> cpu) return cpu.Data.AsSpan(t.Offset, t.NumElements);
-        return t.ToArray<T>();
+        return t.TryGetHostSpan<T>(out var span) ? span : t.ToArray<T>();
     }
 
     private static void WriteRaw<T>(Stream s, ReadOnlySpan<T> src, int size, byte[] scratch) where T : unmanaged

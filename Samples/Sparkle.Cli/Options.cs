@@ -3,7 +3,6 @@ using Sparkle.Models;
 using Sparkle.Models.Spark;
 using Sparkle.Nn;
 using Sparkle.Tensors;
-using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Cli;
 
@@ -50,7 +49,7 @@ public record ModelArgs
         return r;
     }
 
-    public void ApplyThreads() => IntraOpPool.NumThreads = Threads;
+    public void ApplyThreads() => CpuThreads.Count = Threads;
 
     /// <summary>Opens --device for the run (the caller disposes it at the end).</summary>
     public DeviceSession OpenDevice(string command) => DeviceSession.Open(Device, command);

@@ -9,7 +9,7 @@ namespace Sparkle.Tensors.Autograd;
 /// </summary>
 internal static class GradHook
 {
-    /// <summary>Installed by Sparkle.Autograd (its Recorder's static constructor).</summary>
+    /// <summary>Installed by Sparkle.Autograd when its assembly loads (AutogradRuntime, a module initializer).</summary>
     internal static IGradRecorder? Recorder;
 
     [ThreadStatic] private static bool t_disabled;
@@ -43,14 +43,11 @@ internal static class GradHook
         public void Dispose() => SetEnabled(previous);
     }
 
-    /// <summary>The recorder, loading Sparkle.Autograd on first use: a tensor can only start requiring
-    /// grad through here, so no op that should record can run before the recorder exists.</summary>
-    internal static IGradRecorder EnsureRecorder()
-    {
-        if (Recorder is not null) return Recorder;
-        var type = Type.GetType("Sparkle.Autograd.Recorder, Sparkle.Autograd", throwOnError: false);
-        if (type is not null) System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(type.TypeHandle);
-        return Recorder ?? throw new InvalidOperationException(
-            "RequiresGrad needs the Sparkle.Autograd assembly (reference the Sparkle.Autograd project or package); it was not found.");
-    }
+    /// <summary>The recorder, or a clear error when Sparkle.Autograd has not installed it. A tensor can only start
+    /// requiring grad through here, so no op that should record can run before the recorder exists. The tensor core
+    /// does not look for Autograd itself (no reflection up the stack): Autograd installs the recorder when its
+    /// assembly loads, and the projects that make tensors require grad (Nn's parameters, the tests) name it.</summary>
+    internal static IGradRecorder EnsureRecorder() => Recorder ?? throw new InvalidOperationException(
+        "RequiresGrad needs Sparkle.Autograd, which is not loaded: reference the Sparkle.Autograd project or package and call " +
+        "Sparkle.Autograd.AutogradRuntime.Install() once at start-up (Sparkle.Nn's modules do it for their parameters).");
 }

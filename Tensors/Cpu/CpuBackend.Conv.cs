@@ -10,8 +10,8 @@ public sealed partial class CpuBackend
     {
         switch (dst.DType)
         {
-            case DType.Float32: ConvCpu<float>.Forward(input, weight, bias, dst, p); break;
-            case DType.Float64: ConvCpu<double>.Forward(input, weight, bias, dst, p); break;
+            case DType.Float32: ConvCpu<float>.Forward(input, weight, bias, dst, p, Options); break;
+            case DType.Float64: ConvCpu<double>.Forward(input, weight, bias, dst, p, Options); break;
             default: throw new NotSupportedException($"Conv2d supports float32 and float64, not {dst.DType.Name()}.");
         }
     }
@@ -21,8 +21,8 @@ public sealed partial class CpuBackend
     {
         switch (gradInput.DType)
         {
-            case DType.Float32: ConvCpu<float>.BackwardInput(gradOutput, weight, gradInput, p); break;
-            case DType.Float64: ConvCpu<double>.BackwardInput(gradOutput, weight, gradInput, p); break;
+            case DType.Float32: ConvCpu<float>.BackwardInput(gradOutput, weight, gradInput, p, Options); break;
+            case DType.Float64: ConvCpu<double>.BackwardInput(gradOutput, weight, gradInput, p, Options); break;
             default: throw new NotSupportedException($"Conv2d supports float32 and float64, not {gradInput.DType.Name()}.");
         }
     }
@@ -32,8 +32,8 @@ public sealed partial class CpuBackend
     {
         switch (gradWeight.DType)
         {
-            case DType.Float32: ConvCpu<float>.BackwardWeight(gradOutput, input, gradWeight, p); break;
-            case DType.Float64: ConvCpu<double>.BackwardWeight(gradOutput, input, gradWeight, p); break;
+            case DType.Float32: ConvCpu<float>.BackwardWeight(gradOutput, input, gradWeight, p, Options); break;
+            case DType.Float64: ConvCpu<double>.BackwardWeight(gradOutput, input, gradWeight, p, Options); break;
             default: throw new NotSupportedException($"Conv2d supports float32 and float64, not {gradWeight.DType.Name()}.");
         }
     }

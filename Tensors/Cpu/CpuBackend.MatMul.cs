@@ -13,20 +13,19 @@ public sealed partial class CpuBackend
     {
         switch (dst.DType)
         {
-            case DType.Float32: MatMulTyped<float>(a, b, dst, accumulate); break;
-            case DType.Float64: MatMulTyped<double>(a, b, dst, accumulate); break;
+            case DType.Float32: MatMulTyped<float>(a, b, dst, accumulate, Options.GemmKernel); break;
+            case DType.Float64: MatMulTyped<double>(a, b, dst, accumulate, Options.GemmKernel); break;
             default: throw new NotSupportedException($"MatMul supports float32 and float64, not {dst.DType.Name()}.");
         }
     }
 
-    private static void MatMulTyped<T>(Tensor a, Tensor b, Tensor dst, bool accumulate) where T : unmanaged, INumber<T>
+    private static void MatMulTyped<T>(Tensor a, Tensor b, Tensor dst, bool accumulate, GemmKernel kernel) where T : unmanaged, INumber<T>
     {
         int batch = a.Size(0), m = a.Size(1), k = a.Size(2), n = b.Size(2);
         if (batch == 0 || m == 0 || n == 0) return;
         T[] da = Data<T>(a), db = Data<T>(b), dc = Data<T>(dst);
         int sa0 = a.Stride(0), sa1 = a.Stride(1), sa2 = a.Stride(2);
         int sb0 = b.Stride(0), sb1 = b.Stride(1), sb2 = b.Stride(2);
-        var kernel = GemmKernels.Current; // the caller's choice, also for products run on pool threads
 
         bool sharedB = batch == 1 || sb0 == 0;
         bool aStacks = batch == 1 || m == 1 || sa0 == m * sa1;

@@ -10,10 +10,38 @@ namespace Sparkle.Tensors.Cpu;
 /// </summary>
 public sealed partial class CpuBackend : IBackend
 {
-    public static CpuBackend Instance { get; } = new();
-    private CpuBackend() { }
+    /// <summary>The registered CPU backend: <see cref="CpuKernelOptions.Default"/>, the host's best kernels.</summary>
+    public static CpuBackend Instance { get; } = new(CpuKernelOptions.Default);
+    private CpuBackend(CpuKernelOptions options) => Options = options;
+
+    /// <summary>A CPU backend that chooses its kernels by <paramref name="options"/> (tests, benchmarks). It is not
+    /// registered: its tensors come from <see cref="Adopt"/>, and every op on them, and on their results, runs with
+    /// these options. Same device as the default backend, so its tensors mix with any CPU tensor.</summary>
+    public static CpuBackend WithOptions(CpuKernelOptions options)
+        => options == CpuKernelOptions.Default ? Instance : new(options);
+
+    /// <summary>Which kernels this backend runs.</summary>
+    public CpuKernelOptions Options { get; }
 
     public Device Device => Device.Cpu;
+
+    /// <summary>A tensor over the same array, offset and strides as the CPU tensor <paramref name="t"/> (no copy,
+    /// writes show through) whose ops run on this backend. A leaf: it does not carry <paramref name="t"/>'s graph.</summary>
+    public Tensor Adopt(Tensor t) => t.DType switch
+    {
+        DType.Float32 => Adopt<float>(t),
+        DType.Float64 => Adopt<double>(t),
+        DType.Int32 => Adopt<int>(t),
+        DType.Int64 => Adopt<long>(t),
+        DType.Bool => Adopt<bool>(t),
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t.DType, "unknown dtype"),
+    };
+
+    private Tensor Adopt<T>(Tensor t) where T : unmanaged
+        => new(new CpuStorage<T>(Data<T>(t), Mine, t.Storage), t.Offset, t.ShapeArray(), t.Strides.ToArray());
+
+    /// <summary>What this backend's storages record: null for the default one (as every plain CpuStorage).</summary>
+    private CpuBackend? Mine => ReferenceEquals(this, Instance) ? null : this;
 
     public Storage Allocate(DType dtype, int length, bool zeroed = true) => dtype switch
     {
@@ -26,10 +54,10 @@ public sealed partial class CpuBackend : IBackend
     };
 
     /// <summary>From this thread's pool (TensorMemory.Pooled) when there is one and the array is large enough.</summary>
-    private static CpuStorage<T> Allocate<T>(int length, bool zeroed) where T : unmanaged
+    private CpuStorage<T> Allocate<T>(int length, bool zeroed) where T : unmanaged
         => StoragePool.Current is { } pool && (long)length * Unsafe.SizeOf<T>() >= StoragePool.MinBytes
-            ? pool.Allocate(length, zeroed, NewArray<T>)
-            : new CpuStorage<T>(NewArray<T>(length, zeroed));
+            ? pool.Allocate(length, zeroed, NewArray<T>, Mine)
+            : new CpuStorage<T>(NewArray<T>(length, zeroed), Mine);
 
     /// <summary>Tests set this so that every unzeroed allocation is filled with 0xFF bytes (NaN, -1, invalid
     /// bool): a kernel that reads an output before writing it then fails loudly instead of seeing lucky zeros.</summary>

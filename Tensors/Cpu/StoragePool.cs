@@ -101,7 +101,7 @@ internal sealed class StoragePool
 
     /// <summary>An array of exactly <paramref name="length"/> elements for a new storage: from the free list when one
     /// is there (cleared when <paramref name="zeroed"/>), else fresh.</summary>
-    public CpuStorage<T> Allocate<T>(int length, bool zeroed, Func<int, bool, T[]> fresh) where T : unmanaged
+    public CpuStorage<T> Allocate<T>(int length, bool zeroed, Func<int, bool, T[]> fresh, CpuBackend? backend = null) where T : unmanaged
     {
         long bytes = (long)length * Unsafe.SizeOf<T>();
         T[] array;
@@ -120,7 +120,7 @@ internal sealed class StoragePool
             FreshBytes += bytes;
         }
         _handedOutSinceReclaim += bytes;
-        return new PooledCpuStorage<T>(array, this);
+        return new PooledCpuStorage<T>(array, this, backend);
     }
 
     /// <summary>Called by a pooled storage's finalizer (the finalizer thread).</summary>
@@ -184,7 +184,7 @@ internal sealed class PooledCpuStorage<T> : CpuStorage<T> where T : unmanaged
 {
     private readonly StoragePool _pool;
 
-    public PooledCpuStorage(T[] data, StoragePool pool) : base(data) { _pool = pool; }
+    public PooledCpuStorage(T[] data, StoragePool pool, CpuBackend? backend) : base(data, backend) { _pool = pool; }
 
     ~PooledCpuStorage() => _pool.Bury(Data);
 }

@@ -16,17 +16,10 @@ namespace Sparkle.Tests.Nn;
 /// chunks per batch (a small chunk budget), 1 vs 2 threads bit-identical, and the shapes ConvPlan sends to it.</summary>
 public class ConvBatchedTests
 {
-    /// <summary>Runs with the batched path forced, a chunk budget of <paramref name="budget"/> bytes (0 = default) and
-    /// the given GEMM micro-kernel.</summary>
-    private static void Batched(Action run, long budget = 0, GemmKernel kernel = GemmKernel.Auto)
-    {
-        var (forced, saved, force) = (ConvPlan.Batched, BatchedChunks.BudgetOverride, GemmKernels.Force);
-        ConvPlan.Batched = true;
-        BatchedChunks.BudgetOverride = budget;
-        GemmKernels.Force = kernel;
-        try { run(); }
-        finally { (ConvPlan.Batched, BatchedChunks.BudgetOverride, GemmKernels.Force) = (forced, saved, force); }
-    }
+    /// <summary>The CPU backend with the batched path forced, a chunk budget of <paramref name="budget"/> bytes
+    /// (0 = default) and the given GEMM micro-kernel.</summary>
+    private static CpuBackend Batched(long budget = 0, GemmKernel kernel = GemmKernel.Auto)
+        => CpuBackend.WithOptions(new CpuKernelOptions { ConvBatched = true, ConvBatchedChunkBytes = budget, Gemm = kernel });
 
     private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
 
@@ -40,7 +33,7 @@ public class ConvBatchedTests
         long perImage = (long)k.OH * k.OW * k.Cg * k.KH * k.KW * (dt == DType.Float32 ? 4 : 8);
         long budget = rng.Next(3) switch { 0 => 1, 1 => perImage * 2, _ => 0 };
         var kernel = rng.Next(3) == 0 ? GemmKernel.Scalar : GemmKernel.Auto;
-        Batched(() => CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0), budget, kernel);
+        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Batched(budget, kernel));
     }
 
     /// <summary>Fixed cases: k 1/3/4, strides 1/2, padding, dilation, groups, bias; 5 images cut into chunks of 2
@@ -67,7 +60,7 @@ public class ConvBatchedTests
             {
                 long perImage = (long)k.OH * k.OW * k.Cg * k.KH * k.KW * (dt == DType.Float32 ? 4 : 8);
                 foreach (long budget in new[] { 2 * perImage, 0L })
-                    Batched(() => CheckCase(rng, k, dt, layout, layout is ActLayout.ChannelsLast or ActLayout.ChannelsLastPadded), budget);
+                    CheckCase(rng, k, dt, layout, layout is ActLayout.ChannelsLast or ActLayout.ChannelsLastPadded, Batched(budget));
             }
     }
 
@@ -83,16 +76,15 @@ public class ConvBatchedTests
             foreach (var (k, s, p, op) in new[] { (4, 2, 1, 0), (3, 2, 1, 1), (2, 1, 0, 0) })
             {
                 int n = 3, cin = 6 * groups, coutG = 5, h = 3, w = 4;
-                var x = Activation(rng, [n, cin, h, w], dt, layout).RequireGrad();
+                var x = Batched(budget: 1).Adopt(Activation(rng, [n, cin, h, w], dt, layout)).RequireGrad();
                 var wt = Weight(rng, [cin, coutG, k, k], dt).RequireGrad();
                 var b = Rand(rng, [coutG * groups], dt).RequireGrad();
-                Tensor? y = null;
-                Batched(() => y = Functional.ConvTranspose2d(x, wt, b, s, p, op, groups, 1), budget: 1);
-                var gy = Rand(rng, y!.ShapeArray(), dt);
+                var y = Functional.ConvTranspose2d(x, wt, b, s, p, op, groups, 1);
+                var gy = Rand(rng, y.ShapeArray(), dt);
                 var r = ConvReference.Transposed(n, cin, h, w, coutG, groups, k, k, s, p, op, 1, x.ToDoubleArray(), wt.ToDoubleArray(), b.ToDoubleArray(), gy.ToDoubleArray());
                 string what = $"convT k{k} s{s} p{p} op{op} g{groups} {dt.Name()} {layout}";
                 Near(r.Y, y, Tol(dt), what + " forward");
-                Batched(() => y.Backward(gy), budget: 1);
+                y.Backward(gy);
                 Near(r.Dx, x.Grad!, Tol(dt), what + " grad input");
                 Near(r.Dw, wt.Grad!, Tol(dt), what + " grad weight");
                 Near(r.Db, b.Grad!, Tol(dt), what + " grad bias");
@@ -116,12 +108,7 @@ public class ConvBatchedTests
         var b0 = Rand(rng, [k.O], DType.Float32);
         var wt = Rand(rng, [k.C, k.Og, 4, 4], DType.Float32);
         var dy = Activation(rng, k.YShape, DType.Float32, layout);
-        Threads.AssertSameOnOneAndTwo(() =>
-        {
-            float[][] result = [];
-            Batched(() => result = ConvOutputs(x0, w0, b0, dy, 1, 1, groups, wt), budget);
-            return result;
-        });
+        Threads.AssertSameOnOneAndTwo(() => ConvOutputs(Batched(budget).Adopt(x0), w0, b0, dy, 1, 1, groups, wt));
     }
 
     /// <summary>Scratch (column matrix, transposed weights and images, partial sums) lives in reused per-thread buffers:
@@ -141,21 +128,19 @@ public class ConvBatchedTests
         var dx = Activation(rng, k.XShape, DType.Float32, layout);
         var dw = Rand(rng, k.WShape, DType.Float32);
         var p = new Conv2dParams(1, 1, 1, 1, 1, 1, 1);
-        Batched(() =>
+        var cpu = Batched(budget: 2 * 36 * 576 * 4);
+        void Step()
         {
-            void Step()
-            {
-                x.Backend.Conv2dForward(x, w, null, y, p);
-                x.Backend.Conv2dBackwardInput(dy, w, dx, p);
-                x.Backend.Conv2dBackwardWeight(dy, x, dw, p);
-            }
-            for (int i = 0; i < 3; i++) Step();
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) Step();
-            long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
-            // The column matrix alone is 4·36·576 floats = 330 KB.
-            Assert.True(perStep < 8 * 1024, $"a steady-state step allocated {perStep} bytes");
-        }, budget: 2 * 36 * 576 * 4);
+            cpu.Conv2dForward(x, w, null, y, p);
+            cpu.Conv2dBackwardInput(dy, w, dx, p);
+            cpu.Conv2dBackwardWeight(dy, x, dw, p);
+        }
+        for (int i = 0; i < 3; i++) Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) Step();
+        long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+        // The column matrix alone is 4·36·576 floats = 330 KB.
+        Assert.True(perStep < 8 * 1024, $"a steady-state step allocated {perStep} bytes");
     }
 
     /// <summary>The rule: the SparK decoder's and projections' small maps go batched, large maps and small weights do not.</summary>
@@ -171,9 +156,6 @@ public class ConvBatchedTests
     {
         int oh = (h + 2 * p - k) / s + 1;
         var g = new ConvGeometry([32, cin, h, h], [cout, cin, k, k], [32, cout, oh, oh], new Conv2dParams(s, s, p, p, 1, 1, 1));
-        var saved = ConvPlan.Batched;
-        ConvPlan.Batched = null;
-        try { Assert.Equal(batched, ConvPlan.UseBatched(g)); }
-        finally { ConvPlan.Batched = saved; }
+        Assert.Equal(batched, ConvPlan.UseBatched(g, CpuKernelOptions.Default));
     }
 }

@@ -18,14 +18,9 @@ namespace Sparkle.Tests.Nn;
 /// cases conv2d_k1_s1_p0 and conv2d_k1_s2_p0_nobias run it through the default rule in ConvTests.)</summary>
 public class ConvPointwiseTests
 {
-    private static void Pointwise(Action run, GemmKernel kernel = GemmKernel.Auto)
-    {
-        var (forced, force) = (ConvPlan.Pointwise, GemmKernels.Force);
-        ConvPlan.Pointwise = true;
-        GemmKernels.Force = kernel;
-        try { run(); }
-        finally { (ConvPlan.Pointwise, GemmKernels.Force) = (forced, force); }
-    }
+    /// <summary>The CPU backend with the pointwise path forced and the given GEMM micro-kernel.</summary>
+    private static CpuBackend Pointwise(GemmKernel kernel = GemmKernel.Auto)
+        => CpuBackend.WithOptions(new CpuKernelOptions { ConvPointwise = true, Gemm = kernel });
 
     private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
 
@@ -43,7 +38,7 @@ public class ConvPointwiseTests
         var k = RandomCase(rng);
         var dt = rng.Next(2) == 0 ? DType.Float32 : DType.Float64;
         var kernel = (rng.Next(4)) switch { 0 => GemmKernel.Scalar, 1 => GemmKernel.Vector512, _ => GemmKernel.Auto };
-        Pointwise(() => CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0), kernel);
+        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Pointwise(kernel));
     }
 
     /// <summary>Channel counts past one GEMM k block (KC = 256) and maps large enough to thread the GEMMs, stride 1 and 2,
@@ -61,7 +56,7 @@ public class ConvPointwiseTests
         var rng = new Random(31 + stride);
         var k = new ConvCase(2, 1, 300, 40, 9, 8, 1, 1, stride, stride, 0, 0, 1, 1, true);
         foreach (bool clGrad in new[] { false, true })
-            Pointwise(() => CheckCase(rng, k, DType.Float32, layout, clGrad));
+            CheckCase(rng, k, DType.Float32, layout, clGrad, Pointwise());
     }
 
     /// <summary>The weight gradient into outputs of any strides: contiguous, transposed (unit stride along O: dWᵀ is
@@ -85,7 +80,7 @@ public class ConvPointwiseTests
         };
         foreach (var dw in outputs)
         {
-            Pointwise(() => dw.Backend.Conv2dBackwardWeight(dy, x, dw, p));
+            Pointwise().Conv2dBackwardWeight(dy, x, dw, p);
             Near(expected, dw, 1e-12, $"dw strides ({dw.Stride(0)}, {dw.Stride(1)})");
         }
     }
@@ -102,16 +97,15 @@ public class ConvPointwiseTests
             foreach (var (s, op) in new[] { (1, 0), (2, 0), (2, 1), (3, 2) })
             {
                 int n = 2, cin = 6, cout = 5, h = 3, w = 4;
-                var x = Activation(rng, [n, cin, h, w], dt, layout).RequireGrad();
+                var x = Pointwise().Adopt(Activation(rng, [n, cin, h, w], dt, layout)).RequireGrad();
                 var wt = Weight(rng, [cin, cout, 1, 1], dt).RequireGrad();
                 var b = Rand(rng, [cout], dt).RequireGrad();
-                Tensor? y = null;
-                Pointwise(() => y = Functional.ConvTranspose2d(x, wt, b, s, 0, op, 1, 1));
-                var gy = Rand(rng, y!.ShapeArray(), dt);
+                var y = Functional.ConvTranspose2d(x, wt, b, s, 0, op, 1, 1);
+                var gy = Rand(rng, y.ShapeArray(), dt);
                 var r = ConvReference.Transposed(n, cin, h, w, cout, 1, 1, 1, s, 0, op, 1, x.ToDoubleArray(), wt.ToDoubleArray(), b.ToDoubleArray(), gy.ToDoubleArray());
                 string what = $"convT 1x1 s{s} op{op} {dt.Name()} {layout}";
                 Near(r.Y, y, Tol(dt), what + " forward");
-                Pointwise(() => y.Backward(gy));
+                y.Backward(gy);
                 Near(r.Dx, x.Grad!, Tol(dt), what + " grad input");
                 Near(r.Dw, wt.Grad!, Tol(dt), what + " grad weight");
                 Near(r.Db, b.Grad!, Tol(dt), what + " grad bias");
@@ -123,11 +117,11 @@ public class ConvPointwiseTests
     {
         var rng = new Random(seed);
         var k = RandomCase(rng, maxC: 3, maxHW: 4);
-        var x = GradGen.Leaf(rng, k.XShape);
+        var x = Pointwise().Adopt(GradGen.Leaf(rng, k.XShape)).RequireGrad();
         var w = GradGen.Leaf(rng, k.WShape);
         var inputs = k.Bias ? new[] { x, w, GradGen.Leaf(rng, [k.O]) } : new[] { x, w };
-        Pointwise(() => GradGen.AssertGrads($"pointwise conv2d {k}",
-            t => Functional.Conv2d(t[0], t[1], k.Bias ? t[2] : null, [k.SH, k.SW], [0, 0], [k.DH, k.DW], 1), inputs));
+        GradGen.AssertGrads($"pointwise conv2d {k}",
+            t => Functional.Conv2d(t[0], t[1], k.Bias ? t[2] : null, [k.SH, k.SW], [0, 0], [k.DH, k.DW], 1), inputs);
     }
 
     /// <summary>GEMMs large enough to thread (per image and over the batch, several k blocks): same bits on 1 and 2 threads.</summary>
@@ -144,12 +138,7 @@ public class ConvPointwiseTests
         var w0 = Rand(rng, k.WShape, DType.Float32);
         var b0 = Rand(rng, [k.O], DType.Float32);
         var dy = Activation(rng, k.YShape, DType.Float32, layout);
-        Threads.AssertSameOnOneAndTwo(() =>
-        {
-            float[][] result = [];
-            Pointwise(() => result = ConvOutputs(x0, w0, b0, dy, stride, 0, 1));
-            return result;
-        });
+        Threads.AssertSameOnOneAndTwo(() => ConvOutputs(Pointwise().Adopt(x0), w0, b0, dy, stride, 0, 1));
     }
 
     /// <summary>The rule: ResNet-50's 1x1 convs at 56/28/14 (stride 1 and the stride-2 downsample) take the pointwise
@@ -168,20 +157,16 @@ public class ConvPointwiseTests
     [InlineData(64, 64, 3, 1, 1, 1, 14, "Slab", "Slab")] // small weights
     public void PlanPicksPointwiseFor1x1(int cin, int cout, int k, int s, int p, int groups, int h, string forward, string backward)
     {
-        if (GemmKernels.Current != GemmKernel.Vector256) return; // the slab kernels are the AVX2 family
         int oh = (h + 2 * p - k) / s + 1;
         var sp = new Conv2dParams(s, s, p, p, 1, 1, groups);
         var g = new ConvGeometry([8, cin, h, h], [cout, cin / groups, k, k], [8, cout, oh, oh], sp);
         var x = Tensor.Empty([1, cin, h, h]); // the plan reads layouts from the tensors, sizes from g
         var y = Tensor.Empty([1, cout, oh, oh]);
-        var saved = (ConvPlan.Pointwise, ConvPlan.Batched);
-        (ConvPlan.Pointwise, ConvPlan.Batched) = (null, null);
-        try
-        {
-            Assert.Equal(forward, ConvPlan.Forward(g, x, y).Algorithm.ToString());
-            Assert.Equal(backward, ConvPlan.BackwardInput(g, y, x).Algorithm.ToString());
-            Assert.Equal(backward == "Slab" ? "SlabWeightGrad" : backward, ConvPlan.BackwardWeight(g, y, x).Algorithm.ToString());
-        }
-        finally { (ConvPlan.Pointwise, ConvPlan.Batched) = saved; }
+        // The plan is a pure function of its inputs: the rule of an AVX2 host (the slab kernels are that family),
+        // on any host.
+        var avx2 = new CpuKernelOptions { Gemm = GemmKernel.Vector256 };
+        Assert.Equal(forward, ConvPlan.Forward(g, x, y, avx2).Algorithm.ToString());
+        Assert.Equal(backward, ConvPlan.BackwardInput(g, y, x, avx2).Algorithm.ToString());
+        Assert.Equal(backward == "Slab" ? "SlabWeightGrad" : backward, ConvPlan.BackwardWeight(g, y, x, avx2).Algorithm.ToString());
     }
 }

@@ -59,10 +59,12 @@ public class ConvTests
 
     internal static double Tol(DType dt) => dt == DType.Float32 ? 3e-5 : 1e-12;
 
-    /// <summary>Forward and all three gradients (through Backward with a random output gradient) against the loops.</summary>
-    internal static void CheckCase(Random rng, ConvCase k, DType dt, ActLayout xLayout, bool clGrad)
+    /// <summary>Forward and all three gradients (through Backward with a random output gradient) against the loops,
+    /// run by <paramref name="cpu"/> (default: the host's best kernels): the input lives on it, and a convolution and
+    /// its backward run on the backend of their input.</summary>
+    internal static void CheckCase(Random rng, ConvCase k, DType dt, ActLayout xLayout, bool clGrad, CpuBackend? cpu = null)
     {
-        var x = Activation(rng, k.XShape, dt, xLayout).RequireGrad();
+        var x = (cpu ?? CpuBackend.Instance).Adopt(Activation(rng, k.XShape, dt, xLayout)).RequireGrad();
         var w = Weight(rng, k.WShape, dt).RequireGrad();
         var b = k.Bias ? Rand(rng, [k.O], dt).RequireGrad() : null;
         var dy = Activation(rng, k.YShape, dt, clGrad ? ActLayout.ChannelsLast : ActLayout.Contiguous);
@@ -82,20 +84,18 @@ public class ConvTests
     /// packed-GEMM path with each micro-kernel (Vector512 runs emulated on AVX2 machines: correct, slow).</summary>
     public enum KernelPath { Default, Gemm256, GemmScalar, Gemm512 }
 
-    private static void WithPath(KernelPath path, Action run)
+    /// <summary>The CPU backend that runs <paramref name="path"/>: its kernel options, as a value.</summary>
+    internal static CpuBackend Cpu(KernelPath path) => CpuBackend.WithOptions(new CpuKernelOptions
     {
-        var (disabled, force) = (ConvPlan.Disabled, GemmKernels.Force);
-        ConvPlan.Disabled = path != KernelPath.Default;
-        GemmKernels.Force = path switch
+        ConvDirect = path == KernelPath.Default,
+        Gemm = path switch
         {
             KernelPath.Gemm256 => GemmKernels.Best == GemmKernel.Vector512 ? GemmKernel.Vector512 : GemmKernel.Vector256,
             KernelPath.GemmScalar => GemmKernel.Scalar,
             KernelPath.Gemm512 => GemmKernel.Vector512,
             _ => GemmKernel.Auto,
-        };
-        try { run(); }
-        finally { (ConvPlan.Disabled, GemmKernels.Force) = (disabled, force); }
-    }
+        },
+    });
 
     [Property(MaxTest = 60)]
     public void Conv2dMatchesReferenceLoops(int seed)
@@ -105,7 +105,7 @@ public class ConvTests
         var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
         var path = (KernelPath)rng.Next(4);
         if (path == KernelPath.Gemm512 && k.N * k.C * k.H * k.W * k.O > 3000) path = KernelPath.Gemm256;
-        WithPath(path, () => CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0));
+        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
     }
 
     [Property(MaxTest = 12)]
@@ -125,13 +125,12 @@ public class ConvTests
     public void BlockedSizesMatchReference(ActLayout layout, int groups)
     {
         foreach (var path in new[] { KernelPath.Default, KernelPath.Gemm256 })
-            WithPath(path, () =>
-            {
-                var rng = new Random(7 + groups);
-                var k = new ConvCase(1, groups, 40, 150 / groups, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, true);
-                CheckCase(rng, k, DType.Float32, layout, layout == ActLayout.ChannelsLast);
-                CheckCase(rng, k with { SH = 2, SW = 2 }, DType.Float64, layout, false);
-            });
+        {
+            var rng = new Random(7 + groups);
+            var k = new ConvCase(1, groups, 40, 150 / groups, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, true);
+            CheckCase(rng, k, DType.Float32, layout, layout == ActLayout.ChannelsLast, Cpu(path));
+            CheckCase(rng, k with { SH = 2, SW = 2 }, DType.Float64, layout, false, Cpu(path));
+        }
     }
 
     /// <summary>Large enough for several bands, slices and k blocks in every kernel, including depthwise and the stem shape.</summary>

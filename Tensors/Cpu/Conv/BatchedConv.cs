@@ -30,21 +30,23 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
     /// 768-channel 3x3 maps in one GEMM (the weights are streamed once per chunk).</summary>
     public const long ColBudgetBytes = 16L << 20;
 
-    /// <summary>Images per chunk: the fewest equal chunks whose column matrices fit the budget.</summary>
-    public static int ImagesPerChunk(ConvGeometry g)
+    /// <summary>Images per chunk: the fewest equal chunks whose column matrices fit the budget.
+    /// <paramref name="chunkBytes"/> (options: <see cref="CpuKernelOptions.ConvBatchedChunkBytes"/>) replaces the
+    /// budget when positive.</summary>
+    public static int ImagesPerChunk(ConvGeometry g, long chunkBytes = 0)
     {
         long perImage = Math.Max(1L, (long)g.P * g.K * Unsafe.SizeOf<T>());
-        long budget = BatchedChunks.BudgetOverride > 0 ? BatchedChunks.BudgetOverride : ColBudgetBytes;
+        long budget = chunkBytes > 0 ? chunkBytes : ColBudgetBytes;
         int max = (int)Math.Clamp(budget / perImage, 1, Math.Max(1, g.N));
         int chunks = (g.N + max - 1) / max;
         return (g.N + chunks - 1) / chunks;
     }
 
-    public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g)
+    public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g, CpuKernelOptions options)
     {
         int K = g.K, og = g.Og, cg = g.Cg, P = g.P;
         var wm = WeightMatrix(w, g);
-        int per = ImagesPerChunk(g);
+        int per = ImagesPerChunk(g, options.ConvBatchedChunkBytes);
         var col = ConvBuffers<T>.Col.GetArray(per * P * K, out int cs);
         int yq = 0;
         bool direct = y.SC == 1 && PixelStride(y, g.N, g.OH, g.OW, out yq) && yq >= og;
@@ -60,17 +62,17 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
                 if (bias is { } bv)
                     for (int r = 0; r < m; r++)
                         for (int o = 0; o < og; o++) c[cOff + r * yq + o] = bv[o0 + o];
-                Blas.Gemm(m, og, K, new StridedMatrix<T>(col, cs, K, 1), wm.At(o0, 0).Transposed, c, cOff, yq, accumulate: bias is not null);
+                Blas.Gemm(m, og, K, new StridedMatrix<T>(col, cs, K, 1), wm.At(o0, 0).Transposed, c, cOff, yq, accumulate: bias is not null, options.GemmKernel);
                 if (!direct)
                     IntraOpPool.For(nc, i => FromPixelMatrix(cm, cmStart + i * P * og, og, y, first + i, o0, g.OH, g.OW));
             }
     }
 
-    public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g)
+    public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g, CpuKernelOptions options)
     {
         int K = g.K, og = g.Og, cg = g.Cg, P = g.P;
         var wm = WeightMatrix(w, g);
-        int per = ImagesPerChunk(g);
+        int per = ImagesPerChunk(g, options.ConvBatchedChunkBytes);
         var dcol = ConvBuffers<T>.Col.GetArray(per * P * K, out int cs);
         int dq = 0;
         bool direct = dy.SC == 1 && PixelStride(dy, g.N, g.OH, g.OW, out dq);
@@ -87,12 +89,12 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
                     IntraOpPool.For(nc, i => ToPixelMatrix(dy, first + i, o0, og, g.OH, g.OW, am, amStart + i * P * og));
                     a = new(am, amStart, og, 1);
                 }
-                Blas.Gemm(m, K, og, a, wm.At(o0, 0), dcol, cs, K, accumulate: false);
+                Blas.Gemm(m, K, og, a, wm.At(o0, 0), dcol, cs, K, accumulate: false, options.GemmKernel);
                 IntraOpPool.For(nc, i => Col2Im(ref dcol[cs + i * P * K], dx, first + i, c0, g));
             }
     }
 
-    public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g)
+    public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g, CpuKernelOptions options)
     {
         int K = g.K, og = g.Og, cg = g.Cg, P = g.P;
         // dw[o, (kh, kw, c)] in place when dw is that row-major matrix (OHWI), else a scratch transposed at the end.
@@ -101,7 +103,7 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
         T[] c; int cBase, ldc;
         if (direct) { c = dw.Data; cBase = dw.Offset; ldc = dw.SN; }
         else { c = ConvBuffers<T>.Partials.GetArray(g.O * K, out cBase); ldc = K; }
-        int per = ImagesPerChunk(g);
+        int per = ImagesPerChunk(g, options.ConvBatchedChunkBytes);
         var col = ConvBuffers<T>.Col.GetArray(per * P * K, out int cs);
         bool dyDirect = PixelStride(dy, g.N, g.OH, g.OW, out int dq);
         T[] am = []; int amStart = 0;
@@ -116,7 +118,7 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
                     if (!dyDirect) ToPixelMatrix(dy, first + i, o0, og, g.OH, g.OW, am, amStart + i * P * og);
                 });
                 var a = dyDirect ? new StridedMatrix<T>(dy.Data, dy.Offset + n0 * dy.SN + o0 * dy.SC, dy.SC, dq) : new(am, amStart, 1, og);
-                Blas.Gemm(og, K, m, a, new StridedMatrix<T>(col, cs, K, 1), c, cBase + o0 * ldc, ldc, accumulate: n0 > 0);
+                Blas.Gemm(og, K, m, a, new StridedMatrix<T>(col, cs, K, 1), c, cBase + o0 * ldc, ldc, accumulate: n0 > 0, options.GemmKernel);
             }
         if (direct) return;
         int taps = g.Taps;
@@ -308,10 +310,4 @@ internal static class BatchedConv<T> where T : unmanaged, INumber<T>
             for (int c = 0; c < ch; c++) Unsafe.Add(ref px, c * a.SC) = Unsafe.Add(ref s, p * ch + c);
         }
     }
-}
-
-/// <summary>Tests shrink the chunk budget (calling thread) to cut small batches into several chunks.</summary>
-internal static class BatchedChunks
-{
-    [ThreadStatic] internal static long BudgetOverride;
 }

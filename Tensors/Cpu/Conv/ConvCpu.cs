@@ -6,19 +6,19 @@ namespace Sparkle.Tensors.Cpu.Conv;
 
 /// <summary>
 /// The CPU backend's three convolution passes for one dtype: brings the operands into a layout a kernel
-/// accepts (<see cref="ConvLayout"/>), picks the algorithm (<see cref="ConvPlan"/>) and the GEMM micro-kernel
-/// (<see cref="GemmKernels.Current"/> of the calling thread), and runs it.
+/// accepts (<see cref="ConvLayout"/>), picks the algorithm (<see cref="ConvPlan"/>) and the GEMM micro-kernel by the
+/// backend's <see cref="CpuKernelOptions"/>, and runs it.
 /// </summary>
 internal static class ConvCpu<T> where T : unmanaged, INumber<T>
 {
-    public static void Forward(Tensor x, Tensor w, Tensor? b, Tensor y, in Conv2dParams p)
+    public static void Forward(Tensor x, Tensor w, Tensor? b, Tensor y, in Conv2dParams p, CpuKernelOptions o)
     {
         var g = new ConvGeometry(x.Shape, w.Shape, y.Shape, p);
         if (y.NumElements == 0) return;
         if (!ConvLayout.IsDenseChannelsLast(y) && !y.IsContiguous)
         {
             var tmp = ConvLayout.Empty(y, y.Shape, ConvLayout.IsDenseChannelsLast(x));
-            Forward(x, w, b, tmp, p);
+            Forward(x, w, b, tmp, p, o);
             y.Backend.Copy(tmp, y);
             return;
         }
@@ -28,7 +28,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             FillBias(y, bias, g);
             return;
         }
-        var plan = ConvPlan.Forward(g, x, y);
+        var plan = ConvPlan.Forward(g, x, y, o);
         if (plan.CopyInput) x = plan.ChannelsLast ? ConvLayout.ToChannelsLast(x) : x.Detach().Contiguous();
         var xa = Act<T>.Of(x);
         var ya = Act<T>.Of(y);
@@ -36,16 +36,16 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         switch (plan.Algorithm)
         {
             case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.Batched: BatchedConv<T>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.Batched: BatchedConv<T>.Forward(xa, wv, bias, ya, g, o); break;
+            case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.Im2ColNhwc: WithKernel(new ForwardNhwc(xa, wv, bias, ya, g)); break;
-            default: WithKernel(new ForwardNchw(xa, wv, bias, ya, g)); break;
+            case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new ForwardNhwc(xa, wv, bias, ya, g)); break;
+            default: WithKernel(o.GemmKernel, new ForwardNchw(xa, wv, bias, ya, g)); break;
         }
     }
 
-    public static void BackwardInput(Tensor dy, Tensor w, Tensor dx, in Conv2dParams p)
+    public static void BackwardInput(Tensor dy, Tensor w, Tensor dx, in Conv2dParams p, CpuKernelOptions o)
     {
         var g = new ConvGeometry(dx.Shape, w.Shape, dy.Shape, p);
         if (dx.NumElements == 0) return;
@@ -54,7 +54,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             dx.Backend.Fill(dx, 0);
             return;
         }
-        var plan = ConvPlan.BackwardInput(g, dy, dx);
+        var plan = ConvPlan.BackwardInput(g, dy, dx, o);
         if (plan.CopyInput) dy = plan.ChannelsLast ? ConvLayout.ToChannelsLast(dy) : dy.Detach().Contiguous();
         var dya = Act<T>.Of(dy);
         var dxa = Act<T>.Of(dx);
@@ -62,16 +62,16 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         switch (plan.Algorithm)
         {
             case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.Batched: BatchedConv<T>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.Batched: BatchedConv<T>.BackwardInput(dya, wv, dxa, g, o); break;
+            case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.Im2ColNhwc: WithKernel(new BackwardInputNhwc(dya, wv, dxa, g)); break;
-            default: WithKernel(new BackwardInputNchw(dya, wv, dxa, g)); break;
+            case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new BackwardInputNhwc(dya, wv, dxa, g)); break;
+            default: WithKernel(o.GemmKernel, new BackwardInputNchw(dya, wv, dxa, g)); break;
         }
     }
 
-    public static void BackwardWeight(Tensor dy, Tensor x, Tensor dw, in Conv2dParams p)
+    public static void BackwardWeight(Tensor dy, Tensor x, Tensor dw, in Conv2dParams p, CpuKernelOptions o)
     {
         var g = new ConvGeometry(x.Shape, dw.Shape, dy.Shape, p);
         if (dw.NumElements == 0) return;
@@ -81,13 +81,13 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             return;
         }
         var (dya, xa, dwa) = (Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw));
-        switch (ConvPlan.BackwardWeight(g, dy, x).Algorithm)
+        switch (ConvPlan.BackwardWeight(g, dy, x, o).Algorithm)
         {
-            case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g, o); break;
+            case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardWeight(dya, xa, dwa, g); break;
-            default: WithKernel(new BackwardWeightSlab(dya, xa, dwa, g)); break;
+            default: WithKernel(o.GemmKernel, new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
     }
 
@@ -108,9 +108,9 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         void Run<TK>() where TK : IMicroKernel<T>;
     }
 
-    private static void WithKernel<TP>(TP pass) where TP : IPass
+    private static void WithKernel<TP>(GemmKernel kernel, TP pass) where TP : IPass
     {
-        switch (GemmKernels.Current)
+        switch (kernel)
         {
             case GemmKernel.Vector512: pass.Run<MicroKernelV512<T>>(); break;
             case GemmKernel.Vector256: pass.Run<MicroKernelV256<T>>(); break;

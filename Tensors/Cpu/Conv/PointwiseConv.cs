@@ -26,7 +26,7 @@ internal static class PointwiseConv<T> where T : unmanaged, INumber<T>
     /// <summary>A 1x1 kernel without padding in one group: a GEMM per image (dilation does not matter).</summary>
     public static bool Applies(ConvGeometry g) => g.KH == 1 && g.KW == 1 && g.PH == 0 && g.PW == 0 && g.G == 1;
 
-    public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g)
+    public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g, GemmKernel kernel)
     {
         int P = g.P;
         var xs = Sampled(x, g);
@@ -37,10 +37,9 @@ internal static class PointwiseConv<T> where T : unmanaged, INumber<T>
         {
             // Y[(n, q), o] = X[(n, q), c] · Wᵀ[c, o]: one GEMM over the batch's pixels.
             PrefillBias(y.Data, y.Offset, g.N * P, g.O, g.O, bias, rowsArePixels: true);
-            Blas.Gemm(g.N * P, g.O, g.C, xm.PixelRows(0), wm.Transposed, y.Data, y.Offset, g.O, accumulate: bias is not null);
+            Blas.Gemm(g.N * P, g.O, g.C, xm.PixelRows(0), wm.Transposed, y.Data, y.Offset, g.O, accumulate: bias is not null, kernel);
             return;
         }
-        var kernel = GemmKernels.Current;
         PerImage(g.N, (n, serial) =>
         {
             int yOff = y.Offset + n * y.SN;
@@ -57,7 +56,7 @@ internal static class PointwiseConv<T> where T : unmanaged, INumber<T>
         });
     }
 
-    public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g)
+    public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g, GemmKernel kernel)
     {
         int P = g.P;
         var dym = Pixels(dy, g.N, g.O, g.OH, g.OW, ConvBuffers<T>.Mat);
@@ -74,10 +73,9 @@ internal static class PointwiseConv<T> where T : unmanaged, INumber<T>
             dImage = g.C * P;
         }
         if (cl && dym.BatchMerges(P) && (g.N == 1 || dImage == P * g.C))
-            Blas.Gemm(g.N * P, g.C, g.O, dym.PixelRows(0), wm, d, dOff, g.C, accumulate: false);
+            Blas.Gemm(g.N * P, g.C, g.O, dym.PixelRows(0), wm, d, dOff, g.C, accumulate: false, kernel);
         else
         {
-            var kernel = GemmKernels.Current;
             PerImage(g.N, (n, serial) =>
             {
                 if (cl) Blas.Gemm(P, g.C, g.O, dym.PixelRows(n), wm, d, dOff + n * dImage, g.C, accumulate: false, kernel, serial);
@@ -89,7 +87,7 @@ internal static class PointwiseConv<T> where T : unmanaged, INumber<T>
         IntraOpPool.For(g.N, n => Scatter(compact, dx, n, g));
     }
 
-    public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g)
+    public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g, GemmKernel kernel)
     {
         int P = g.P;
         var xm = Pixels(Sampled(x, g), g.N, g.C, g.OH, g.OW, ConvBuffers<T>.Col);
@@ -103,7 +101,6 @@ internal static class PointwiseConv<T> where T : unmanaged, INumber<T>
         if (!inPlace) { c = ConvBuffers<T>.Partials.GetArray(g.O * g.C, out cOff); ldc = g.C; }
         bool oneGemm = xm.BatchMerges(P) && dym.BatchMerges(P);
         int images = oneGemm ? 1 : g.N, k = oneGemm ? g.N * P : P;
-        var kernel = GemmKernels.Current;
         // One image's term, added into (cc, cco, ld) unless it is the first.
         void Term(int n, T[] cc, int cco, int ld, bool add, bool serial)
         {

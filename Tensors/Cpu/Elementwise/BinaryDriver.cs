@@ -11,18 +11,19 @@ namespace Sparkle.Tensors.Cpu.Elementwise;
 /// </summary>
 internal static class BinaryDriver
 {
-    public static void Run<T, TOp>(TOp op, Tensor a, Tensor b, Tensor dst, int grain = UnaryDriver.CheapGrain)
+    /// <summary><paramref name="wide"/>: Vector512 rows (the backend's <see cref="CpuKernelOptions.UseVector512"/>), else Vector256.</summary>
+    public static void Run<T, TOp>(bool wide, TOp op, Tensor a, Tensor b, Tensor dst, int grain = UnaryDriver.CheapGrain)
         where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
         if (dst.NumElements == 0) return;
         T[] az = ElementData.Array<T>(a), bz = ElementData.Array<T>(b), dz = ElementData.Array<T>(dst);
         var plan = new StridedPlan(dst.Shape, dst, a, b);
         int sd = plan.InnerStride(0), sa = plan.InnerStride(1), sb = plan.InnerStride(2);
-        plan.ParallelRows((o, n) => Row(op, ref ElementData.At(az, o[1]), sa, ref ElementData.At(bz, o[2]), sb,
+        plan.ParallelRows((o, n) => Row(wide, op, ref ElementData.At(az, o[1]), sa, ref ElementData.At(bz, o[2]), sb,
             ref ElementData.At(dz, o[0]), sd, n), grain);
     }
 
-    private static void Row<T, TOp>(in TOp op, ref T a, int sa, ref T b, int sb, ref T d, int sd, int n)
+    private static void Row<T, TOp>(bool wide, in TOp op, ref T a, int sa, ref T b, int sb, ref T d, int sd, int n)
         where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
         if (!TOp.Vectorizable)
@@ -38,18 +39,18 @@ internal static class BinaryDriver
         }
         if (sd == 1)
         {
-            if (sa == 1 && sb == 1) { BothContiguous(op, ref a, ref b, ref d, n); return; }
-            if (sa == 1 && sb == 0) { ContiguousAndScalar(op, ref a, b, ref d, n, scalarOnLeft: false); return; }
-            if (sa == 0 && sb == 1) { ContiguousAndScalar(op, ref b, a, ref d, n, scalarOnLeft: true); return; }
+            if (sa == 1 && sb == 1) { BothContiguous(wide, op, ref a, ref b, ref d, n); return; }
+            if (sa == 1 && sb == 0) { ContiguousAndScalar(wide, op, ref a, b, ref d, n, scalarOnLeft: false); return; }
+            if (sa == 0 && sb == 1) { ContiguousAndScalar(wide, op, ref b, a, ref d, n, scalarOnLeft: true); return; }
         }
         Gathered(op, ref a, sa, ref b, sb, ref d, sd, n);
     }
 
-    private static void BothContiguous<T, TOp>(in TOp op, ref T a, ref T b, ref T d, int n)
+    private static void BothContiguous<T, TOp>(bool wide, in TOp op, ref T a, ref T b, ref T d, int n)
         where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
         int i = 0;
-        if (SimdPolicy.UseVector512)
+        if (wide)
         {
             for (int w = Vector512<T>.Count; i <= n - w; i += w)
                 op.Invoke(Vector512.LoadUnsafe(ref a, (nuint)i), Vector512.LoadUnsafe(ref b, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
@@ -75,11 +76,11 @@ internal static class BinaryDriver
     }
 
     /// <summary>One operand contiguous (v), the other one value for the whole row (s).</summary>
-    private static void ContiguousAndScalar<T, TOp>(in TOp op, ref T v, T s, ref T d, int n, bool scalarOnLeft)
+    private static void ContiguousAndScalar<T, TOp>(bool wide, in TOp op, ref T v, T s, ref T d, int n, bool scalarOnLeft)
         where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
         int i = 0;
-        if (SimdPolicy.UseVector512)
+        if (wide)
         {
             var sv = Vector512.Create(s);
             for (int w = Vector512<T>.Count; i <= n - w; i += w)

@@ -15,17 +15,18 @@ internal static class UnaryDriver
     /// <summary>Elements per parallel chunk for cheap ops; expensive ops pass a smaller grain.</summary>
     public const int CheapGrain = 1 << 15, ExpensiveGrain = 1 << 12;
 
-    public static void Run<T, TOp>(TOp op, Tensor x, Tensor dst, int grain = CheapGrain)
+    /// <summary><paramref name="wide"/>: Vector512 rows (the backend's <see cref="CpuKernelOptions.UseVector512"/>), else Vector256.</summary>
+    public static void Run<T, TOp>(bool wide, TOp op, Tensor x, Tensor dst, int grain = CheapGrain)
         where T : unmanaged where TOp : struct, IUnaryKernel<T>
     {
         if (dst.NumElements == 0) return;
         T[] xs = ElementData.Array<T>(x), ds = ElementData.Array<T>(dst);
         var plan = new StridedPlan(dst.Shape, dst, x);
         int sd = plan.InnerStride(0), sx = plan.InnerStride(1);
-        plan.ParallelRows((o, n) => Row(op, ref ElementData.At(xs, o[1]), sx, ref ElementData.At(ds, o[0]), sd, n), grain);
+        plan.ParallelRows((o, n) => Row(wide, op, ref ElementData.At(xs, o[1]), sx, ref ElementData.At(ds, o[0]), sd, n), grain);
     }
 
-    private static void Row<T, TOp>(in TOp op, ref T x, int sx, ref T d, int sd, int n)
+    private static void Row<T, TOp>(bool wide, in TOp op, ref T x, int sx, ref T d, int sd, int n)
         where T : unmanaged where TOp : struct, IUnaryKernel<T>
     {
         if (!TOp.Vectorizable)
@@ -39,15 +40,15 @@ internal static class UnaryDriver
             for (int i = 0; i < n; i++) Unsafe.Add(ref d, i * sd) = v;
             return;
         }
-        if (sx == 1 && sd == 1) Contiguous(op, ref x, ref d, n);
+        if (sx == 1 && sd == 1) Contiguous(wide, op, ref x, ref d, n);
         else Gathered(op, ref x, sx, ref d, sd, n);
     }
 
-    private static void Contiguous<T, TOp>(in TOp op, ref T x, ref T d, int n)
+    private static void Contiguous<T, TOp>(bool wide, in TOp op, ref T x, ref T d, int n)
         where T : unmanaged where TOp : struct, IUnaryKernel<T>
     {
         int i = 0;
-        if (SimdPolicy.UseVector512)
+        if (wide)
         {
             for (int w = Vector512<T>.Count; i <= n - w; i += w)
                 op.Invoke(Vector512.LoadUnsafe(ref x, (nuint)i)).StoreUnsafe(ref d, (nuint)i);

@@ -10,23 +10,24 @@ namespace Sparkle.Tensors.Cpu.Elementwise;
 /// </summary>
 internal static class WhereDriver
 {
-    public static void Run<T>(Tensor cond, Tensor a, Tensor b, Tensor dst) where T : unmanaged
+    /// <summary><paramref name="wide"/>: Vector512 rows, else Vector256 (as the other drivers).</summary>
+    public static void Run<T>(bool wide, Tensor cond, Tensor a, Tensor b, Tensor dst) where T : unmanaged
     {
         if (dst.NumElements == 0) return;
         byte[] cz = ElementData.Array<byte>(cond);
         T[] az = ElementData.Array<T>(a), bz = ElementData.Array<T>(b), dz = ElementData.Array<T>(dst);
         var plan = new StridedPlan(dst.Shape, dst, cond, a, b);
         int sd = plan.InnerStride(0), sc = plan.InnerStride(1), sa = plan.InnerStride(2), sb = plan.InnerStride(3);
-        plan.ParallelRows((o, n) => Row(ref ElementData.At(cz, o[1]), sc, ref ElementData.At(az, o[2]), sa,
+        plan.ParallelRows((o, n) => Row(wide, ref ElementData.At(cz, o[1]), sc, ref ElementData.At(az, o[2]), sa,
             ref ElementData.At(bz, o[3]), sb, ref ElementData.At(dz, o[0]), sd, n));
     }
 
-    private static void Row<T>(ref byte c, int sc, ref T a, int sa, ref T b, int sb, ref T d, int sd, int n) where T : unmanaged
+    private static void Row<T>(bool wide, ref byte c, int sc, ref T a, int sa, ref T b, int sb, ref T d, int sd, int n) where T : unmanaged
     {
         int i = 0;
         if (sd == 1 && sc is 0 or 1 && sa is 0 or 1 && sb is 0 or 1)
         {
-            if (SimdPolicy.UseVector512)
+            if (wide)
             {
                 var c0 = BoolLanes.Splat512<T>(c);
                 var a0 = Vector512.Create(a);

@@ -8,7 +8,8 @@ namespace Sparkle.Tensors.Cpu.Gemm;
 /// row-major with leading dimension ldc. Chooses the algorithm in one place:
 /// <list type="bullet">
 /// <item>the packed, cache-blocked GEMM (<see cref="GemmDriver{T, TK}"/>) with the micro-kernel from
-/// <see cref="GemmKernels.Current"/>, threaded over <see cref="IntraOpPool"/> when the work is large;</item>
+/// the micro-kernel the caller passes (Auto: <see cref="GemmKernels.Best"/>), threaded over <see cref="IntraOpPool"/>
+/// when the work is large;</item>
 /// <item>matrix-vector products (m == 1 or n == 1) with unit-stride operands go to <see cref="Gemv"/>,
 /// which streams the matrix once instead of packing it (not when the Scalar kernel is forced).</item>
 /// </list>
@@ -22,8 +23,8 @@ internal static class Blas
     internal const long ParallelMinMacs = 1L << 20;
 
     /// <summary>C[m x n] = A[m x k] · B[k x n], or C += A·B when <paramref name="accumulate"/>. C element (i, j)
-    /// is c[cOffset + i*ldc + j]. <paramref name="kernel"/> Auto means <see cref="GemmKernels.Current"/> of the
-    /// calling thread (callers that fan out over the pool capture it once and pass it on). <paramref name="serial"/>:
+    /// is c[cOffset + i*ldc + j]. <paramref name="kernel"/> Auto means <see cref="GemmKernels.Best"/>
+    /// (the CPU backend passes its options' kernel; callers that fan out over the pool pass the same one on). <paramref name="serial"/>:
     /// run on the calling thread only (callers that run independent GEMMs in parallel themselves; same bits).</summary>
     public static void Gemm<T>(int m, int n, int k, in StridedMatrix<T> a, in StridedMatrix<T> b,
         T[] c, int cOffset, int ldc, bool accumulate, GemmKernel kernel = GemmKernel.Auto, bool serial = false) where T : unmanaged, INumber<T>
@@ -44,7 +45,7 @@ internal static class Blas
         }
         long macs = (long)m * n * k;
         int threads = macs >= ParallelMinMacs && !serial ? IntraOpPool.NumThreads : 1;
-        if (kernel == GemmKernel.Auto) kernel = GemmKernels.Current;
+        if (kernel == GemmKernel.Auto) kernel = GemmKernels.Best;
         if (kernel != GemmKernel.Scalar && Gemv.TryRun(m, n, k, a, b, c, cOffset, ldc, accumulate, threads)) return;
 
         switch (kernel)

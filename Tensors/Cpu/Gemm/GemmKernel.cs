@@ -8,28 +8,15 @@ namespace Sparkle.Tensors.Cpu.Gemm;
 public enum GemmKernel { Auto, Vector512, Vector256, Scalar }
 
 /// <summary>
-/// Kernel selection, in one place. <see cref="Force"/> overrides the choice for the calling thread only
-/// (tests use it to run the emulated Vector512 kernel on AVX2 machines without slowing other threads;
-/// the choice is made once per call on the calling thread and shared with the pool's workers).
+/// The host's best micro-kernel, in one place. Which kernel a call runs is a value the caller passes
+/// (<see cref="Blas.Gemm{T}"/>'s kernel argument; the CPU backend's <see cref="CpuKernelOptions.Gemm"/>), never a
+/// hidden per-thread setting, so tests run the emulated Vector512 kernel on AVX2 machines without touching others.
 /// </summary>
 public static class GemmKernels
 {
-    [ThreadStatic] private static GemmKernel _force;
-
-    /// <summary>Kernel used by GEMM calls made from this thread; Auto (the default) = best available.
-    /// Forcing Vector512 on hardware without AVX-512 is correct but slow (software emulation).</summary>
-    public static GemmKernel Force
-    {
-        get => _force;
-        set => _force = value;
-    }
-
     /// <summary>The widest kernel the hardware runs natively: Vector512 with AVX-512, Vector256 with AVX2+FMA, else Scalar.</summary>
     public static GemmKernel Best { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmKernel.Vector256
         : GemmKernel.Scalar;
-
-    /// <summary>The kernel the next call on this thread will use.</summary>
-    public static GemmKernel Current => _force == GemmKernel.Auto ? Best : _force;
 }

@@ -32,6 +32,8 @@ internal sealed class ReducePlan
     public readonly int Chunks;
     /// <summary>Inner: rows of R per chunk, or segments per row when a row is longer than a chunk.</summary>
     public readonly int RowsPerChunk, SegmentsPerRow;
+    /// <summary>Vector512 rows (the backend's <see cref="CpuKernelOptions.UseVector512"/>), else Vector256: same bits.</summary>
+    public bool Wide { get; init; }
 
     public ReducePlan(Tensor x, ReadOnlySpan<int> axes)
     {

@@ -10,11 +10,11 @@ internal static class ReduceRows
 {
     /// <summary>Combine of Map(x[i], center) over a contiguous row, with four vector accumulators; the
     /// accumulators, then their lanes, then the scalar tail are combined in a fixed order.</summary>
-    public static T Along<T, TK>(ref T x, int n, T center) where T : unmanaged where TK : IReduceKernel<T>
+    public static T Along<T, TK>(ref T x, int n, T center, bool wide) where T : unmanaged where TK : IReduceKernel<T>
     {
         int i = 0;
         T r = TK.Identity;
-        if (SimdPolicy.UseVector512)
+        if (wide)
         {
             int w = Vector512<T>.Count;
             if (n >= w)
@@ -67,12 +67,12 @@ internal static class ReduceRows
 
     /// <summary>acc[j] = Combine(acc[j], Map(x[j], centers[j])) for a contiguous row x (centers unused unless the kernel needs them).
     /// Each position is combined in the same order whatever the vector width, so results do not depend on it.</summary>
-    public static void Across<T, TK>(Span<T> acc, ref T x, ReadOnlySpan<T> centers) where T : unmanaged where TK : IReduceKernel<T>
+    public static void Across<T, TK>(Span<T> acc, ref T x, ReadOnlySpan<T> centers, bool wide) where T : unmanaged where TK : IReduceKernel<T>
     {
         int n = acc.Length, i = 0;
         ref T a = ref MemoryMarshal.GetReference(acc);
         ref T c = ref TK.UsesCenter ? ref MemoryMarshal.GetReference(centers) : ref a;
-        if (SimdPolicy.UseVector512)
+        if (wide)
         {
             for (int w = Vector512<T>.Count; i <= n - w; i += w)
             {
@@ -94,13 +94,13 @@ internal static class ReduceRows
 
     /// <summary>Four rows at once: acc[j] = Combine(Combine(Combine(Combine(acc[j], m0), m1), m2), m3) with mk = Map(xk[j], centers[j]);
     /// the same order as four calls of <see cref="Across{T, TK}"/>, with a quarter of the accumulator traffic.</summary>
-    public static void Across4<T, TK>(Span<T> acc, ref T x0, ref T x1, ref T x2, ref T x3, ReadOnlySpan<T> centers)
+    public static void Across4<T, TK>(Span<T> acc, ref T x0, ref T x1, ref T x2, ref T x3, ReadOnlySpan<T> centers, bool wide)
         where T : unmanaged where TK : IReduceKernel<T>
     {
         int n = acc.Length, i = 0;
         ref T a = ref MemoryMarshal.GetReference(acc);
         ref T c = ref TK.UsesCenter ? ref MemoryMarshal.GetReference(centers) : ref a;
-        if (SimdPolicy.UseVector512)
+        if (wide)
         {
             for (int w = Vector512<T>.Count; i <= n - w; i += w)
             {
