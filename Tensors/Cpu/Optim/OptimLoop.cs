@@ -21,7 +21,7 @@ internal static class OptimLoop
     public static void Run<T, TB>(ref TB body, int start, int end) where T : unmanaged, IFloatingPointIeee754<T> where TB : struct, IOptimBody<T>
     {
         int i = start;
-        if (Elementwise.SimdPolicy.UseVector512)
+        if (CpuKernelOptions.Default.UseVector512)   // the host's best width (the optimizer kernels take no options yet)
             for (int w = Vector512<T>.Count; i <= end - w; i += w) body.Run<Vector512<T>, OptimV512<T>>(i);
         else
             for (int w = Vector256<T>.Count; i <= end - w; i += w) body.Run<Vector256<T>, OptimV256<T>>(i);

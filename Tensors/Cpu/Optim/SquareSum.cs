@@ -28,7 +28,7 @@ internal static class SquareSum
 {
     /// <summary>Σ a[start..end)² in the order of <see cref="ReduceRows.Along{T, TK}"/>.</summary>
     public static T Of<T>(T[] a, int start, int end) where T : unmanaged, INumber<T> =>
-        end > start ? ReduceRows.Along<T, SquareKernel<T>>(ref ElementData.At(a, start), end - start, T.Zero) : T.Zero;
+        end > start ? ReduceRows.Along<T, SquareKernel<T>>(ref ElementData.At(a, start), end - start, T.Zero, CpuKernelOptions.Default.UseVector512) : T.Zero;
 
     /// <summary>Per tensor, the partials of its chunks added in chunk order (Tensor.Sum's order for a contiguous tensor).</summary>
     public static T[] Fold<T>((int Tensor, int Start, int End)[] items, T[] partials, int tensors) where T : unmanaged, INumber<T>
