@@ -60,15 +60,11 @@ public class RepoRulesTests
     /// kernels, never to a layer above: those use the backend seam.</summary>
     private static readonly string[] TensorsFriends = ["Sparkle.Autograd", "Sparkle.Tests", "Sparkle.Benchmarks"];
 
-    /// <summary>PENDING (issue 15): Sparse/Kernels still reads Tensors internals until the lead moves them to
-    /// Tensors/Cpu/Sparse; the lead deletes this list at merge.</summary>
-    private static readonly string[] TensorsFriendsPending = ["Sparkle.Sparse"];
-
     [Fact]
     public void TensorsShowsItsInternalsToNoLayerAboveAutograd()
     {
         var friends = InternalsVisibleTo(Path.Combine(Root, "Tensors"));
-        var offenders = friends.Where(f => !TensorsFriends.Contains(f) && !TensorsFriendsPending.Contains(f)).ToList();
+        var offenders = friends.Where(f => !TensorsFriends.Contains(f)).ToList();
         Assert.True(offenders.Count == 0, "Sparkle.Tensors has InternalsVisibleTo for projects above Autograd: " + string.Join(", ", offenders));
     }
 
@@ -86,23 +82,13 @@ public class RepoRulesTests
     /// runs the same algorithm on every device. Tests and Benchmarks are exempt: they test and time CPU kernels.</summary>
     private static readonly string[] AboveTheSeam = ["Autograd", "Nn", "Sparse", "Models", "Data", "Samples"];
 
-    /// <summary>PENDING (issue 15): other helpers are moving these kernels behind the seam (Tensors/Cpu/Norm, Pool,
-    /// Sparse); the lead deletes this list at merge.</summary>
-    private static readonly string[] CpuUsePending =
-    [
-        "Nn/Functional/BatchNormFused.cs", "Nn/Functional/MaxPoolFused.cs",
-        "Sparse/NeighbourMap.cs", "Sparse/PooledInts.cs", "Sparse/SparseOps.BatchNorm.cs", "Sparse/SparseOps.Conv.cs",
-        "Sparse/Kernels/DepthwisePlanes.cs", "Sparse/Kernels/ImplicitGemm.cs", "Sparse/Kernels/PlaneRuns.cs",
-        "Sparse/Kernels/RowIO.cs", "Sparse/Kernels/Scratch.cs", "Sparse/Kernels/SparseConvKernels.cs",
-    ];
-
     [Fact]
     public void NoCpuBackendUseAboveTheSeam()
     {
         var offenders = new List<string>();
         foreach (var project in AboveTheSeam)
             foreach (var (rel, code) in SourceFiles(project))
-                if (!CpuUsePending.Contains(rel) && Regex.IsMatch(StripCommentsAndStrings(code), @"\bCpuStorage\b|\bSparkle\.Tensors\.Cpu\b"))
+                if (Regex.IsMatch(StripCommentsAndStrings(code), @"\bCpuStorage\b|\bSparkle\.Tensors\.Cpu\b"))
                     offenders.Add(rel);
         Assert.True(offenders.Count == 0, "CpuStorage or Sparkle.Tensors.Cpu used above the backend seam: " + string.Join(", ", offenders));
     }
@@ -133,7 +119,7 @@ public class RepoRulesTests
 
     // ---- kernel choice is a visible value (CpuKernelOptions), not a hidden per-thread switch ----
 
-    private static readonly string[] KernelFolders = ["Tensors/Cpu/Conv", "Tensors/Cpu/Gemm", "Tensors/Cpu/Elementwise"];
+    private static readonly string[] KernelFolders = ["Tensors/Cpu/Conv", "Tensors/Cpu/Gemm", "Tensors/Cpu/Elementwise", "Tensors/Cpu/Sparse", "Tensors/Cpu/Norm", "Tensors/Cpu/Pool", "Tensors/Cpu/Optim"];
 
     /// <summary>The per-thread state these kernels may keep: scratch buffers (grown once, reused) and the reusable
     /// driver and job objects that own them. None of them picks a kernel.</summary>
