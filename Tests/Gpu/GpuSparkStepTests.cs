@@ -63,7 +63,9 @@ public class GpuSparkStepTests(IlgpuFixture gpu, ITestOutputHelper output)
                 maxDiff = Math.Max(maxDiff, Math.Abs(e[i] - a[i]));
                 maxRef = Math.Max(maxRef, Math.Abs(e[i]));
             }
-            Assert.True(maxDiff <= Tol * maxRef, $"{what} {name}: differs by {maxDiff:E2} (largest {maxRef:E2})");
+            // Relative to the tensor's largest value, with a float64-rounding floor for gradients that cancel to ~0
+            // (a bias in front of a LayerNorm sums to 1e-11 from O(1) terms).
+            Assert.True(maxDiff <= Tol * maxRef + 1e-15, $"{what} {name}: differs by {maxDiff:E2} (largest {maxRef:E2})");
         }
     }
 
