@@ -103,7 +103,9 @@ public sealed class Pretrainer
         Model.Train();
         var values = Schedule.Apply(Optimizer, Iteration);
         (LastLr, LastWd) = (values.Lr, values.Wd);
-        var active = Model.SampleMask(images.Size(0), _rng, images.Device);
+        // On the host, where MaskSampler builds it and the sparse context reads it: a mask made on the device would be read
+        // back (a second host read per step). The loss uploads its own copy.
+        var active = Model.SampleMask(images.Size(0), _rng);
         var loss = Model.Loss(images, active);
         Optimizer.ZeroGrad(setToNone: false);          // accumulate into last step's gradient tensors: none allocated per step
         loss.Backward();

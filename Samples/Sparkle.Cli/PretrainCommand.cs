@@ -141,7 +141,7 @@ public static class PretrainCommand
             double loss;
             try
             {
-                loss = trainer.Step(device.Upload(images));       // opens the device's step scope; the mask follows the images' device
+                loss = trainer.Step(device.Upload(images));       // opens the device's step scope itself
             }
             catch (NonFiniteLossException e)
             {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Sparkle.Data;
@@ -79,7 +78,11 @@ public static class ToolCommands
     /// <summary>`sparkle bench [pretrain options] [--reps N]`: timed <see cref="Pretrainer"/> steps (the step pretrain runs:
     /// schedule, mask, forward, loss, backward, clipping, update, memory scopes) on random data after one warm-up step, then
     /// the device's per-step counters over the timed steps (<see cref="Sparkle.Tensors.Backend.StepCounters"/>).</summary>
-    public static void Bench(IReadOnlyList<string> argv, TextWriter console)
+    public static void Bench(IReadOnlyList<string> argv, TextWriter console) => Bench(argv, console, null);
+
+    /// <param name="createSpark">Tests: builds the model instead of --model (a tiny one, so a run on ILGPU's CPU simulator
+    /// fits in a test); everything else is the command's.</param>
+    internal static void Bench(IReadOnlyList<string> argv, TextWriter console, Func<SparkModel>? createSpark)
     {
         var list = argv.ToList();
         int reps = 5;
@@ -89,7 +92,7 @@ public static class ToolCommands
         var o = PretrainArgs.Parse(list);
         o.ApplyThreads();
         using var device = o.OpenDevice("bench");
-        var model = o.CreateSpark();
+        var model = createSpark?.Invoke() ?? o.CreateSpark();
         model.To(device.Device);
         var trainer = new Pretrainer(model, new PretrainOptions
         {
