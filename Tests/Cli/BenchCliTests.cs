@@ -4,13 +4,14 @@ using Sparkle.Cli;
 using Sparkle.Tests.Gpu;
 using Sparkle.Tests.Support;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Sparkle.Tests.Cli;
 
 /// <summary>`sparkle bench --device ilgpu-cpu` prints the per-step device counters after its step time (issue 15 item 6).
 /// Shares the GPU tests' simulator (the CLI reuses a registered device).</summary>
 [Collection(IlgpuCollection.Name)]
-public partial class BenchCliTests
+public partial class BenchCliTests(ITestOutputHelper log)
 {
     [GeneratedRegex(@"^launches_per_step=(\d+) host_reads_per_step=(\d+) device_allocs_per_step=(\d+) device_peak_mb=(\d+)$", RegexOptions.Multiline)]
     private static partial Regex CounterLine();
@@ -30,6 +31,7 @@ public partial class BenchCliTests
         var output = new StringWriter();
         ToolCommands.Bench(["--device", "ilgpu-cpu", "--input-size", "8", "--batch-size", "2", "--reps", "2", "--threads", "1"], output,
             () => TinyEncoder.Spark());
+        log.WriteLine(output.ToString());
         var c = Counters(output.ToString());
         Assert.InRange(c[0], 50, 20_000);            // launches: a SparK step is hundreds of kernels even on a tiny model
         Assert.Equal(1, c[1]);                       // host reads: the loss, nothing else
@@ -45,6 +47,7 @@ public partial class BenchCliTests
         var output = new StringWriter();
         Assert.Equal(0, Program.Run(["bench", "--device", "ilgpu-cpu", "--model", "resnet18", "--input-size", "16", "--batch-size", "2",
             "--dec-width", "16", "--reps", "1", "--threads", "1"], output, TextWriter.Null));
+        log.WriteLine(output.ToString());
         var c = Counters(output.ToString());
         Assert.True(c[0] > 100, output.ToString());
         Assert.Equal(1, c[1]);
