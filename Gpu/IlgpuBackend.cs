@@ -77,7 +77,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         {
             long bytes = (long)Math.Max(length, 1) * Interop.SizeOf<T>();
             var s = new IlgpuStorage<T>(this, dtype, Pool.Rent(bytes), length);
-            if (zeroed) s.View.MemSetToZero();
+            if (zeroed) { s.View.MemSetToZero(); Launches++; }
             else if (poison && Pool.Poison) s.View.MemSet(0xFF);
             return s;
         }
@@ -150,6 +150,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     /// <summary>Runs a launch; while profiling, alone on the device and timed. Call under the launch lock.</summary>
     private void Timed(string op, long threads, string detail, Action launch)
     {
+        Launches++;
         if (Profile is not { } profile) { launch(); return; }
         _accelerator.Synchronize();
         var sw = System.Diagnostics.Stopwatch.StartNew();

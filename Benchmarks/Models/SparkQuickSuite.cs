@@ -1,16 +1,18 @@
 using Sparkle.Benchmarks.Quick;
 using Sparkle.Models;
 using Sparkle.Models.Spark;
-using Sparkle.Nn.Optim;
+using Sparkle.Models.Training;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Benchmarks.Models;
 
 /// <summary>`quick spark [r18|r50] [size=96] [batch=32] [mask=0.6] [width=768] [threads=2] [reps=5] [pool=1] [profile=0]`:
-/// one SparK pre-training step (sparse forward, loss, backward, LAMB with clipping) and the forward alone, as refbench's
-/// spark lines (`../shared/refbench/run spark 2`), with a TensorPool as the training loops use (pool=0: without).
-/// Prints `spark r18 96 b32 step median_ms=... loss=... alloc_mb_per_step=... gc012_per_step=... peak_rss_mb=...`.</summary>
+/// one SparK pre-training step — <see cref="Pretrainer.Step"/>, the step `sparkle pretrain` runs (schedule, sparse forward,
+/// loss, backward, LAMB with clipping, NaN stop, its TensorPool; pool=0: without the pool) timed by <see cref="StepTimer"/> —
+/// and the forward alone, as refbench's spark lines (`../shared/refbench/run spark 2`). Prints
+/// `spark r18 96 b32 step median_ms=... loss=... alloc_mb_per_step=... gc012_per_step=... peak_rss_mb=...` and the device
+/// counter line of `sparkle bench` (`launches_per_step=0 host_reads_per_step=0 device_allocs_per_step=N device_peak_mb=N`).</summary>
 public sealed class SparkQuickSuite : IQuickSuite
 {
     public string Name => "spark";
@@ -27,7 +29,8 @@ public sealed class SparkQuickSuite : IQuickSuite
         {
             var encoder = arch == "r50" ? ResNet.ResNet50(new ModelOptions { Generator = new Generator(0) }) : ResNet.ResNet18(new ModelOptions { Generator = new Generator(0) });
             var spark = new SparkModel(encoder, size, mask, width, generator: new Generator(1));
-            var lamb = new Lamb(ParamGroups.Split(spark), lr: 2e-4 * batch / 256, beta2: 0.95, weightDecay: 0.04);
+            // SparK's defaults (PretrainOptions) for one epoch as long as this run; only the pool is the suite's choice.
+            var trainer = new Pretrainer(spark, new PretrainOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batch }, itersPerEpoch: reps + 4) { Pool = pool };
             var images = Tensor.Randn([batch, 3, size, size], new Generator(2));
             var g = new Generator(3);
             double loss = 0;
@@ -38,22 +41,15 @@ public sealed class SparkQuickSuite : IQuickSuite
                     spark.Loss(images, spark.SampleMask(batch, g));
                 pool?.Reclaim();                        // a forward-only loop has no backward safe points
             }, reps, 1);
-            void Step()
-            {
-                var l = spark.Loss(images, spark.SampleMask(batch, g));
-                l.Backward();
-                lamb.Step();
-                lamb.ZeroGrad(setToNone: false);                // as Pretrainer
-                loss = l.Item();
-            }
             // Two steps fill the pool (sizes are the same every step from then on), then the timed steps.
-            for (int i = 0; i < 2; i++) using (pool?.Use()) Step();
+            for (int i = 0; i < 2; i++) trainer.Step(images);
             int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
             long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
             var statsBefore = pool?.Stats ?? default;
             using var ticks = opts.Int("allocticks", 0) == 1 ? new AllocationTicks() : null;
             ticks?.Start();
-            var step = QuickRunner.Time(() => { using (pool?.Use()) Step(); }, reps, 0);
+            var step = StepTimer.Run(trainer, images, warmup: 0, reps);
+            loss = step.LastLoss;
             foreach (var (type, bytes) in ticks?.Stop().Take(12) ?? [])
                 Console.WriteLine($"# allocated per step (sampled): {bytes / 1e6 / reps,8:F1} MB {type}");
             // Per timed step: managed bytes allocated (tensor storages are managed arrays, so without the pool this
@@ -84,16 +80,8 @@ public sealed class SparkQuickSuite : IQuickSuite
                     if (p.BytesFree < minFree) { minFree = p.BytesFree; atMin = p.FreeLists().ToList(); }
                     Console.WriteLine($"# trace handed={(p.FreshBytes + p.ReusedBytes) / 1e6:F0} fresh={p.FreshBytes / 1e6:F0} free={p.BytesFree / 1e6:F0} gc_heap={GC.GetTotalMemory(false) / 1e6:F0} rss={proc.WorkingSet64 / 1e6:F0}");
                 };
-                using (pool.Use())
-                {
-                    Console.WriteLine("# trace forward");
-                    var l = spark.Loss(images, spark.SampleMask(batch, g));
-                    Console.WriteLine("# trace backward");
-                    l.Backward();
-                    Console.WriteLine("# trace optimizer");
-                    lamb.Step();
-                    lamb.ZeroGrad();
-                }
+                Console.WriteLine("# trace step (forward, backward, optimizer)");
+                trainer.Step(images);
                 Sparkle.Tensors.Cpu.StoragePool.Trace = null;
                 Console.WriteLine($"# free lists at the lowest point of the step ({minFree / 1e6:F0} MB):");
                 foreach (var (type, length, count) in atMin.Take(25))
@@ -116,20 +104,20 @@ public sealed class SparkQuickSuite : IQuickSuite
                 using (pool?.Use()) l.Backward();
                 var p2 = pool?.Stats ?? default;
                 Console.WriteLine($"# backward: managed allocation {(GC.GetTotalAllocatedBytes(true) - alloc2) / 1e6:F0} MB, pool handed out {(p2.Fresh + p2.Reused - p1.Fresh - p1.Reused) / 1e6:F0} MB");
-                lamb.ZeroGrad();
+                trainer.Optimizer.ZeroGrad();
             }
             if (opts.Int("profile", 0) == 1)
             {
                 Sparkle.Autograd.BackwardProfile.Enabled = true;
                 Sparkle.Autograd.BackwardProfile.Reset();
-                spark.Loss(images, spark.SampleMask(batch, g)).Backward();
-                lamb.ZeroGrad();
+                trainer.Step(images);
                 Sparkle.Autograd.BackwardProfile.Enabled = false;
                 Console.WriteLine("# backward time by node:" + Environment.NewLine + Sparkle.Autograd.BackwardProfile.Report());
             }
             Console.WriteLine($"spark {arch} {size} b{batch} fwd  median_ms={fwd.MedianMs:F1} min_ms={fwd.MinMs:F1} width={width} mask={mask} threads={IntraOpPool.NumThreads}");
             Console.WriteLine($"spark {arch} {size} b{batch} step median_ms={step.MedianMs:F1} min_ms={step.MinMs:F1} width={width} mask={mask} threads={IntraOpPool.NumThreads} loss={loss:F4}"
                 + $" alloc_mb_per_step={allocMb:F1} gc012_per_step={gcs} peak_rss_mb={System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0} {poolLine}");
+            Console.WriteLine(step.Counters.ToString());
         }
     }
 }

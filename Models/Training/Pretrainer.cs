@@ -72,8 +72,9 @@ public sealed class Pretrainer
     public LrWdSchedule Schedule { get; }
     public Optimizer Optimizer { get; }
 
-    /// <summary>Recycles the arrays of each step's dead activations and gradients in the next (docs/tensors.md).</summary>
-    public TensorPool Pool { get; } = new();
+    /// <summary>Recycles the arrays of each step's dead activations and gradients in the next (docs/tensors.md). Null turns
+    /// it off (benchmarks compare with and without).</summary>
+    public TensorPool? Pool { get; set; } = new();
 
     /// <summary>Global iteration of the next step (epoch · ItersPerEpoch + iteration in epoch).</summary>
     public long Iteration { get; private set; }
@@ -83,25 +84,39 @@ public sealed class Pretrainer
     /// <summary>Values of the last step, for logs.</summary>
     public double LastLr { get; private set; }
     public double LastWd { get; private set; }
-    public double LastGradNorm { get; private set; }
 
-    /// <summary>One training step on a batch of normalised images; returns the loss.</summary>
+    /// <summary>The global gradient norm of the last step (before clipping; 0 when nothing computed it). Read from the
+    /// device only when asked (a log line), so a step's one host read stays the loss.</summary>
+    public double LastGradNorm => _gradNormValue ??= _gradNorm?.Item() ?? 0;
+
+    private Tensor? _gradNorm;
+    private double? _gradNormValue;
+
+    /// <summary>One training step on a batch of normalised images; returns the loss. Everything a step needs happens here,
+    /// for every caller (CLI pretrain, sparkle bench, the quick benchmarks, GpuCheck): the schedule, the mask, forward,
+    /// backward, the NaN stop, clipping, the update, and the memory scopes of the host (<see cref="Pool"/>) and of the
+    /// images' device (<see cref="Sparkle.Tensors.Backend.IBackend.BeginStep"/>). Reads the device once: the loss.</summary>
     public double Step(Tensor images)
     {
-        using var pooled = Pool.Use();                // this thread's tensors recycle dead arrays across steps
+        using var pooled = Pool?.Use();               // this thread's tensors recycle dead arrays across steps
+        using var deviceScope = images.Backend.BeginStep();   // ILGPU: the step's dead device storages go back to its pool
         Model.Train();
         var values = Schedule.Apply(Optimizer, Iteration);
         (LastLr, LastWd) = (values.Lr, values.Wd);
-        var active = Model.SampleMask(images.Size(0), _rng, images.Device);
+        // On the host, where MaskSampler builds it and the sparse context reads it: a mask made on the device would be read
+        // back (a second host read per step). The loss uploads its own copy.
+        var active = Model.SampleMask(images.Size(0), _rng);
         var loss = Model.Loss(images, active);
-        double value = loss.Item();
-        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
         Optimizer.ZeroGrad(setToNone: false);          // accumulate into last step's gradient tensors: none allocated per step
         loss.Backward();
-        if (Optimizer is not Lamb && Options.Clip > 0)
-            LastGradNorm = GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip).Item();
+        // The one host read, after backward was queued (a device runs forward and backward without waiting for the host);
+        // before the update, so a NaN/Inf loss leaves the weights as they were.
+        double value = loss.Item();
+        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
+        _gradNormValue = null;
+        _gradNorm = Optimizer is not Lamb && Options.Clip > 0 ? GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip) : null;
         Optimizer.Step();
-        if (Optimizer is Lamb lamb && lamb.GlobalGradNorm is { } norm) LastGradNorm = norm.Item();
+        if (Optimizer is Lamb lamb) _gradNorm = lamb.GlobalGradNorm;
         Iteration++;
         return value;
     }

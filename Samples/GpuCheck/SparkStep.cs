@@ -1,18 +1,17 @@
 using System.Diagnostics;
 using Sparkle.Gpu;
-using Sparkle.Gpu.Memory;
 using Sparkle.Models;
 using Sparkle.Models.Spark;
-using Sparkle.Nn.Optim;
+using Sparkle.Models.Training;
 using Sparkle.Sparse;
 using Sparkle.Tensors;
 
 namespace Sparkle.GpuCheck;
 
-/// <summary>SparK pre-training steps (forward, loss, backward, LAMB) of a ResNet, the configuration of torch/spark_step.py
-/// (the official masked-dense algorithm in PyTorch) for the ratio. Usage:
-/// <c>spark [r18|r50] [size] [batch] [reps] [cuda|ilgpucpu|cpu|cpu-oracle] [profile]</c> times steps and prints the pool's
-/// numbers (with <c>profile</c>, then one step with every kernel timed alone: <see cref="KernelProfile"/>);
+/// <summary>SparK pre-training steps of a ResNet — <see cref="Pretrainer.Step"/>, the step `sparkle pretrain` runs — in the
+/// configuration of torch/spark_step.py (the official masked-dense algorithm in PyTorch) for the ratio. Usage:
+/// <c>spark [r18|r50] [size] [batch] [reps] [cuda|ilgpucpu|cpu|cpu-oracle] [profile]</c> times steps (<see cref="StepTimer"/>)
+/// and prints the per-step device counters and the pool's numbers (with <c>profile</c>, then one step with every kernel timed alone: <see cref="KernelProfile"/>);
 /// <c>spark-agree [r18|r50] [size] [batch] [cuda|ilgpucpu]</c> runs one step on the device and on the CPU (masked-dense
 /// oracle and sparse kernels) from the same weights, images and mask and compares the loss and every gradient.</summary>
 internal static class SparkStep
@@ -50,47 +49,27 @@ internal static class SparkStep
             IHierarchicalEncoder enc = arch == "r50" ? ResNet.ResNet50(o) : ResNet.ResNet18(o);
             var spark = new SparkModel(enc, size, generator: new Generator(1));
             spark.To(dev);
-            var lamb = new Lamb(ParamGroups.Split(spark), 2e-4 * batch / 256, beta2: 0.95, weightDecay: 0.04);
+            // The step `sparkle pretrain` runs (Pretrainer: schedule, LAMB with clipping, NaN stop, memory scopes), with
+            // SparK's defaults for one epoch as long as this run.
+            var trainer = new Pretrainer(spark, new PretrainOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batch, Seed = 3 }, itersPerEpoch: reps + 2);
             var x = Tensor.Randn([batch, 3, size, size], new Generator(2)).To(dev);
-            var g = new Generator(3);
-            double Step()
+            using var oracle = where == "cpu-oracle" ? SparseMode.Oracle() : default;
+            var t = StepTimer.Run(trainer, x, warmup: 1, reps, (i, ms, loss) =>
             {
-                using var scope = GpuMemory.Scope();                 // the step's dead storages go back to the pool at its end
-                using var oracle = where == "cpu-oracle" ? SparseMode.Oracle() : default;
-                var loss = spark.Loss(x, spark.SampleMask(batch, g));
-                lamb.ZeroGrad();
-                loss.Backward();
-                lamb.Step();
-                return loss.Item();                                  // the step's one host read (waits for the device)
-            }
-            var sw = Stopwatch.StartNew();
-            double first = Step();
-            Console.WriteLine($"first step (compiles kernels): {sw.ElapsedMilliseconds} ms, loss {first:F4}");
-            if (gpu is not null) { Console.WriteLine($"  memory after step 1: {gpu.MemoryStats}"); gpu.ResetPeakMemory(); }
-            var times = new List<double>();
-            double last = 0;
-            long reads0 = gpu?.HostReads ?? 0, allocs0 = gpu?.MemoryStats.DeviceAllocations ?? 0;
-            for (int i = 0; i < reps; i++)
-            {
-                sw.Restart();
-                last = Step();
-                times.Add(sw.Elapsed.TotalMilliseconds);
-                Console.WriteLine($"  step {i + 2}: {times[^1]:F1} ms, loss {last:F4}");
-            }
-            times.Sort();
-            Console.WriteLine($"sparkle spark {arch} {size} b{batch} {where} step median_ms={times[times.Count / 2]:F1} min_ms={times[0]:F1} loss={last:F4}" +
+                Console.WriteLine(i == 0 ? $"first step (compiles kernels): {ms:F0} ms, loss {loss:F4}" : $"  step {i + 1}: {ms:F1} ms, loss {loss:F4}");
+                if (i == 0 && gpu is not null) Console.WriteLine($"  memory after step 1: {gpu.MemoryStats}");
+            });
+            Console.WriteLine($"sparkle spark {arch} {size} b{batch} {where} step median_ms={t.MedianMs:F1} min_ms={t.MinMs:F1} loss={t.LastLoss:F4}" +
                 (gpu is null ? "" : $" device={gpu.Accelerator.Name} kernels={gpu.CompiledKernels}"));
+            Console.WriteLine($"  {t.Counters}");
             if (gpu is not null)
             {
-                var m = gpu.MemoryStats;
-                Console.WriteLine($"  memory (steady state): {m}");
-                Console.WriteLine($"  steady state: {(gpu.HostReads - reads0) / (double)Math.Max(reps, 1):F1} host reads/step (1 = the loss), " +
-                    $"{m.DeviceAllocations - allocs0} device allocations after step 1, peak in use {m.PeakInUse / 1048576.0:F0} MiB of {gpu.Accelerator.MemorySize / 1048576.0:F0} MiB");
+                Console.WriteLine($"  memory (steady state): {gpu.MemoryStats}, of {gpu.Accelerator.MemorySize / 1048576.0:F0} MiB");
                 if (args.Contains("profile"))
                 {
                     gpu.Profile = new KernelProfile();                // one more step, every launch alone and timed
-                    sw.Restart();
-                    Step();
+                    var sw = Stopwatch.StartNew();
+                    trainer.Step(x);
                     Console.WriteLine($"profiled step: {sw.ElapsedMilliseconds} ms wall; {gpu.Profile}");
                     gpu.Profile = null;
                 }

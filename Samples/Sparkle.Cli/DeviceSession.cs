@@ -1,5 +1,4 @@
 using Sparkle.Gpu;
-using Sparkle.Gpu.Memory;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Backend;
 
@@ -12,8 +11,9 @@ public sealed class DeviceUnavailableException(string message, Exception? inner 
 /// The `--device` of a training command, open for the run: <c>cpu</c> (the CPU backend), or one ILGPU device
 /// (<c>cuda</c>, <c>opencl</c>, <c>ilgpu-cpu</c>, optionally <c>:INDEX</c>) chosen explicitly by <see cref="IlgpuBackend.Create"/>:
 /// each kind looks only at its own devices, so a missing GPU is an error naming what was found, never a fallback.
-/// Model, batches and masks are moved with <see cref="Upload"/>; each training step runs inside <see cref="StepScope"/>
-/// (GpuMemory.Scope: the step's dead device storages go back to the pool at its end, docs/gpu.md "Memory").
+/// Model, batches and masks are moved with <see cref="Upload"/>; each training step runs inside the device's step scope
+/// (<c>IBackend.BeginStep</c>, on ILGPU GpuMemory.Scope: the step's dead device storages go back to the pool at its end,
+/// docs/gpu.md "Memory"): Pretrainer.Step opens it, fine-tuning through <see cref="StepScope"/>.
 /// </summary>
 public sealed class DeviceSession : IDisposable
 {
@@ -74,8 +74,9 @@ public sealed class DeviceSession : IDisposable
     /// <summary>The tensor on this device (the same tensor when it is already there).</summary>
     public Tensor Upload(Tensor t) => t.Device == Device ? t : t.To(Device);
 
-    /// <summary>Around each training step: on an ILGPU device a GpuMemory scope, on the CPU nothing.</summary>
-    public IDisposable? StepScope() => IsCpu ? null : GpuMemory.Scope();
+    /// <summary>Around each fine-tuning step and evaluation batch: the device's step scope (an ILGPU device's GpuMemory scope,
+    /// on the CPU nothing). Pretrainer.Step opens it itself.</summary>
+    public IDisposable? StepScope() => Backends.For(Device).BeginStep();
 
     public void Dispose() => _owned?.Dispose();
 }

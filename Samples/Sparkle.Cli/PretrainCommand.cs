@@ -141,8 +141,7 @@ public static class PretrainCommand
             double loss;
             try
             {
-                using var scope = device.StepScope();            // the step's dead device storages go back to the pool
-                loss = trainer.Step(device.Upload(images));       // the mask follows the images' device (Pretrainer)
+                loss = trainer.Step(device.Upload(images));       // opens the device's step scope itself
             }
             catch (NonFiniteLossException e)
             {

@@ -1,9 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Sparkle.Autograd;
 using Sparkle.Data;
 using Sparkle.Models.Spark;
+using Sparkle.Models.Training;
 using Sparkle.Nn.Optim;
 using Sparkle.Nn.Serialization;
 using Sparkle.Tensors;
@@ -76,36 +75,34 @@ public static class ToolCommands
             foreach (var (k, v) in backbone.StateDict()) console.WriteLine($"  {k} {ShapeUtil.Format(v.Shape)}");
     }
 
-    /// <summary>`sparkle bench [pretrain options] [--reps N]`: timed SparK steps (forward, loss, backward, optimizer) on random data.</summary>
-    public static void Bench(IReadOnlyList<string> argv, TextWriter console)
+    /// <summary>`sparkle bench [pretrain options] [--reps N]`: timed <see cref="Pretrainer"/> steps (the step pretrain runs:
+    /// schedule, mask, forward, loss, backward, clipping, update, memory scopes) on random data after one warm-up step, then
+    /// the device's per-step counters over the timed steps (<see cref="Sparkle.Tensors.Backend.StepCounters"/>).</summary>
+    public static void Bench(IReadOnlyList<string> argv, TextWriter console) => Bench(argv, console, null);
+
+    /// <param name="createSpark">Tests: builds the model instead of --model (a tiny one, so a run on ILGPU's CPU simulator
+    /// fits in a test); everything else is the command's.</param>
+    internal static void Bench(IReadOnlyList<string> argv, TextWriter console, Func<SparkModel>? createSpark)
     {
         var list = argv.ToList();
         int reps = 5;
         int at = list.IndexOf("--reps");
         if (at >= 0 && at + 1 < list.Count) { reps = int.Parse(list[at + 1], CultureInfo.InvariantCulture); list.RemoveRange(at, 2); }
+        if (reps < 1) throw new UsageException("bench: --reps must be at least 1.");
         var o = PretrainArgs.Parse(list);
         o.ApplyThreads();
         using var device = o.OpenDevice("bench");
-        var model = o.CreateSpark();
+        var model = createSpark?.Invoke() ?? o.CreateSpark();
         model.To(device.Device);
-        var trainer = new Sparkle.Models.Training.Pretrainer(model, new Sparkle.Models.Training.PretrainOptions
+        var trainer = new Pretrainer(model, new PretrainOptions
         {
             Epochs = 1, WarmupEpochs = 0, BatchSize = o.BatchSize, BaseLr = o.BaseLr, Optimizer = o.Opt, Beta2 = o.Beta2, Clip = o.Clip, Seed = o.Seed,
         }, reps + 1);
         var images = device.Upload(Tensor.Randn([o.BatchSize, 3, o.InputSize, o.InputSize], new Generator(o.Seed + 5)));
-        using (device.StepScope()) trainer.Step(images);            // warm-up (JIT, kernel compiles, buffers)
-        var times = new List<double>();
-        double loss = 0;
-        for (int i = 0; i < reps; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            using (device.StepScope()) loss = trainer.Step(images);
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        double median = times[times.Count / 2];
+        var t = StepTimer.Run(trainer, images, warmup: 1, reps);
+        double median = t.MedianMs;
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"bench spark {o.Model}{(o.UseSmallStem ? "-small" : "")} {o.InputSize}px b{o.BatchSize} mask {o.Mask} dec {o.DecWidth} {o.Threads} threads: step median {median:F1} ms, min {times[0]:F1} ms, {o.BatchSize / median * 1000:F1} img/s, loss {loss:F4}"));
-        GC.KeepAlive(GradMode.IsEnabled);
+            $"bench spark {o.Model}{(o.UseSmallStem ? "-small" : "")} {o.InputSize}px b{o.BatchSize} mask {o.Mask} dec {o.DecWidth} {o.Threads} threads {device.Device}: step median {median:F1} ms, min {t.MinMs:F1} ms, {o.BatchSize / median * 1000:F1} img/s, loss {t.LastLoss:F4}"));
+        console.WriteLine(t.Counters.ToString());
     }
 }

@@ -66,6 +66,7 @@ public sealed partial class CpuBackend : IBackend
     // Skipping the zeroing of outputs that kernels overwrite saves a full memory pass per op.
     private static T[] NewArray<T>(int length, bool zeroed) where T : unmanaged
     {
+        CountFresh((long)length * Unsafe.SizeOf<T>());
         if (zeroed) return new T[length];
         var a = GC.AllocateUninitializedArray<T>(length);
         if (PoisonUninitialized) System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()).Fill(0xFF);

@@ -80,5 +80,9 @@ public class ToolsCliTests
         var output = new StringWriter();
         Assert.Equal(0, Program.Run(["bench", "--input-size", "16", "--batch-size", "2", "--dec-width", "16", "--reps", "1"], output, TextWriter.Null));
         Assert.Contains("img/s", output.ToString());
+        var c = BenchCliTests.Counters(output.ToString());
+        Assert.Equal(0, c[0]);                       // the CPU launches nothing
+        Assert.Equal(0, c[1]);                       // and reads no device
+        Assert.True(c[3] > 0);                       // its peak is the process's resident set
     }
 }
