@@ -19,7 +19,7 @@ public sealed class ResNet : Module, IHierarchicalEncoder
         options ??= new ModelOptions();
         _config = config;
         var (dt, g) = (options.DType, options.Generator);
-        int stemOut = 64;
+        int stemOut = config.BaseWidth;
         RegisterModule<Module>("conv1", config.SmallStem
             ? new Conv2d(3, stemOut, 3, stride: 1, padding: 1, bias: false, dtype: dt, generator: g)
             : new Conv2d(3, stemOut, 7, stride: 2, padding: 3, bias: false, dtype: dt, generator: g));
@@ -28,7 +28,8 @@ public sealed class ResNet : Module, IHierarchicalEncoder
         RegisterModule<Module>("maxpool", config.SmallStem ? new Identity() : new MaxPool2d(3, 2, 1));
 
         int totalBlocks = config.Depths.Sum(), blockIndex = 0, inplanes = stemOut;
-        int[] planes = [64, 128, 256, 512];
+        int w0 = config.BaseWidth;
+        int[] planes = [w0, 2 * w0, 4 * w0, 8 * w0];
         var channels = new List<int>();
         for (int stage = 0; stage < 4; stage++)
         {
@@ -99,7 +100,9 @@ public sealed class ResNet : Module, IHierarchicalEncoder
 }
 
 /// <summary>Depths per stage, block type, stem variant.</summary>
-public sealed record ResNetConfig(int[] Depths, bool Bottleneck, bool SmallStem = false);
+/// <summary>A ResNet's shape: blocks per stage, block type, the 3x3 stride-1 stem for small images, and the stem/first-stage
+/// width (timm's 64; stages are 1, 2, 4, 8 times it — narrower widths make small test models of the same structure).</summary>
+public sealed record ResNetConfig(int[] Depths, bool Bottleneck, bool SmallStem = false, int BaseWidth = 64);
 
 /// <summary>A block whose last BN starts at γ = 0 (timm's zero_init_last_bn): each residual branch starts as zero.</summary>
 internal interface IZeroInitLast
