@@ -54,7 +54,7 @@ internal static class SparkStep
             var trainer = new Pretrainer(spark, new PretrainOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batch, Seed = 3 }, itersPerEpoch: reps + 2);
             var x = Tensor.Randn([batch, 3, size, size], new Generator(2)).To(dev);
             using var oracle = where == "cpu-oracle" ? SparseMode.Oracle() : default;
-            var t = StepTimer.Run(trainer, x, warmup: 1, reps, (i, ms, loss) =>
+            var t = StepTimer.Run(trainer, x, warmup: 2, reps, (i, ms, loss) =>
             {
                 Console.WriteLine(i == 0 ? $"first step (compiles kernels): {ms:F0} ms, loss {loss:F4}" : $"  step {i + 1}: {ms:F1} ms, loss {loss:F4}");
                 if (i == 0 && gpu is not null) Console.WriteLine($"  memory after step 1: {gpu.MemoryStats}");

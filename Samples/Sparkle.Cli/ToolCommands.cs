@@ -99,7 +99,7 @@ public static class ToolCommands
             Epochs = 1, WarmupEpochs = 0, BatchSize = o.BatchSize, BaseLr = o.BaseLr, Optimizer = o.Opt, Beta2 = o.Beta2, Clip = o.Clip, Seed = o.Seed,
         }, reps + 1);
         var images = device.Upload(Tensor.Randn([o.BatchSize, 3, o.InputSize, o.InputSize], new Generator(o.Seed + 5)));
-        var t = StepTimer.Run(trainer, images, warmup: 1, reps);
+        var t = StepTimer.Run(trainer, images, warmup: 2, reps);   // steady state from step 3 (docs/gpu.md, "Per-step counters")
         double median = t.MedianMs;
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"bench spark {o.Model}{(o.UseSmallStem ? "-small" : "")} {o.InputSize}px b{o.BatchSize} mask {o.Mask} dec {o.DecWidth} {o.Threads} threads {device.Device}: step median {median:F1} ms, min {t.MinMs:F1} ms, {o.BatchSize / median * 1000:F1} img/s, loss {t.LastLoss:F4}"));

@@ -39,5 +39,11 @@ public class GpuPretrainStepTests(IlgpuFixture gpu, ITestOutputHelper output)
         double again = dev.LastGradNorm;                                   // ... and only once
         Assert.Equal(after.HostReads + 1, gpu.Backend.Counters.HostReads);
         Assert.True(again > 0);
+
+        // Steady state from the third step on (the first creates the optimizer state, the second is the first to
+        // accumulate into the kept gradients): not one block from the driver.
+        var third = gpu.Backend.Counters;
+        dev.Step(imagesDev);
+        Assert.Equal(0, gpu.Backend.Counters.PerStepSince(third, 1).DeviceAllocsPerStep);
     }
 }
