@@ -288,7 +288,7 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>Same test as Sparse/Kernels/RowIO.IsChannelsLast: NHWC strides (channels innermost) on a map with C > 1.</summary>
-    private static bool IsChannelsLast(Tensor t) => t.Rank == 4 && t.Size(1) > 1 && t.Stride(1) == 1 && !(t.Size(3) > 1 && t.Stride(3) == 1);
+    private static bool IsChannelsLast(Tensor t) => t.IsChannelsLast;
 
     private Tensor NewRows(int count, int width, DType dtype) => new(Allocate(dtype, count * width, zeroed: false), 0, [count, width], [width, 1]);
 

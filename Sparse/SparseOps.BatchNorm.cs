@@ -30,11 +30,8 @@ public static partial class SparseOps
             throw new ArgumentException($"{op}: expected more than 1 active site per channel when training, got {sites.Count} (input {ShapeUtil.Format(input.Shape)}).");
         var rows = GatherRows(input, sites);
         var y = Functional.BatchNorm(rows, runningMean, runningVar, weight, bias, batchStats, momentum, eps, activation);
-        return ScatterRows(y, sites, IsChannelsLast(input));
+        return ScatterRows(y, sites, input.IsChannelsLast);
     }
-
-    /// <summary>Channels-last in PyTorch's sense (C has unit stride).</summary>
-    internal static bool IsChannelsLast(Tensor t) => t.Rank == 4 && t.Size(1) > 1 && t.Stride(1) == 1 && !(t.Size(3) > 1 && t.Stride(3) == 1);
 
     /// <summary>The (n, C) rows of a dense map's active sites, differentiable (the gradient scatters back, in the input's
     /// layout, zero at masked sites).</summary>
@@ -43,7 +40,7 @@ public static partial class SparseOps
         var rows = Tensor.Empty([sites.Count, input.Size(1)], input.DType, input.Device);
         using (GradMode.NoGrad()) input.Backend.SparseGather(input, sites, rows);
         if (!Differentiable.NeedsGrad(input)) return rows;
-        bool cl = IsChannelsLast(input);
+        bool cl = input.IsChannelsLast;
         return Differentiable.Record("SparseGatherRows", rows, [input], g => [g.Backend.SparseScatter(g.Contiguous(), sites, cl)]);
     }
 

@@ -43,6 +43,10 @@ public sealed partial class Tensor
     public int[] ShapeArray() => (int[])_shape.Clone();
     public int[] StridesArray() => (int[])_strides.Clone();
 
+    /// <summary>Channels-last in PyTorch's sense: a 4-D (N, C, H, W) view whose C has unit stride and whose W does not
+    /// (NHWC strides). Kernels that keep the input's layout test this one definition.</summary>
+    public bool IsChannelsLast => Rank == 4 && _shape[1] > 1 && _strides[1] == 1 && !(_shape[3] > 1 && _strides[3] == 1);
+
     /// <summary>True when the elements lie in row-major order without gaps (size-1 dims ignored; an empty tensor
     /// is contiguous whatever its strides).</summary>
     public bool IsContiguous

@@ -145,8 +145,8 @@ public static class GroupReduceKernel
     }
 
     /// <summary>The group's sum of <paramref name="partial"/>, returned to every thread; leaves <paramref name="sd"/> free
-    /// for the next call (a barrier after the read).</summary>
-    private static double TreeSum(ArrayView<double> sd, int t, int g, double partial)
+    /// for the next call (a barrier after the read). Shared by the norm and optimizer kernels' group sums.</summary>
+    internal static double TreeSum(ArrayView<double> sd, int t, int g, double partial)
     {
         sd[t] = partial;
         Group.Barrier();

@@ -48,14 +48,14 @@ public static class NormKernels
         geo.ChunkRange(q, out int start, out int end);
         double sum = 0.0;
         for (int j = start + t; j < end; j += g) sum += e.ToDouble(x[geo.Offset(j, c)]);
-        double mean = TreeSum(sd, t, g, sum) / (end - start);
+        double mean = GroupReduceKernel.TreeSum(sd, t, g, sum) / (end - start);
         double sq = 0.0;
         for (int j = start + t; j < end; j += g)
         {
             double d = e.ToDouble(x[geo.Offset(j, c)]) - mean;
             sq += d * d;
         }
-        double m2 = TreeSum(sd, t, g, sq);
+        double m2 = GroupReduceKernel.TreeSum(sd, t, g, sq);
         if (t == 0) { partials[2 * q] = mean; partials[2 * q + 1] = m2; }
     }
 
@@ -83,7 +83,7 @@ public static class NormKernels
                 geo.ChunkRange(c * geo.Parts + p, out int start, out int end);
                 s += (end - start) * partials[2 * (c * geo.Parts + p)];
             }
-            mean = TreeSum(sd, t, g, s) / n;
+            mean = GroupReduceKernel.TreeSum(sd, t, g, s) / n;
             double s2 = 0.0;
             for (int p = t; p < geo.Parts; p += g)
             {
@@ -92,7 +92,7 @@ public static class NormKernels
                 double d = partials[2 * q] - mean;
                 s2 += partials[2 * q + 1] + (end - start) * d * d;
             }
-            m2 = TreeSum(sd, t, g, s2);
+            m2 = GroupReduceKernel.TreeSum(sd, t, g, s2);
         }
         if (t != 0) return;
         double variance = m2 / n;
@@ -138,8 +138,8 @@ public static class NormKernels
             sg += gv;
             sgx += gv * (e.ToDouble(x[o]) - mu);
         }
-        double total = TreeSum(sd, t, g, sg);
-        double totalX = TreeSum(sd, t, g, sgx);
+        double total = GroupReduceKernel.TreeSum(sd, t, g, sg);
+        double totalX = GroupReduceKernel.TreeSum(sd, t, g, sgx);
         if (t == 0) { partials[2 * q] = total; partials[2 * q + 1] = totalX; }
     }
 
@@ -159,7 +159,7 @@ public static class NormKernels
             a += partials[2 * (c * geo.Parts + p)];
             b += partials[2 * (c * geo.Parts + p) + 1];
         }
-        double sg = TreeSum(sd, t, g, a), sgx = TreeSum(sd, t, g, b);
+        double sg = GroupReduceKernel.TreeSum(sd, t, g, a), sgx = GroupReduceKernel.TreeSum(sd, t, g, b);
         if (t != 0) return;
         double istd = invStd[c];
         if (geo.HasGradBias != 0) gBias[c] = e.FromDouble(sg);
@@ -194,21 +194,5 @@ public static class NormKernels
         double v = e.ToDouble(y);
         bool pass = act == (int)Activation.Relu ? v > 0.0 : v > 0.0 && v < 6.0;
         return pass ? e.ToDouble(g) : 0.0;
-    }
-
-    /// <summary>The group's sum of <paramref name="partial"/>, returned to every thread; leaves <paramref name="sd"/> free
-    /// for the next call (a barrier after the read). The tree of GroupReduceKernel.</summary>
-    private static double TreeSum(ArrayView<double> sd, int t, int g, double partial)
-    {
-        sd[t] = partial;
-        Group.Barrier();
-        for (int s = g / 2; s > 0; s >>= 1)
-        {
-            if (t < s) sd[t] += sd[t + s];
-            Group.Barrier();
-        }
-        double total = sd[0];
-        Group.Barrier();
-        return total;
     }
 }

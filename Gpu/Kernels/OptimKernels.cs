@@ -57,7 +57,7 @@ public static class OptimKernels
             double d = e.ToDouble(x[o.P + j]);
             sum += d * d;
         }
-        double total = TreeSum(sd, t, g, sum);
+        double total = GroupReduceKernel.TreeSum(sd, t, g, sum);
         if (t == 0) partials[o.SlotBase + q] = total;
         if (q == 0)
             for (int s = Grid.DimX + t; s < o.Slots; s += g) partials[o.SlotBase + s] = 0.0;
@@ -75,7 +75,7 @@ public static class OptimKernels
         int start = total != 0 ? 0 : k * slots, end = total != 0 ? count * slots : start + slots;
         double sum = 0.0;
         for (int j = start + t; j < end; j += g) sum += partials[j];
-        double s = TreeSum(sd, t, g, sum);
+        double s = GroupReduceKernel.TreeSum(sd, t, g, sum);
         if (t == 0) dst[dOffset + (total != 0 ? 0 : k * dStride)] = e.FromDouble(s);
     }
 
@@ -128,8 +128,8 @@ public static class OptimKernels
             else p[o.P + j] = e.Add(pj, e.Mul(u, e.FromDouble(a.NegLr)));
         }
         if (keep == 0) return;                                   // uniform across the launch: no thread waits at a barrier
-        double w = TreeSum(sd, t, g, wSum);
-        double uu = TreeSum(sd, t, g, uSum);
+        double w = GroupReduceKernel.TreeSum(sd, t, g, wSum);
+        double uu = GroupReduceKernel.TreeSum(sd, t, g, uSum);
         if (t == 0) { partials[o.SlotBase + q] = w; partials[uBase + o.SlotBase + q] = uu; }
         if (q == 0)
             for (int s = Grid.DimX + t; s < o.Slots; s += g) { partials[o.SlotBase + s] = 0.0; partials[uBase + o.SlotBase + s] = 0.0; }
@@ -146,8 +146,8 @@ public static class OptimKernels
         int t = Group.IdxX, g = Group.DimX, k = Grid.IdxX;
         double ws = 0.0, us = 0.0;
         for (int j = t; j < slots; j += g) { ws += partials[k * slots + j]; us += partials[uBase + k * slots + j]; }
-        double w = TreeSum(sd, t, g, ws);
-        double u = TreeSum(sd, t, g, us);
+        double w = GroupReduceKernel.TreeSum(sd, t, g, ws);
+        double u = GroupReduceKernel.TreeSum(sd, t, g, us);
         if (t != 0) return;
         T zero = e.FromDouble(0.0), one = e.FromDouble(1.0);
         T wn = e.Transcendental((int)UnaryOp.Sqrt, e.FromDouble(w)), un = e.Transcendental((int)UnaryOp.Sqrt, e.FromDouble(u));
@@ -200,21 +200,5 @@ public static class OptimKernels
             d = a.Nesterov != 0 ? e.Add(d, e.Mul(b, e.FromDouble(a.Mom))) : b;
         }
         p[o.P + i] = e.Add(pj, e.Mul(d, e.FromDouble(a.NegLr)));
-    }
-
-    /// <summary>The group's sum of <paramref name="partial"/>, returned to every thread; <paramref name="sd"/> is free again
-    /// afterwards (a barrier after the read).</summary>
-    private static double TreeSum(ArrayView<double> sd, int t, int g, double partial)
-    {
-        sd[t] = partial;
-        Group.Barrier();
-        for (int s = g / 2; s > 0; s >>= 1)
-        {
-            if (t < s) sd[t] += sd[t + s];
-            Group.Barrier();
-        }
-        double total = sd[0];
-        Group.Barrier();
-        return total;
     }
 }

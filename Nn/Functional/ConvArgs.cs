@@ -53,8 +53,7 @@ internal static class ConvArgs
     }
 
     /// <summary>Channels-last in PyTorch's sense: C has unit stride and W does not (a view with NHWC strides).</summary>
-    public static bool IsChannelsLast(Tensor t)
-        => t.Rank == 4 && t.Size(1) > 1 && t.Stride(1) == 1 && !(t.Size(3) > 1 && t.Stride(3) == 1);
+    public static bool IsChannelsLast(Tensor t) => t.IsChannelsLast;
 
     /// <summary>An unzeroed output on t's device: contiguous, or dense NHWC strides when channelsLast.</summary>
     public static Tensor Empty(int[] shape, Tensor like, bool channelsLast)

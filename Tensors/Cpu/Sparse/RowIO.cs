@@ -15,7 +15,7 @@ internal static class RowIO
         : throw new InvalidOperationException($"Sparse kernels need a cpu {typeof(T).Name} tensor, got {t.DType.Name()} on {t.Device} {ShapeUtil.Format(t.Shape)}.");
 
     /// <summary>Channels-last in PyTorch's sense (C has unit stride).</summary>
-    public static bool IsChannelsLast(Tensor t) => t.Rank == 4 && t.Size(1) > 1 && t.Stride(1) == 1 && !(t.Size(3) > 1 && t.Stride(3) == 1);
+    public static bool IsChannelsLast(Tensor t) => t.IsChannelsLast;
 
     private const int RowBlock = 64, ChannelBlock = 16;
 
