@@ -65,6 +65,7 @@ public sealed partial class IlgpuBackend
     {
         var a = Args(x, w, y, p, written: y);
         if (b is not null) (a.BOff, a.BS, a.HasBias) = (b.Offset, b.Stride(0), 1);
+        if (TryTf32ConvForward<T>(x, w, b, y, a, p.Groups)) return;             // TF32 tensor cores (IlgpuBackend.Tf32.cs)
         var (xv, wv, yv) = (View<T>(x), View<T>(w), View<T>(y));
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
         if (TiledConv && a.Og >= TiledConvMinOutChannels && y.NumElements > 0)
