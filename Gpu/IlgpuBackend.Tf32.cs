@@ -53,7 +53,10 @@ public sealed partial class IlgpuBackend
     public double? Tf32SelfCheckError { get; private set; }
 
     private bool DefaultAllowTf32() =>
-        _accelerator is CudaAccelerator && Tf32Capable && Environment.GetEnvironmentVariable("SPARKLE_TF32") != "0";
+        Tf32Default(_accelerator is CudaAccelerator, Tf32Capable, Environment.GetEnvironmentVariable("SPARKLE_TF32"));
+
+    /// <summary>The default of <see cref="AllowTf32"/>: a capable CUDA device, unless SPARKLE_TF32 is "0".</summary>
+    internal static bool Tf32Default(bool cuda, bool capable, string? env) => cuda && capable && env != "0";
 
     private bool UseTf32 => AllowTf32 && Tf32Capable && EnsureTf32SelfCheck();
 

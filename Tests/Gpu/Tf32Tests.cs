@@ -35,3 +35,61 @@ public class Tf32PtxTests(ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>Host checks of <see cref="Tf32Fragment"/> against the PTX ISA's m16n8k8 .tf32 fragment table, written here
+/// as the inverse map (which lane and register hold element (row, col)).</summary>
+public class Tf32FragmentTests
+{
+    [Fact]
+    public void MappingMatchesThePtxIsaTable()
+    {
+        var seenA = new HashSet<(int, int)>();
+        var seenB = new HashSet<(int, int)>();
+        var seenC = new HashSet<(int, int)>();
+        for (int lane = 0; lane < 32; lane++)
+        {
+            for (int r = 0; r < 4; r++)
+            {
+                int row = Tf32Fragment.ARow(lane, r), col = Tf32Fragment.ACol(lane, r);
+                Assert.Equal(((row % 8) * 4 + col % 4, row / 8 + 2 * (col / 4)), (lane, r));
+                seenA.Add((row, col));
+                row = Tf32Fragment.CRow(lane, r); col = Tf32Fragment.CCol(lane, r);
+                Assert.Equal(((row % 8) * 4 + col / 2, (row / 8) * 2 + col % 2), (lane, r));
+                seenC.Add((row, col));
+            }
+            for (int r = 0; r < 2; r++)
+            {
+                int k = Tf32Fragment.BRow(lane, r), n = Tf32Fragment.BCol(lane, r);
+                Assert.Equal((n * 4 + k % 4, k / 4), (lane, r));
+                seenB.Add((k, n));
+            }
+        }
+        Assert.Equal(128, seenA.Count);   // 16x8 A, 8x8 B, 16x8 C: every element exactly once
+        Assert.Equal(64, seenB.Count);
+        Assert.Equal(128, seenC.Count);
+        Assert.All(seenA, e => Assert.True(e.Item1 < 16 && e.Item2 < 8));
+        Assert.All(seenB, e => Assert.True(e.Item1 < 8 && e.Item2 < 8));
+        Assert.All(seenC, e => Assert.True(e.Item1 < 16 && e.Item2 < 8));
+    }
+
+    [Fact]
+    public void RoundTf32IsRoundToNearestTiesAway()
+    {
+        Assert.Equal(1.0f, Tf32Fragment.RoundTf32(1.0f + MathF.Pow(2, -12)));               // below half an ulp (2^-11)
+        Assert.Equal(1.0f + MathF.Pow(2, -10), Tf32Fragment.RoundTf32(1.0f + MathF.Pow(2, -11)));   // tie: away from zero
+        Assert.Equal(-1.0f - MathF.Pow(2, -10), Tf32Fragment.RoundTf32(-1.0f - MathF.Pow(2, -11)));
+        Assert.Equal(2.0f, Tf32Fragment.RoundTf32(BitConverter.Int32BitsToSingle(0x3FFFFFFF)));  // carry into the exponent
+        Assert.Equal(float.PositiveInfinity, Tf32Fragment.RoundTf32(float.PositiveInfinity));
+        Assert.True(float.IsNaN(Tf32Fragment.RoundTf32(float.NaN)));
+    }
+
+    [Fact]
+    public void DefaultIsOnOnlyForCapableCudaWithoutSparkleTf32Zero()
+    {
+        Assert.True(Sparkle.Gpu.IlgpuBackend.Tf32Default(cuda: true, capable: true, env: null));
+        Assert.True(Sparkle.Gpu.IlgpuBackend.Tf32Default(true, true, "1"));
+        Assert.False(Sparkle.Gpu.IlgpuBackend.Tf32Default(true, true, "0"));
+        Assert.False(Sparkle.Gpu.IlgpuBackend.Tf32Default(true, false, null));   // sm < 80
+        Assert.False(Sparkle.Gpu.IlgpuBackend.Tf32Default(false, true, null));   // the warp-32 simulator
+    }
+}
