@@ -114,6 +114,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         {
             case GemmKernel.Vector512: pass.Run<MicroKernelV512<T>>(); break;
             case GemmKernel.Vector256: pass.Run<MicroKernelV256<T>>(); break;
+            case GemmKernel.Vector128: pass.Run<MicroKernelV128<T>>(); break;
             default: pass.Run<MicroKernelScalar<T>>(); break;
         }
     }

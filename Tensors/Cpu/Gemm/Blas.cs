@@ -56,6 +56,9 @@ internal static class Blas
             case GemmKernel.Vector256:
                 GemmDriver<T, MicroKernelV256<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);
                 break;
+            case GemmKernel.Vector128:
+                GemmDriver<T, MicroKernelV128<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);
+                break;
             default:
                 GemmDriver<T, MicroKernelScalar<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);
                 break;
