@@ -1,7 +1,7 @@
 namespace Sparkle.Tensors.Cpu.Gemm;
 
 /// <summary>The register micro-kernels the packed GEMM can run; the CPU backend derives its one from
-/// <see cref="CpuKernelOptions.Isa"/>. <see cref="Auto"/> is the host's (<see cref="GemmKernels.Best"/>).</summary>
+/// <see cref="CpuKernelOptions.Isa"/>. <see cref="Auto"/> is the default options' (<see cref="GemmKernels.Best"/>).</summary>
 internal enum GemmKernel { Auto, Vector512, Vector256, Vector128, Scalar }
 
 /// <summary>
@@ -11,6 +11,7 @@ internal enum GemmKernel { Auto, Vector512, Vector256, Vector128, Scalar }
 /// </summary>
 internal static class GemmKernels
 {
-    /// <summary>The micro-kernel of <see cref="CpuIsas.Host"/>.</summary>
-    public static GemmKernel Best { get; } = new CpuKernelOptions().GemmKernel;
+    /// <summary>The micro-kernel of the default options: the host's best family, or the one SPARKLE_ISA names (so that
+    /// direct <see cref="Blas.Gemm{T}"/> callers follow the setting too).</summary>
+    public static GemmKernel Best { get; } = CpuKernelOptions.Default.GemmKernel;
 }
