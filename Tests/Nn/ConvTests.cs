@@ -109,12 +109,43 @@ public class ConvTests
         CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
     }
 
-    [Property(MaxTest = 12)]
+    /// <summary>The depthwise kernels at 256 bits (Avx2, Avx512) and at 128 (V128, Scalar), each forced.</summary>
+    [Property(MaxTest = 20)]
     public void DepthwiseMatchesReferenceLoops(int seed)
     {
         var rng = new Random(seed);
         var k = ConvCase.Random(rng, maxHW: 14, depthwise: true) with { Og = 1 };
-        CheckCase(rng, k, rng.Next(2) == 0 ? DType.Float32 : DType.Float64, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0);
+        var path = rng.Next(2) == 0 ? KernelPath.Direct256 : KernelPath.Direct128;
+        CheckCase(rng, k, rng.Next(2) == 0 ? DType.Float32 : DType.Float64, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
+    }
+
+    /// <summary>The depthwise kernels compute each output lane with the same taps in the same order at both widths:
+    /// the 128-bit kernels give the 256-bit kernels' bits, forward and input gradient, both layouts. (The weight
+    /// gradient sums over pixels in vector lanes when it vectorises along rows, so its order follows the width; the
+    /// reference test checks it at both.)</summary>
+    [Property(MaxTest = 12)]
+    public void DepthwiseWidthsAgreeBitwise(int seed)
+    {
+        var rng = new Random(seed);
+        var k = ConvCase.Random(rng, maxHW: 14, depthwise: true) with { Og = 1 };
+        var dt = rng.Next(2) == 0 ? DType.Float32 : DType.Float64;
+        var layout = Layouts[rng.Next(Layouts.Length)];
+        var x0 = Activation(rng, k.XShape, dt, layout);
+        var w0 = Weight(rng, k.WShape, dt);
+        var dy = Activation(rng, k.YShape, dt, rng.Next(2) == 0 ? ActLayout.ChannelsLast : ActLayout.Contiguous);
+        (long[] Y, long[] Dx) Run(KernelPath path)
+        {
+            var x = Cpu(path).Adopt(x0).RequireGrad();
+            var w = Cpu(path).Adopt(w0).RequireGrad();
+            var y = Functional.Conv2d(x, w, null, [k.SH, k.SW], [k.PH, k.PW], [k.DH, k.DW], k.G);
+            var yBits = ElementwiseReference.Bits(y);
+            y.Backward(dy);
+            return (yBits, ElementwiseReference.Bits(x.Grad!));
+        }
+        var (wide, narrow) = (Run(KernelPath.Direct256), Run(KernelPath.Direct128));
+        string what = $"{k} {dt.Name()} x:{layout}";
+        Assert.True(wide.Y.SequenceEqual(narrow.Y), what + " forward");
+        Assert.True(wide.Dx.SequenceEqual(narrow.Dx), what + " grad input");
     }
 
     /// <summary>Sizes past one k block (K = 360 > 256), one A block (150 > 144 rows), several pixel chunks, groups.</summary>
