@@ -1,17 +1,33 @@
 # The official SparK pre-training step (masked-dense algorithm, SPARK.md §1-§5) in plain PyTorch, for timing on the GPU
-# machine next to Sparkle's device step (issue 8). A port of shared/refbench/SparkModel.cs + Lamb.cs (TorchSharp).
-# Usage: python3 spark_step.py [arch r18|r50] [input 96] [batch 32] [reps 5] [width 768]
-import math, sys, time
+# machine next to Sparkle's device step (issues 8, 16). A port of shared/refbench/SparkModel.cs + Lamb.cs (TorchSharp), plus
+# the official sparse ConvNeXt (SPARK.md §4.2: SparseConv2d, SparseConvNeXtLayerNorm, the block's re-mask).
+# Usage: python3 spark_step.py [arch r18|r50|cnxt] [input 96] [batch 32] [reps 5] [width 768] [--tf32 0|1] [--device cuda|cpu]
+# Prints one line: torch spark ARCH SIZE bBATCH tf32=T device=D step median_ms=.. min_ms=.. img_s=.. peak_mb=.. reserved_mb=.. loss=..
+# Step times: 2 warm-up steps (cuDNN autotuning, allocator), then REPS timed steps, each ended by a device synchronize.
+# peak_mb: torch.cuda.max_memory_allocated over the timed steps (the peak is reset after the warm-up, as Sparkle's
+# device_peak_mb is), in MiB; reserved_mb: max_memory_reserved over the same steps (the caching allocator's footprint).
+import argparse, math, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-arch = sys.argv[1] if len(sys.argv) > 1 else "r18"
-inp_size = int(sys.argv[2]) if len(sys.argv) > 2 else 96
-batch = int(sys.argv[3]) if len(sys.argv) > 3 else 32
-reps = int(sys.argv[4]) if len(sys.argv) > 4 else 5
-width = int(sys.argv[5]) if len(sys.argv) > 5 else 768
-dev = torch.device("cuda")
+ap = argparse.ArgumentParser()
+ap.add_argument("arch", nargs="?", default="r18", choices=["r18", "r50", "cnxt", "resnet18", "resnet50", "convnext_tiny"])
+ap.add_argument("input", nargs="?", type=int, default=96)
+ap.add_argument("batch", nargs="?", type=int, default=32)
+ap.add_argument("reps", nargs="?", type=int, default=5)
+ap.add_argument("width", nargs="?", type=int, default=768)
+ap.add_argument("--tf32", type=int, choices=[0, 1], default=1,
+                help="1: TF32 in cuDNN convolutions and cuBLAS matmuls (cuDNN's default; matmul's default is off, so 1 turns it on); 0: exact FP32")
+ap.add_argument("--device", default="cuda", help="cuda (the GPU machine) or cpu (rehearsal at small sizes)")
+ap.add_argument("--warmup", type=int, default=2)
+args = ap.parse_args()
+arch = {"resnet18": "r18", "resnet50": "r50", "convnext_tiny": "cnxt"}.get(args.arch, args.arch)
+inp_size, batch, reps, width = args.input, args.batch, args.reps, args.width
+dev = torch.device(args.device)
+cuda = dev.type == "cuda"
+torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
+torch.backends.cudnn.allow_tf32 = bool(args.tf32)
 torch.backends.cudnn.benchmark = True
 f = inp_size // 32
 len_keep = round(f * f * 0.4)
@@ -25,10 +41,12 @@ class Mask:
             self.cache[h] = (b, b.float())
         return self.cache[h]
 
-class SpConv(nn.Conv2d):
-    def __init__(self, cin, cout, k, s=1, p=0):
-        super().__init__(cin, cout, k, s, p, bias=False)
-        nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+class SpConv(nn.Conv2d):   # SparseConv2d: the dense conv, then the output re-masked
+    def __init__(self, cin, cout, k, s=1, p=0, groups=1, bias=False, trunc=False):
+        super().__init__(cin, cout, k, s, p, groups=groups, bias=bias)
+        if trunc: trunc_(self.weight, .02, -2, 2)           # ConvNeXt: trunc_normal(.02), bias 0
+        else: nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+        if bias: nn.init.zeros_(self.bias)
     def forward(self, x, m): y = super().forward(x); return y * m.at(y.shape[2])[1]
 
 class SpBN(nn.BatchNorm1d):   # the official gather -> BN1d -> scatter
@@ -39,10 +57,22 @@ class SpBN(nn.BatchNorm1d):   # the official gather -> BN1d -> scatter
         out[b] = super().forward(bhwc[b])
         return out.permute(0, 3, 1, 2)
 
+class SpLN(nn.LayerNorm):   # SparseConvNeXtLayerNorm (sparse): LN over C at the active positions, zeros elsewhere
+    def __init__(self, c, channels_last): super().__init__(c, eps=1e-6); self.cl = channels_last
+    def forward(self, x, m):
+        bhwc = x if self.cl else x.permute(0, 2, 3, 1)
+        ii = m.at(bhwc.shape[1])[0].squeeze(1)
+        out = torch.zeros_like(bhwc)
+        out[ii] = super().forward(bhwc[ii])
+        return out if self.cl else out.permute(0, 3, 1, 2)
+
 def drop_path(x, p, training):
     if p == 0 or not training: return x
     keep = 1 - p
     return x.div(keep) * (torch.rand(x.shape[0], 1, 1, 1, device=x.device) + keep).floor_()
+
+def trunc_(t, std, a, b):
+    with torch.no_grad(): return nn.init.trunc_normal_(t, 0, std, a, b)
 
 class Block(nn.Module):
     def __init__(self, cin, planes, stride, dp, bottleneck):
@@ -66,6 +96,40 @@ class Block(nn.Module):
         o = drop_path(o, self.dp, self.training)
         sc = x if self.down is None else self.down[1](self.down[0](x, m), m)
         return (o + sc).relu()
+
+class CnxBlock(nn.Module):   # the official ConvNeXt block in sparse mode (SPARK.md §4.2, steps 1-11)
+    def __init__(self, dim, dp):
+        super().__init__()
+        self.dp = dp
+        self.dwconv = SpConv(dim, dim, 7, 1, 3, groups=dim, bias=True, trunc=True)
+        self.norm = SpLN(dim, True)
+        self.pwconv1, self.pwconv2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+        for l in (self.pwconv1, self.pwconv2): trunc_(l.weight, .02, -2, 2); nn.init.zeros_(l.bias)
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
+    def forward(self, x, m):
+        y = self.dwconv(x, m).permute(0, 2, 3, 1)
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y, m)))) * self.gamma
+        y = y.permute(0, 3, 1, 2) * m.at(x.shape[2])[1]      # the re-mask: the Linear biases made masked sites non-zero
+        return x + drop_path(y, self.dp, self.training)
+
+class ConvNeXtEncoder(nn.Module):   # ConvNeXt-T: depths 3,3,9,3, dims 96..768, 4x4/4 stem, drop path linspace(0, 0.1)
+    def __init__(self, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), dp=0.1):
+        super().__init__()
+        self.chs = list(dims)
+        self.down = nn.ModuleList([nn.ModuleList([SpConv(3, dims[0], 4, 4, bias=True, trunc=True), SpLN(dims[0], False)])])
+        for i in range(1, 4):
+            self.down.append(nn.ModuleList([SpLN(dims[i - 1], False), SpConv(dims[i - 1], dims[i], 2, 2, bias=True, trunc=True)]))
+        rates, j = torch.linspace(0, dp, sum(depths)).tolist(), 0
+        self.stages = nn.ModuleList()
+        for i in range(4):
+            self.stages.append(nn.ModuleList([CnxBlock(dims[i], rates[j + k]) for k in range(depths[i])])); j += depths[i]
+    def forward(self, x, m):
+        feats = []
+        for i in range(4):
+            for layer in self.down[i]: x = layer(x, m)
+            for blk in self.stages[i]: x = blk(x, m)
+            feats.append(x)
+        return feats
 
 class Encoder(nn.Module):
     def __init__(self, arch):
@@ -91,9 +155,6 @@ class Encoder(nn.Module):
             feats.append(x)
         return feats
 
-def trunc_(t, std, a, b):
-    with torch.no_grad(): return nn.init.trunc_normal_(t, 0, std, a, b)
-
 class UNetBlock(nn.Module):
     def __init__(self, cin, cout):
         super().__init__()
@@ -107,11 +168,12 @@ class UNetBlock(nn.Module):
 class SparK(nn.Module):
     def __init__(self):
         super().__init__()
-        self.enc = Encoder(arch)
+        self.enc = ConvNeXtEncoder() if arch == "cnxt" else Encoder(arch)
         self.dec = nn.ModuleList([UNetBlock(width >> i, width >> (i + 1)) for i in range(5)])
         self.proj = nn.Conv2d(width >> 5, 3, 1); trunc_(self.proj.weight, .02, -2, 2); nn.init.zeros_(self.proj.bias)
         chs = self.enc.chs[::-1]
-        self.norms = nn.ModuleList([SpBN(e) for e in chs])
+        # densify norms: sparse BN for ResNets, sparse channels-first LN for ConvNeXt (SPARK.md §4.4)
+        self.norms = nn.ModuleList([SpLN(e, False) if arch == "cnxt" else SpBN(e) for e in chs])
         self.tokens = nn.ParameterList([nn.Parameter(trunc_(torch.empty(1, e, 1, 1), .02, -.02, .02)) for e in chs])
         self.projs = nn.ModuleList([nn.Identity() if i == 0 and e == width else nn.Conv2d(e, width >> i, 1 if i == 0 else 3, 1, 0 if i == 0 else 1)
                                     for i, e in enumerate(chs)])
@@ -167,17 +229,25 @@ class Lamb:
 
 torch.manual_seed(0)
 model = SparK().to(dev).train()
-opt = Lamb(model, 2e-4 * batch / 256, 0.04)
+opt = Lamb(model, 2e-4 * batch / 256, 0.04, beta2=0.999 if arch == "cnxt" else 0.95)
 x = torch.randn(batch, 3, inp_size, inp_size, device=dev)
 def step():
     loss = model.loss(x)
     for p in model.parameters(): p.grad = None
     loss.backward(); opt.step()
     return loss
-for _ in range(2): step()
-torch.cuda.synchronize()
+def sync():
+    if cuda: torch.cuda.synchronize()
+for _ in range(args.warmup): step()
+sync()
+if cuda: torch.cuda.reset_peak_memory_stats()
 times = []
 for _ in range(reps):
-    t0 = time.perf_counter(); l = step(); torch.cuda.synchronize(); times.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter(); l = step(); sync(); times.append((time.perf_counter() - t0) * 1000)
 times.sort()
-print(f"torch spark {arch} {inp_size} b{batch} step median_ms={times[len(times) // 2]:.1f} min_ms={times[0]:.1f} loss={l.item():.4f} torch={torch.__version__} gpu={torch.cuda.get_device_name()}")
+med = times[len(times) // 2]
+peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else 0
+reserved = torch.cuda.max_memory_reserved() / 2**20 if cuda else 0
+name = torch.cuda.get_device_name().replace(" ", "_") if cuda else "cpu"
+print(f"torch spark {arch} {inp_size} b{batch} tf32={args.tf32} device={args.device} step median_ms={med:.1f} min_ms={times[0]:.1f} "
+      f"img_s={batch / med * 1000:.1f} peak_mb={peak:.0f} reserved_mb={reserved:.0f} loss={l.item():.4f} torch={torch.__version__} gpu={name}")
