@@ -29,7 +29,12 @@ internal static class Help
         "reconstruct" => "sparkle reconstruct CKPT [--images 8] [--data SPEC] [--output FILE] [--seed 1]   picture grid from a with-decoder checkpoint",
         "export" => "sparkle export CKPT [--output FILE]   timm-style encoder file from a with-decoder checkpoint",
         "info" => "sparkle info [--model resnet50] [--input-size 224] [--dec-width 768] [--shapes]   parameter counts and shapes",
-        "bench" => "sparkle bench [pretrain options, --device too] [--reps 5]   timed SparK training steps on random data",
+        "bench" => """
+            sparkle bench [pretrain options, --device too] [--reps 5]   timed SparK training steps on random data
+              e.g. --model resnet50 --input-size 224 --batch-size 64 --dec-width 768 --device cuda (SPARKLE_TF32=0: exact FP32)
+              prints the step time, the per-step counters and one line for scripts:
+              bench_result model=.. input=.. batch=.. ... step_ms=.. min_ms=.. img_s=.. peak_mb=.. launches_per_step=.. loss=..
+            """,
         _ => Program.Usage,
     };
 }

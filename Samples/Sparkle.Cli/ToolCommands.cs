@@ -104,5 +104,16 @@ public static class ToolCommands
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"bench spark {o.Model}{(o.UseSmallStem ? "-small" : "")} {o.InputSize}px b{o.BatchSize} mask {o.Mask} dec {o.DecWidth} {o.Threads} threads {device.Device}: step median {median:F1} ms, min {t.MinMs:F1} ms, {o.BatchSize / median * 1000:F1} img/s, loss {t.LastLoss:F4}"));
         console.WriteLine(t.Counters.ToString());
+        // One key=value line for scripts (Samples/GpuCheck/gpu-session.sh parses it beside torch/spark_step.py's line).
+        // tf32_env: SPARKLE_TF32 as this process saw it (0 = exact FP32 on CUDA; unset = the backend's default).
+        console.WriteLine(ResultLine(o, device.Device, t));
     }
+
+    /// <summary><c>bench_result model=M input=N batch=B small_stem=0|1 dec_width=W device=D tf32_env=V step_ms=X min_ms=X
+    /// img_s=X peak_mb=N launches_per_step=N loss=X</c>: the step median and minimum over the timed steps, images per
+    /// second at the median, and the device's peak MiB in use over the timed steps (<see cref="Sparkle.Tensors.Backend.StepCounters.DevicePeakMb"/>).</summary>
+    internal static string ResultLine(PretrainArgs o, Device device, StepTimings t) => string.Create(CultureInfo.InvariantCulture,
+        $"bench_result model={o.Model} input={o.InputSize} batch={o.BatchSize} small_stem={(o.UseSmallStem ? 1 : 0)} dec_width={o.DecWidth} device={device} " +
+        $"tf32_env={Environment.GetEnvironmentVariable("SPARKLE_TF32") ?? "unset"} step_ms={t.MedianMs:F1} min_ms={t.MinMs:F1} " +
+        $"img_s={o.BatchSize / t.MedianMs * 1000:F2} peak_mb={t.Counters.DevicePeakMb} launches_per_step={t.Counters.LaunchesPerStep} loss={t.LastLoss:F4}");
 }

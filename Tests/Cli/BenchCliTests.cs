@@ -16,6 +16,9 @@ public partial class BenchCliTests(ITestOutputHelper log)
     [GeneratedRegex(@"^launches_per_step=(\d+) host_reads_per_step=(\d+) device_allocs_per_step=(\d+) device_peak_mb=(\d+)$", RegexOptions.Multiline)]
     private static partial Regex CounterLine();
 
+    [GeneratedRegex(@"^bench_result model=(\S+) input=(\d+) batch=(\d+) small_stem=[01] dec_width=\d+ device=(\S+) tf32_env=\S+ step_ms=([\d.]+) min_ms=([\d.]+) img_s=([\d.]+) peak_mb=(\d+) launches_per_step=(\d+) loss=([\d.]+)$", RegexOptions.Multiline)]
+    private static partial Regex ResultLine();
+
     /// <summary>The four numbers of the counter line in <paramref name="output"/>, which must also hold the step time.</summary>
     internal static long[] Counters(string output)
     {
@@ -37,6 +40,17 @@ public partial class BenchCliTests(ITestOutputHelper log)
         Assert.Equal(1, c[1]);                       // host reads: the loss, nothing else
         Assert.InRange(c[2], 0, 1000);               // device allocations
         Assert.InRange(c[3], 0, 64);                 // peak MB: a few KB of tensors round to 0 or 1
+        // The line for scripts repeats the step time and the counters, and adds images/s (batch / median step).
+        var r = ResultLine().Match(output.ToString());
+        Assert.True(r.Success, $"no bench_result line in:\n{output}");
+        Assert.Equal("8", r.Groups[2].Value);
+        Assert.Equal("2", r.Groups[3].Value);
+        Assert.Equal("ilgpu-cpu:0", r.Groups[4].Value);
+        double ms = double.Parse(r.Groups[5].Value, CultureInfo.InvariantCulture), imgs = double.Parse(r.Groups[7].Value, CultureInfo.InvariantCulture);
+        Assert.True(ms > 0 && double.Parse(r.Groups[6].Value, CultureInfo.InvariantCulture) <= ms);
+        Assert.InRange(imgs, 2000 / ms * 0.99 - 0.005, 2000 / ms * 1.01 + 0.005);   // printed with 2 decimals
+        Assert.Equal(c[3], long.Parse(r.Groups[8].Value, CultureInfo.InvariantCulture));
+        Assert.Equal(c[0], long.Parse(r.Groups[9].Value, CultureInfo.InvariantCulture));
     }
 
     /// <summary>The real thing: ResNet-18 (small stem) on the simulator. Slow (minutes), so not in CI.</summary>

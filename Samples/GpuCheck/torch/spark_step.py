@@ -250,4 +250,4 @@ peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else 0
 reserved = torch.cuda.max_memory_reserved() / 2**20 if cuda else 0
 name = torch.cuda.get_device_name().replace(" ", "_") if cuda else "cpu"
 print(f"torch spark {arch} {inp_size} b{batch} tf32={args.tf32} device={args.device} step median_ms={med:.1f} min_ms={times[0]:.1f} "
-      f"img_s={batch / med * 1000:.1f} peak_mb={peak:.0f} reserved_mb={reserved:.0f} loss={l.item():.4f} torch={torch.__version__} gpu={name}")
+      f"img_s={batch / med * 1000:.2f} peak_mb={peak:.0f} reserved_mb={reserved:.0f} loss={l.item():.4f} torch={torch.__version__} gpu={name}")
