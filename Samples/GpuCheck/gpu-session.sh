@@ -36,13 +36,14 @@ command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,
 
 # 1. Agreement first, with short limits: device vs CPU ops at 1M elements and the SparK loss path; one full-size SparK
 #    step (R18 96 b2) device vs CPU, every gradient; every convolution of the three encoders and the decoder at real
-#    sizes (exact FP32, bound 1e-4; then TF32, bound 5e-3); the TF32 check (its own mode; tolerated if absent).
+#    sizes (exact FP32, bound 1e-4; then TF32, bound 5e-3); the TF32 tensor-core GEMM/conv check (Tf32Check.cs).
 if [ "$SIZES" = full ]; then AGREE=(r18 96 2); CONV=full; else AGREE=(r18 64 2); CONV=small; fi
 run 25 "$CHECK" "$GK"
 run 40 "$CHECK" spark-agree "${AGREE[@]}" "$GK"
 run 60 env SPARKLE_TF32=0 "$CHECK" conv "$GK" "$CONV"
 run 35 "$CHECK" conv "$GK" "$CONV"
-run 20 "$CHECK" tf32 "$GK"
+if [ "$GK" = cuda ]; then TF32MODE=tf32; else TF32MODE=tf32-sim; fi   # tf32: cuda:0 at real sizes; tf32-sim: the warp-32 simulator
+run 20 "$CHECK" "$TF32MODE"
 
 # 2. Timing: the real training step (forward, backward, LAMB) of `sparkle bench` beside PyTorch's official masked-dense
 #    SparK step, same model/size/batch/decoder width 768; TF32 on (the default) for all three models, then exact FP32.
