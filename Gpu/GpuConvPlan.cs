@@ -18,12 +18,14 @@ public enum GpuConvKernel
 
 /// <summary>
 /// What <see cref="IlgpuBackend.PlanConv"/> decided for one geometry and pass: the kernel, the GEMM it computes per group
-/// (M x N, reducing K; for the direct kernels the element count and the length of each sum), the block tile, thread group
+/// (M x N, reducing K; the direct kernels compute the same product, one thread per element), the block tile, thread group
 /// and register micro-tile of the tiled kernel, and the split of the weight gradient's reduction (Parts chunks of Chunk
-/// positions, plus one finishing launch). The passes run exactly this plan.
+/// positions, plus one finishing launch). The tiled input gradient runs one GEMM per stride phase (Phases = SH·SW; N and K
+/// are then those of the largest phase). Macs: the multiply-adds of the GEMMs the kernel runs (Σ over groups and phases
+/// of M·N·K, zero taps in the padding included; the direct kernels' all-taps product). The passes run exactly this plan.
 /// </summary>
 public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Groups, long M, long N, long K,
-    int Tx, int Ty, int Micro, int Parts, int Chunk)
+    int Tx, int Ty, int Micro, int Parts, int Chunk, int Phases, long Macs)
 {
     /// <summary>Block tile rows (M) and columns (N) of the tiled kernel; 0 for the direct kernels.</summary>
     public int TileM => Kernel == GpuConvKernel.TiledGemm ? Micro * Ty : 0;
@@ -41,7 +43,7 @@ public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Gro
 
     public override string ToString()
     {
-        string split = Parts > 1 ? $", split-K {Parts} parts of {Chunk} + finish" : "";
+        string split = (Parts > 1 ? $", split-K {Parts} parts of {Chunk} + finish" : "") + (Phases > 1 ? $", {Phases} stride phases" : "");
         return Kernel == GpuConvKernel.TiledGemm
             ? $"{Pass}: tiled implicit GEMM, {Groups} x ({M} x {N}, K {K}), {TileM}x{TileN} tiles, {Tx}x{Ty} threads, {Micro}x{Micro} micro-tile{split}"
             : $"{Pass}: {(Kernel == GpuConvKernel.Depthwise ? "depthwise" : "direct")}, one thread per element of {Groups} x ({M} x {N}), sums of K {K}{split}";

@@ -65,8 +65,8 @@ public sealed partial class IlgpuBackend
     /// (the conv's shapes for every pass; ConvTranspose2d's forward is <see cref="GpuConvPass.BackwardInput"/>). Rules: the
     /// tiled implicit GEMM where <see cref="TiledConv"/> is on, the pass's GEMM has at least
     /// <see cref="TiledConvMinOutChannels"/> rows per group (forward and weight gradient: O/groups; input gradient:
-    /// C/groups) and the grid fits; else the depthwise (C/groups = O/groups = 1) or direct per-element kernels. The
-    /// weight gradient splits its N·OH·OW reduction by <see cref="ConvWeightGradChunk"/> (at most 256 parts and 16M
+    /// C/groups) and the grid fits (the input gradient also needs stride or dilation 1 per axis: it runs one GEMM per
+    /// stride phase); else the depthwise (C/groups = O/groups = 1) or direct per-element kernels. The weight gradient splits its N·OH·OW reduction by <see cref="ConvWeightGradChunk"/> (at most 256 parts and 16M
     /// partial elements), for every kernel.</summary>
     public GpuConvPlan PlanConv(GpuConvPass pass, ReadOnlySpan<int> input, ReadOnlySpan<int> weight, ReadOnlySpan<int> output, in Conv2dParams p)
         => Plan(pass, Geometry(input, weight, output, p), p.Groups);
@@ -91,11 +91,26 @@ public sealed partial class IlgpuBackend
             parts = chunk == 0 ? 1 : (int)((k + chunk - 1) / chunk);
             chunk = Math.Max(chunk, 1);
         }
+        // The tiled input gradient runs one GEMM per stride phase over just its taps (ConvPhase): exact when the stride
+        // or the dilation is 1 on each axis; its N and K are those of the largest phase.
+        bool phased = pass == GpuConvPass.BackwardInput;
+        bool phasable = !phased || ((a.SH == 1 || a.DH == 1) && (a.SW == 1 || a.DW == 1));
+        int phases = phased ? a.SH * a.SW : 1;
+        long pn = 0, pk = 0, pmacs = 0;
+        for (int rh = 0; phased && rh < a.SH; rh++)
+            for (int rw = 0; rw < a.SW; rw++)
+            {
+                long np = (long)a.N * ConvPhase.Count(a.H, rh, a.SH) * ConvPhase.Count(a.W, rw, a.SW);
+                long kp = (long)a.Og * ConvPhase.Count(a.KH, (rh + a.PH) % a.SH, a.SH) * ConvPhase.Count(a.KW, (rw + a.PW) % a.SW, a.SW);
+                (pn, pk, pmacs) = (Math.Max(pn, np), Math.Max(pk, kp), pmacs + groups * m * np * kp);
+            }
         var (tx, ty) = GemmGroup();
-        long gx = (n + TiledGemm.Micro * tx - 1) / (TiledGemm.Micro * tx), gy = (m + TiledGemm.Micro * ty - 1) / (TiledGemm.Micro * ty);
-        bool tiled = TiledConv && m >= TiledConvMinOutChannels && gx <= int.MaxValue && gy <= 65535 && (long)groups * parts <= 65535;
+        long tn = phased ? pn : n;
+        long gx = (tn + TiledGemm.Micro * tx - 1) / (TiledGemm.Micro * tx), gy = (m + TiledGemm.Micro * ty - 1) / (TiledGemm.Micro * ty);
+        bool tiled = TiledConv && phasable && m >= TiledConvMinOutChannels && gx <= int.MaxValue && gy <= 65535 && (long)groups * parts * phases <= 65535;
         var kernel = tiled ? GpuConvKernel.TiledGemm : a.Cg == 1 && a.Og == 1 ? GpuConvKernel.Depthwise : GpuConvKernel.Direct;
-        return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, TiledGemm.Micro, parts, chunk);
+        if (tiled && phased) return new GpuConvPlan(pass, kernel, groups, m, pn, pk, tx, ty, TiledGemm.Micro, parts, chunk, phases, pmacs);
+        return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, TiledGemm.Micro, parts, chunk, 1, groups * m * n * k);
     }
 
     private void ConvForward<T, TE>(Tensor x, Tensor w, Tensor? b, Tensor y, in Conv2dParams p) where T : unmanaged where TE : struct, IElement<T>
@@ -169,7 +184,7 @@ public sealed partial class IlgpuBackend
 
     /// <summary>The tiled kernels' grid: (N tiles, M tiles, groups·parts), a 1-D group of TX·TY threads.</summary>
     private static KernelConfig Config(GpuConvPlan plan) => new(
-        new Index3D((int)((plan.N + plan.TileN - 1) / plan.TileN), (int)((plan.M + plan.TileM - 1) / plan.TileM), plan.Groups * plan.Parts),
+        new Index3D((int)((plan.N + plan.TileN - 1) / plan.TileN), (int)((plan.M + plan.TileM - 1) / plan.TileM), plan.Groups * plan.Parts * plan.Phases),
         new Index3D(plan.Tx * plan.Ty, 1, 1));
 
     private static long Threads(GpuConvPlan plan)

@@ -15,53 +15,81 @@ public struct ConvWeightGradArgs
     public int TapMajor;
 }
 
-/// <summary>A of the input gradient: W_gᵀ[c, k] = w[g·Og + o, c, ky, kx] with k = (o, ky, kx), KW fastest
-/// (M = C/groups, K = O/groups·KH·KW).</summary>
+/// <summary>
+/// The input gradient split into stride phases: the input pixels with ih % SH = rh and iw % SW = rw are read only by the
+/// taps ky = ky0 + SH·t (ky0 = (rh + PH) % SH) and kx = kx0 + SW·u, so each phase is its own GEMM over just those taps
+/// (a stride-2 pass does a quarter of the multiply-adds of the all-taps GEMM, whose other taps are zero). Grid z =
+/// g·SH·SW + rh·SW + rw. Exact when SH = 1 or DH = 1 (and the same for the width): then th = ih + PH − ky·DH is a
+/// multiple of SH for every such tap; the planner runs the direct kernel otherwise.
+/// </summary>
+public static class ConvPhase
+{
+    /// <summary>Group, phase and that phase's taps (first tap and count per axis) of grid z.</summary>
+    public static void Of(ConvArgs a, int z, out int g, out int rh, out int rw, out int ky0, out int kx0, out int nky, out int nkx)
+    {
+        int phases = a.SH * a.SW;
+        g = z / phases;
+        int ph = z - g * phases;
+        rh = ph / a.SW; rw = ph - rh * a.SW;
+        ky0 = (rh + a.PH) % a.SH; kx0 = (rw + a.PW) % a.SW;
+        nky = a.KH > ky0 ? (a.KH - ky0 + a.SH - 1) / a.SH : 0;
+        nkx = a.KW > kx0 ? (a.KW - kx0 + a.SW - 1) / a.SW : 0;
+    }
+
+    /// <summary>Input rows (or columns) of phase r: r, r + S, ... below the size.</summary>
+    public static int Count(int size, int r, int s) => size > r ? (size - r + s - 1) / s : 0;
+}
+
+/// <summary>A of the input gradient, one stride phase: W_gᵀ[c, k] = w[g·Og + o, c, ky, kx] with k = (o, t, u), u
+/// fastest, ky = ky0 + SH·t, kx = kx0 + SW·u (M = C/groups, K = O/groups·taps of the phase).</summary>
 public struct ConvWeightTA<T> : IGemmOperand<T, ConvArgs> where T : unmanaged
 {
-    public readonly T Load(ArrayView1D<T, Stride1D.Dense> w, ConvArgs a, int g, int c, int k)
+    public readonly T Load(ArrayView1D<T, Stride1D.Dense> w, ConvArgs a, int z, int c, int k)
     {
-        int khw = a.KH * a.KW;
-        if (c >= a.Cg || k >= a.Og * khw) return default;
-        int o = k / khw, r = k - o * khw;
-        int ky = r / a.KW, kx = r - ky * a.KW;
-        return w[a.WOff + (g * a.Og + o) * a.WsO + c * a.WsC + ky * a.WsH + kx * a.WsW];
+        ConvPhase.Of(a, z, out int g, out _, out _, out int ky0, out int kx0, out int nky, out int nkx);
+        int taps = nky * nkx;
+        if (c >= a.Cg || k >= a.Og * taps) return default;
+        int o = k / taps, r = k - o * taps;
+        int t = r / nkx, u = r - t * nkx;
+        return w[a.WOff + (g * a.Og + o) * a.WsO + c * a.WsC + (ky0 + t * a.SH) * a.WsH + (kx0 + u * a.SW) * a.WsW];
     }
-    // Unit-stride channels (a 1x1 OIHW weight) go across threads, else the taps (kx contiguous within a filter).
+    // Unit-stride channels (a 1x1 OIHW weight) go across threads, else the taps (kx within a filter).
     public readonly bool ColumnFast(ConvArgs a) => a.WsC != 1;
 }
 
-/// <summary>B of the input gradient: taps(dY_g)[k, q] = dy[n, g·Og + o, oh, ow] for k = (o, ky, kx) and the input pixel
-/// q = (n, ih, iw) (N = N·H·W), where th = ih + PH − ky·DH, oh = th / SH when th >= 0, th % SH == 0 and oh &lt; OH (same
-/// for the width); else 0 (no output reads x at that tap).</summary>
+/// <summary>B of the input gradient, one stride phase: taps(dY_g)[k, q] = dy[n, g·Og + o, oh, ow] for k = (o, t, u) and
+/// the phase's input pixel q = (n, i, j), ih = rh + SH·i, iw = rw + SW·j; oh = (ih + PH − ky·DH) / SH (exact in a
+/// phase), 0 where oh or ow falls outside the output.</summary>
 public struct ConvGradTapsB<T> : IGemmOperand<T, ConvArgs> where T : unmanaged
 {
-    public readonly T Load(ArrayView1D<T, Stride1D.Dense> dy, ConvArgs a, int g, int k, int q)
+    public readonly T Load(ArrayView1D<T, Stride1D.Dense> dy, ConvArgs a, int z, int k, int q)
     {
-        int khw = a.KH * a.KW, hw = a.H * a.W;
-        if (k >= a.Og * khw || q >= a.N * hw) return default;
-        int o = k / khw, r = k - o * khw;
-        int ky = r / a.KW, kx = r - ky * a.KW;
+        ConvPhase.Of(a, z, out int g, out int rh, out int rw, out int ky0, out int kx0, out int nky, out int nkx);
+        int taps = nky * nkx, hq = ConvPhase.Count(a.H, rh, a.SH), wq = ConvPhase.Count(a.W, rw, a.SW), hw = hq * wq;
+        if (k >= a.Og * taps || q >= a.N * hw) return default;
+        int o = k / taps, r = k - o * taps;
+        int t = r / nkx, u = r - t * nkx;
         int n = q / hw, s = q - n * hw;
-        int ih = s / a.W, iw = s - ih * a.W;
-        int th = ih + a.PH - ky * a.DH, tw = iw + a.PW - kx * a.DW;
+        int i = s / wq, j = s - i * wq;
+        int th = rh + i * a.SH + a.PH - (ky0 + t * a.SH) * a.DH, tw = rw + j * a.SW + a.PW - (kx0 + u * a.SW) * a.DW;
         if (th < 0 || tw < 0) return default;
         int oh = th / a.SH, ow = tw / a.SW;
-        if (oh * a.SH != th || ow * a.SW != tw || oh >= a.OH || ow >= a.OW) return default;
+        if (oh >= a.OH || ow >= a.OW) return default;
         return dy[a.YOff + n * a.YsN + (g * a.Og + o) * a.YsC + oh * a.YsH + ow * a.YsW];
     }
     public readonly bool ColumnFast(ConvArgs a) => a.YsW == 1 || a.YsC != 1;
 }
 
-/// <summary>The input gradient's output: dx[n, g·Cg + c, ih, iw] through x's strides.</summary>
+/// <summary>The input gradient's output, one stride phase: dx[n, g·Cg + c, rh + SH·i, rw + SW·j] through x's strides.</summary>
 public struct ConvInputGradStore<T> : IGemmStore<T, ConvArgs> where T : unmanaged
 {
-    public readonly void Store(ArrayView1D<T, Stride1D.Dense> dx, ArrayView1D<T, Stride1D.Dense> extra, ConvArgs a, int g, int c, int q, T value)
+    public readonly void Store(ArrayView1D<T, Stride1D.Dense> dx, ArrayView1D<T, Stride1D.Dense> extra, ConvArgs a, int z, int c, int q, T value)
     {
-        int hw = a.H * a.W;
+        ConvPhase.Of(a, z, out int g, out int rh, out int rw, out _, out _, out _, out _);
+        int hq = ConvPhase.Count(a.H, rh, a.SH), wq = ConvPhase.Count(a.W, rw, a.SW), hw = hq * wq;
         int n = q / hw, s = q - n * hw;
-        int ih = s / a.W, iw = s - ih * a.W;
-        dx[a.XOff + n * a.XsN + (g * a.Cg + c) * a.XsC + ih * a.XsH + iw * a.XsW] = value;
+        int i = s / wq, j = s - i * wq;
+        dx[a.XOff + n * a.XsN + (g * a.Cg + c) * a.XsC + (rh + i * a.SH) * a.XsH + (rw + j * a.SW) * a.XsW] = value;
     }
 }
 

@@ -8,7 +8,8 @@ namespace Sparkle.Gpu.Kernels;
 /// part), the batch folded into the pixel dimension; im2col / col2im indices are computed in the loaders, so no column
 /// buffer exists. Thin entries: they allocate the shared tiles and pick the loaders.
 /// - <see cref="Forward{T, TE}"/>: Y_g (Og x N·OH·OW) = W_g (Og x Cg·KH·KW) · im2col(X_g) + bias.
-/// - <see cref="BackwardInput{T, TE}"/>: dX_g (Cg x N·H·W) = W_gᵀ (Cg x Og·KH·KW) · taps(dY_g) (also ConvTranspose2d's forward).
+/// - <see cref="BackwardInput{T, TE}"/>: dX_g (Cg x N·H·W) = W_gᵀ (Cg x Og·KH·KW) · taps(dY_g) (also ConvTranspose2d's forward),
+///   one GEMM per stride phase (<see cref="ConvPhase"/>): grid z = g·SH·SW + phase, each over only the taps that reach it.
 /// - <see cref="BackwardWeight{T, TE}"/>: dW_g (Og x Cg·KH·KW) = dY_g (Og x P) · im2col(X_g)ᵀ over one part of the
 ///   P = N·OH·OW positions per grid z = g·Parts + part.
 /// </summary>
@@ -30,8 +31,11 @@ public static class TiledConvKernel
     {
         var sa = SharedMemory.Allocate<T>(TiledGemm.SharedTile);
         var sb = SharedMemory.Allocate<T>(TiledGemm.SharedTile);
+        int z = Grid.IdxZ;
+        ConvPhase.Of(a, z, out _, out int rh, out int rw, out _, out _, out int nky, out int nkx);
+        int pixels = a.N * ConvPhase.Count(a.H, rh, a.SH) * ConvPhase.Count(a.W, rw, a.SW);
         TiledGemm.Block<T, TE, ConvArgs, ConvWeightTA<T>, ConvGradTapsB<T>, ConvInputGradStore<T>>(sa, sb, w, dy, dx, dx, a,
-            Grid.IdxZ, a.Cg, a.N * a.H * a.W, 0, a.Og * a.KH * a.KW, tx, ty);
+            z, a.Cg, pixels, 0, a.Og * nky * nkx, tx, ty);
     }
 
     public static void BackwardWeight<T, TE>(ArrayView1D<T, Stride1D.Dense> dy, ArrayView1D<T, Stride1D.Dense> x,

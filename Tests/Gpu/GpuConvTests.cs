@@ -256,6 +256,15 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var stem = be.PlanConv(GpuConvPass.BackwardInput, [32, 3, 96, 96], [64, 3, 7, 7], [32, 64, 48, 48], new Conv2dParams(2, 2, 3, 3, 1, 1, 1));
         output.WriteLine(stem.ToString());
         Assert.Equal(GpuConvKernel.Direct, stem.Kernel);                    // 3 input channels: a 16-row tile would be mostly empty
+        // The SparK decoder's ConvTranspose2d k4 s2 p1 (forward = the conv's input gradient): 4 stride phases of 2x2 taps,
+        // a quarter of the all-taps GEMM's multiply-adds, still one launch.
+        var up = be.PlanConv(GpuConvPass.BackwardInput, [32, 256, 24, 24], [512, 256, 4, 4], [32, 512, 12, 12], new Conv2dParams(2, 2, 1, 1, 1, 1, 1));
+        output.WriteLine(up.ToString());
+        Assert.Equal((GpuConvKernel.TiledGemm, 4, 1), (up.Kernel, up.Phases, up.Launches));
+        Assert.Equal((32L * 12 * 12, 512L * 4), (up.N, up.K));
+        Assert.Equal(256L * (32 * 24 * 24) * (512 * 16) / 4, up.Macs);
+        var dil = be.PlanConv(GpuConvPass.BackwardInput, [2, 32, 9, 9], [32, 32, 3, 3], [2, 32, 3, 3], new Conv2dParams(2, 2, 2, 2, 2, 2, 1));
+        Assert.Equal(GpuConvKernel.Direct, dil.Kernel);                     // stride and dilation 2 on one axis: no exact phases
         Assert.Contains("tiled implicit GEMM", r18.ToString());
         Assert.Contains("split-K", r18.ToString());
     }
