@@ -7,11 +7,12 @@ using Sparkle.Tensors.Backend;
 namespace Sparkle.Gpu;
 
 /// <summary>
-/// Dense convolution on the device by direct kernels (<see cref="ConvKernels"/>): one launch per pass, two for a weight
-/// gradient whose N·OH·OW reduction is split into chunks. Any stride, padding, dilation and group count, float32 and
-/// float64; every operand (input, weight, bias, output, the written gradient) is read or written through its own
-/// strides, so channels-last and other views need no copy. <see cref="SeamConv"/> stays as the composition for
-/// backends without conv kernels.
+/// Dense convolution on the device: each pass runs the <see cref="GpuConvPlan"/> that <see cref="PlanConv"/> returns — a
+/// tiled implicit GEMM (<see cref="TiledConvKernel"/> on the <see cref="TiledGemm"/> core) or the direct / depthwise
+/// per-element kernels (<see cref="ConvKernels"/>): one launch per pass, two for a weight gradient whose N·OH·OW reduction
+/// is split into parts. Any stride, padding, dilation and group count, float32 and float64; every operand is read or
+/// written through its own strides, so channels-last and other views need no copy. <see cref="SeamConv"/> stays as the
+/// composition for backends without conv kernels.
 /// </summary>
 public sealed partial class IlgpuBackend
 {
@@ -22,10 +23,10 @@ public sealed partial class IlgpuBackend
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, Type), Delegate> _tiledConvKernels = new();
 
-    /// <summary>Run the forward pass (and ConvTranspose2d's input gradient) as the tiled implicit GEMM
-    /// (<see cref="TiledConvKernel"/>, group shape as <see cref="MatMulGroup"/>) where a group has at least
-    /// <see cref="TiledConvMinOutChannels"/> output channels (default 16: fewer leave most of a tile's rows empty, as in a
-    /// depthwise conv, and the one-thread-per-output kernel is better). Off: always that kernel. Tests set both.</summary>
+    /// <summary>Run a pass as the tiled implicit GEMM where its GEMM has at least <see cref="TiledConvMinOutChannels"/> rows
+    /// per group (default 16: O/groups for the forward and weight gradient, C/groups for the input gradient; fewer leave
+    /// most of a tile's rows empty, as in a depthwise conv, and the one-thread-per-element kernels are better). Off: always
+    /// those kernels. Tests set both.</summary>
     public bool TiledConv { get; set; } = true;
 
     /// <inheritdoc cref="TiledConv"/>
