@@ -120,6 +120,8 @@ public sealed partial class IlgpuBackend
         if (b is not null) (a.BOff, a.BS, a.HasBias) = (b.Offset, b.Stride(0), 1);
         if (y.NumElements == 0) return;
         var plan = Plan(GpuConvPass.Forward, a, p.Groups);
+        // TF32 tensor cores (IlgpuBackend.Tf32.cs) take a float32 forward the plan gives the tiled kernel, where allowed.
+        if (plan.Kernel == GpuConvKernel.TiledGemm && TryTf32ConvForward<T>(x, w, b, y, a, p.Groups)) return;
         var (xv, wv, yv) = (View<T>(x), View<T>(w), View<T>(y));
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
         if (plan.Kernel == GpuConvKernel.TiledGemm)
@@ -228,6 +230,9 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>The profile's detail for a pass: the geometry and the plan that ran.</summary>
-    private string Detail(in ConvArgs a, GpuConvPlan plan) => Profile is null ? ""
-        : $"x=({a.N},{a.C},{a.H},{a.W}) w=({a.O},{a.Cg},{a.KH},{a.KW}) y=({a.OH},{a.OW}) s=({a.SH},{a.SW}) p=({a.PH},{a.PW}) d=({a.DH},{a.DW}) g={a.C / Math.Max(a.Cg, 1)}{(a.ChannelsLast != 0 ? " cl" : "")} | {plan}";
+    private string Detail(in ConvArgs a, GpuConvPlan plan) => Profile is null ? "" : $"{Detail(a)} | {plan}";
+
+    /// <summary>The geometry alone (the TF32 forward's detail).</summary>
+    private string Detail(in ConvArgs a) => Profile is null ? ""
+        : $"x=({a.N},{a.C},{a.H},{a.W}) w=({a.O},{a.Cg},{a.KH},{a.KW}) y=({a.OH},{a.OW}) s=({a.SH},{a.SW}) p=({a.PH},{a.PW}) d=({a.DH},{a.DW}) g={a.C / Math.Max(a.Cg, 1)}{(a.ChannelsLast != 0 ? " cl" : "")}";
 }

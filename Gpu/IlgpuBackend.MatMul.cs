@@ -58,6 +58,7 @@ public sealed partial class IlgpuBackend
         var dv = View<T>(dst);
         int dOff = dst.Offset, batches = dst.Shape[0];
         if (dst.NumElements == 0) return;
+        if (typeof(T) == typeof(float) && TryTf32MatMul(a, b, dst, p)) return;   // TF32 tensor cores (IlgpuBackend.Tf32.cs)
         if (TiledMatMul)
         {
             var (tx, ty) = GemmGroup();

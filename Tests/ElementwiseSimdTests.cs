@@ -13,9 +13,12 @@ public sealed class KernelSettingsCollection
 {
     public const string Name = "Kernel settings (threads)";
 
-    /// <summary>The CPU backend whose elementwise and reduction paths are Vector512 (<paramref name="wide"/>; emulated
-    /// where the hardware lacks it) or Vector256; ops on tensors it adopts run that way.</summary>
-    public static CpuBackend Simd(bool wide) => CpuBackend.WithOptions(new CpuKernelOptions { Vector512Paths = wide });
+    /// <summary>The CPU backend whose kernels are those of <paramref name="isa"/> (emulated where the hardware lacks it);
+    /// ops on tensors it adopts run that way.</summary>
+    public static CpuBackend Simd(CpuIsa isa) => CpuBackend.WithOptions(new CpuKernelOptions { Isa = isa });
+
+    /// <summary>Every kernel family, forced: each runs on any host.</summary>
+    public static readonly CpuIsa[] Isas = [CpuIsa.Avx512, CpuIsa.Avx2, CpuIsa.V128, CpuIsa.Scalar];
 
     public static T WithThreads<T>(int n, Func<T> f)
     {
@@ -27,9 +30,9 @@ public sealed class KernelSettingsCollection
 }
 
 /// <summary>
-/// The SIMD drivers: Vector512 paths (forced, since this machine emulates them) give the same bits as the
-/// Vector256 ones for every op and every length 1..70 (all remainder paths), and neither the layout nor the
-/// thread count changes a single bit.
+/// The SIMD drivers: the Vector512, Vector128 and scalar paths (each forced through the options, whatever the host) give
+/// the same bits as the Vector256 ones for every op and every length 1..70 (all remainder paths), contiguous and
+/// strided, and neither the layout nor the thread count changes a single bit.
 /// </summary>
 [Collection(KernelSettingsCollection.Name)]
 public class ElementwiseSimdTests
@@ -49,32 +52,44 @@ public class ElementwiseSimdTests
         ("not", (x, _) => x.Gt(0).LogicalNot()), ("and", (x, y) => x.Gt(0).LogicalAnd(y.Gt(0))),
     ];
 
-    [Fact]
-    public void Vector512PathsGiveTheSameBitsAsVector256()
+    [Theory]
+    [InlineData(CpuIsa.Avx512)]
+    [InlineData(CpuIsa.V128)]
+    [InlineData(CpuIsa.Scalar)]
+    public void EveryWidthGivesTheSameBitsAsVector256(CpuIsa isa)
     {
         var rng = new Random(7);
-        var (narrow, wide) = (KernelSettingsCollection.Simd(false), KernelSettingsCollection.Simd(true));
+        var (narrow, other) = (KernelSettingsCollection.Simd(CpuIsa.Avx2), KernelSettingsCollection.Simd(isa));
         foreach (var dtype in Floats.Concat(Ints))
             for (int n = 1; n <= 70; n++)
             {
                 var x = TensorGen.Random(rng, [n], dtype);
                 var y = TensorGen.Random(rng, [n], dtype);
+                // every other element of a 2n row: the gathered (strided) path
+                var xs = TensorGen.Random(rng, [2 * n], dtype).Slice(0, 0, 2 * n, 2);
                 foreach (var (name, op) in Ops)
                 {
                     if (!dtype.IsFloating() && name is "exp" or "log" or "sqrt" or "rsqrt" or "gelu" or "sigmoid" or "tanh" or "erf" or "pow" or "isfinite")
                         continue;
                     var b256 = Bits(op(narrow.Adopt(x), narrow.Adopt(y)));
-                    var b512 = Bits(op(wide.Adopt(x), wide.Adopt(y)));
-                    Assert.True(b256.SequenceEqual(b512), $"{name} {dtype.Name()} n={n}: Vector512 and Vector256 differ");
+                    var bo = Bits(op(other.Adopt(x), other.Adopt(y)));
+                    Assert.True(b256.SequenceEqual(bo), $"{name} {dtype.Name()} n={n}: {isa} and Avx2 differ");
+                    var s256 = Bits(op(narrow.Adopt(xs), narrow.Adopt(y)));
+                    var so = Bits(op(other.Adopt(xs), other.Adopt(y)));
+                    Assert.True(s256.SequenceEqual(so), $"{name} {dtype.Name()} n={n} strided: {isa} and Avx2 differ");
                 }
             }
     }
 
-    [Fact]
-    public void Vector512PathsMatchTheReference()
+    [Theory]
+    [InlineData(CpuIsa.Avx512)]
+    [InlineData(CpuIsa.Avx2)]
+    [InlineData(CpuIsa.V128)]
+    [InlineData(CpuIsa.Scalar)]
+    public void EveryWidthMatchesTheReference(CpuIsa isa)
     {
         var rng = new Random(11);
-        var wide = KernelSettingsCollection.Simd(true);
+        var wide = KernelSettingsCollection.Simd(isa);
         foreach (var dtype in Floats)
         {
             var x = TensorGen.Random(rng, [67], dtype);
@@ -82,11 +97,11 @@ public class ElementwiseSimdTests
             var xv = TensorGen.Values(x);
             var yv = TensorGen.Values(y);
             var (xw, yw) = (wide.Adopt(x), wide.Adopt(y));
-            Check.Close(xv.Select(v => Gelu(3 * v)).ToArray(), (xw * 3).Gelu(), Check.Tol(dtype), what: "gelu 512");
-            Check.Close(xv.Select(Math.Tanh).ToArray(), xw.Tanh(), Check.Tol(dtype), what: "tanh 512");
-            Check.Close(xv.Zip(yv, (a, b) => a + b).ToArray(), xw + yw, Check.Tol(dtype), what: "add 512");
-            Check.Close(xv.Zip(yv, (a, b) => a < b ? 1.0 : 0.0).ToArray(), xw.Lt(yw), 0, 0, "lt 512");
-            Check.Close(xv.Zip(yv, (a, b) => a > 0 ? a : b).ToArray(), Tensor.Where(xw.Gt(0), xw, yw), 0, 0, "where 512");
+            Check.Close(xv.Select(v => Gelu(3 * v)).ToArray(), (xw * 3).Gelu(), Check.Tol(dtype), what: $"gelu {isa}");
+            Check.Close(xv.Select(Math.Tanh).ToArray(), xw.Tanh(), Check.Tol(dtype), what: $"tanh {isa}");
+            Check.Close(xv.Zip(yv, (a, b) => a + b).ToArray(), xw + yw, Check.Tol(dtype), what: $"add {isa}");
+            Check.Close(xv.Zip(yv, (a, b) => a < b ? 1.0 : 0.0).ToArray(), xw.Lt(yw), 0, 0, $"lt {isa}");
+            Check.Close(xv.Zip(yv, (a, b) => a > 0 ? a : b).ToArray(), Tensor.Where(xw.Gt(0), xw, yw), 0, 0, $"where {isa}");
         }
     }
 

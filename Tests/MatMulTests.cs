@@ -187,8 +187,8 @@ public class MatMulTests
         var rng = new Random(11);
         var a = TensorGen.Random(rng, [32, 7, 40], DType.Float32);
         var b = TensorGen.Random(rng, [32, 40, 9], DType.Float32);
-        var scalar = CpuBackend.WithOptions(new CpuKernelOptions { Gemm = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Scalar });
-        var wide = CpuBackend.WithOptions(new CpuKernelOptions { Gemm = Sparkle.Tensors.Cpu.Gemm.GemmKernel.Vector512 });
+        var scalar = CpuBackend.WithOptions(new CpuKernelOptions { Isa = CpuIsa.Scalar });
+        var wide = CpuBackend.WithOptions(new CpuKernelOptions { Isa = CpuIsa.Avx512 });
         int saved = IntraOpPool.NumThreads;
         try
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sparkle.Tensors.Cpu;
 
 namespace Sparkle.Benchmarks.Quick;
 
@@ -20,6 +21,8 @@ public static class QuickRunner
             Environment.Exit(2);
         }
         if (wanted.Count == 0 || wanted.Contains("all")) wanted = suites.Select(s => s.Name).ToList();
+        // Which kernel family ran (SPARKLE_ISA or the host's best), so that numbers from different runs compare.
+        Console.WriteLine($"# quick isa={CpuIsas.Name(CpuKernelOptions.Default.Isa)} host={CpuIsas.Name(CpuIsa.Auto)} cores={Environment.ProcessorCount}");
         foreach (var name in wanted)
         {
             var s = suites.FirstOrDefault(x => x.Name == name);

@@ -96,6 +96,7 @@ public static class KernelCatalog
             yield return Get(typeof(OptimKernels), nameof(OptimKernels.LambTrust), t, e);
         }
         foreach (var k in SparseGrouped()) yield return k;
+        foreach (var k in Tf32Kernels.Catalog()) yield return k;
     }
 
     /// <summary>SparK's active-site kernels (SparseKernels): gather/scatter for every dtype, the rest for float types.</summary>

@@ -7,6 +7,7 @@ using Sparkle.Tensors;
 // `sparkle-gpucheck spark [r18|r50] [size] [batch] [reps]` times a SparK training step on cuda:0 instead (SparkStep.cs).
 if (args.Length > 0 && args[0] == "spark") return Sparkle.GpuCheck.SparkStep.Run(args[1..]);
 if (args.Length > 0 && args[0] == "spark-agree") return Sparkle.GpuCheck.SparkStep.Agree(args[1..]);
+if (args.Length > 0 && args[0] is "tf32" or "tf32-sim") return Sparkle.GpuCheck.Tf32Check.Start(args);   // Tf32Check.cs
 var kind = args.Length > 0 ? Enum.Parse<DeviceKind>(args[0], ignoreCase: true) : DeviceKind.Cuda;
 var sw = Stopwatch.StartNew();
 using var gpu = IlgpuBackend.Create(kind, 0);

@@ -1,24 +1,26 @@
-using System.Runtime.Intrinsics;
 using Sparkle.Tensors.Cpu.Gemm;
 
 namespace Sparkle.Tensors.Cpu;
 
 /// <summary>
 /// Which kernels the CPU backend runs, as a value (docs/conv.md, "Choosing a kernel"). The default is the host's
-/// best: the measured rules of <see cref="Conv.ConvPlan"/>, the widest GEMM micro-kernel the hardware runs, Vector512
-/// elementwise code where it is accelerated. A backend made with other options (<see cref="CpuBackend.WithOptions"/>)
-/// runs every op on its tensors with them, so tests pick a path by the tensors they pass and two tests on two threads
-/// cannot disturb each other; benchmarks compare paths the same way. Every choice gives correct results; only speed
-/// (and, between micro-kernels, rounding) differs.
+/// best: the measured rules of <see cref="Conv.ConvPlan"/> and the widest instruction set the hardware runs
+/// (<see cref="CpuIsas.Host"/>), or the one SPARKLE_ISA names. A backend made with other options
+/// (<see cref="CpuBackend.WithOptions"/>) runs every op on its tensors with them, so tests pick a path by the tensors
+/// they pass and two tests on two threads cannot disturb each other; benchmarks compare paths the same way. Every
+/// choice gives correct results; only speed (and, between GEMM micro-kernels with and without FMA, rounding) differs.
 /// </summary>
 public sealed record CpuKernelOptions
 {
-    /// <summary>The host's best: every rule as measured.</summary>
-    public static CpuKernelOptions Default { get; } = new();
+    /// <summary>The host's best, with the instruction set of SPARKLE_ISA when it is set (an unknown value throws
+    /// when the CPU backend starts, naming the allowed ones).</summary>
+    public static CpuKernelOptions Default { get; } = new() { Isa = CpuIsas.Parse(Environment.GetEnvironmentVariable("SPARKLE_ISA")) };
 
-    /// <summary>GEMM micro-kernel of matmuls and convolutions; Auto = <see cref="GemmKernels.Best"/>. Vector512 on
-    /// hardware without AVX-512 is correct but slow (emulated).</summary>
-    public GemmKernel Gemm { get; init; } = GemmKernel.Auto;
+    /// <summary>The kernel family (docs/tensors.md, "Instruction sets"): Avx512 = the Vector512 GEMM micro-kernel and
+    /// Vector512 elementwise/reduction rows; Avx2 = Vector256 ones and the slab convolutions; V128 = Vector128 ones;
+    /// Scalar = the scalar micro-kernel and element loops. Auto = <see cref="CpuIsas.Host"/>. A family the hardware
+    /// lacks runs emulated (correct, slow). Elementwise ops give the same bits in every family.</summary>
+    public CpuIsa Isa { get; init; } = CpuIsa.Auto;
 
     /// <summary>False turns off the direct convolution kernels (slab, depthwise) and the rules that pick the batched and
     /// pointwise GEMMs, leaving the packed im2col GEMM (unless <see cref="ConvBatched"/> or <see cref="ConvPointwise"/>
@@ -37,14 +39,24 @@ public sealed record CpuKernelOptions
     /// to cut small batches into several chunks.</summary>
     public long ConvBatchedChunkBytes { get; init; }
 
-    /// <summary>Vector width of the elementwise and reduction paths: true = Vector512 even where it is emulated in
-    /// software (correct, slower), false = Vector256, null = Vector512 where the hardware accelerates it. Every op
-    /// gives the same bits at both widths (tests check this).</summary>
-    public bool? Vector512Paths { get; init; }
+    /// <summary>The instruction set calls run with (Auto resolved).</summary>
+    internal CpuIsa ResolvedIsa => CpuIsas.Resolve(Isa);
 
-    /// <summary>The GEMM micro-kernel calls run with (Auto resolved).</summary>
-    internal GemmKernel GemmKernel => Gemm == GemmKernel.Auto ? GemmKernels.Best : Gemm;
+    /// <summary>The GEMM micro-kernel of the family.</summary>
+    internal GemmKernel GemmKernel => ResolvedIsa switch
+    {
+        CpuIsa.Avx512 => GemmKernel.Vector512,
+        CpuIsa.Avx2 => GemmKernel.Vector256,
+        CpuIsa.V128 => GemmKernel.Vector128,
+        _ => GemmKernel.Scalar,
+    };
 
-    /// <summary>Whether the elementwise and reduction drivers use Vector512.</summary>
-    internal bool UseVector512 => Vector512Paths ?? Vector512.IsHardwareAccelerated;
+    /// <summary>The vector width of the elementwise and reduction drivers.</summary>
+    internal SimdWidth Width => ResolvedIsa switch
+    {
+        CpuIsa.Avx512 => SimdWidth.V512,
+        CpuIsa.Avx2 => SimdWidth.V256,
+        CpuIsa.V128 => SimdWidth.V128,
+        _ => SimdWidth.Scalar,
+    };
 }

@@ -4,7 +4,6 @@ using Sparkle.Tensors;
 using Sparkle.Tensors.Backend;
 using Sparkle.Tensors.Cpu;
 using Sparkle.Tensors.Cpu.Conv;
-using Sparkle.Tensors.Cpu.Gemm;
 using Sparkle.Tests.Support;
 using Xunit;
 using static Sparkle.Tests.Nn.ConvTests;
@@ -18,8 +17,8 @@ public class ConvBatchedTests
 {
     /// <summary>The CPU backend with the batched path forced, a chunk budget of <paramref name="budget"/> bytes
     /// (0 = default) and the given GEMM micro-kernel.</summary>
-    private static CpuBackend Batched(long budget = 0, GemmKernel kernel = GemmKernel.Auto)
-        => CpuBackend.WithOptions(new CpuKernelOptions { ConvBatched = true, ConvBatchedChunkBytes = budget, Gemm = kernel });
+    private static CpuBackend Batched(long budget = 0, CpuIsa isa = CpuIsa.Auto)
+        => CpuBackend.WithOptions(new CpuKernelOptions { ConvBatched = true, ConvBatchedChunkBytes = budget, Isa = isa });
 
     private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
 
@@ -32,8 +31,8 @@ public class ConvBatchedTests
         // Budget: one image per chunk, a few, or everything in one chunk.
         long perImage = (long)k.OH * k.OW * k.Cg * k.KH * k.KW * (dt == DType.Float32 ? 4 : 8);
         long budget = rng.Next(3) switch { 0 => 1, 1 => perImage * 2, _ => 0 };
-        var kernel = rng.Next(3) == 0 ? GemmKernel.Scalar : GemmKernel.Auto;
-        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Batched(budget, kernel));
+        var isa = rng.Next(3) switch { 0 => CpuIsa.Scalar, 1 => CpuIsa.V128, _ => CpuIsa.Auto };
+        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Batched(budget, isa));
     }
 
     /// <summary>Fixed cases: k 1/3/4, strides 1/2, padding, dilation, groups, bias; 5 images cut into chunks of 2

@@ -4,7 +4,6 @@ using Sparkle.Tensors;
 using Sparkle.Tensors.Backend;
 using Sparkle.Tensors.Cpu;
 using Sparkle.Tensors.Cpu.Conv;
-using Sparkle.Tensors.Cpu.Gemm;
 using Sparkle.Tests.Support;
 using Xunit;
 using static Sparkle.Tests.Nn.ConvTests;
@@ -18,9 +17,9 @@ namespace Sparkle.Tests.Nn;
 /// cases conv2d_k1_s1_p0 and conv2d_k1_s2_p0_nobias run it through the default rule in ConvTests.)</summary>
 public class ConvPointwiseTests
 {
-    /// <summary>The CPU backend with the pointwise path forced and the given GEMM micro-kernel.</summary>
-    private static CpuBackend Pointwise(GemmKernel kernel = GemmKernel.Auto)
-        => CpuBackend.WithOptions(new CpuKernelOptions { ConvPointwise = true, Gemm = kernel });
+    /// <summary>The CPU backend with the pointwise path forced and the GEMM micro-kernel of <paramref name="isa"/>.</summary>
+    private static CpuBackend Pointwise(CpuIsa isa = CpuIsa.Auto)
+        => CpuBackend.WithOptions(new CpuKernelOptions { ConvPointwise = true, Isa = isa });
 
     private static readonly ActLayout[] Layouts = Enum.GetValues<ActLayout>();
 
@@ -37,8 +36,8 @@ public class ConvPointwiseTests
         var rng = new Random(seed);
         var k = RandomCase(rng);
         var dt = rng.Next(2) == 0 ? DType.Float32 : DType.Float64;
-        var kernel = (rng.Next(4)) switch { 0 => GemmKernel.Scalar, 1 => GemmKernel.Vector512, _ => GemmKernel.Auto };
-        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Pointwise(kernel));
+        var isa = rng.Next(5) switch { 0 => CpuIsa.Scalar, 1 => CpuIsa.Avx512, 2 => CpuIsa.V128, 3 => CpuIsa.Avx2, _ => CpuIsa.Auto };
+        CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Pointwise(isa));
     }
 
     /// <summary>Channel counts past one GEMM k block (KC = 256) and maps large enough to thread the GEMMs, stride 1 and 2,
@@ -162,11 +161,18 @@ public class ConvPointwiseTests
         var g = new ConvGeometry([8, cin, h, h], [cout, cin / groups, k, k], [8, cout, oh, oh], sp);
         var x = Tensor.Empty([1, cin, h, h]); // the plan reads layouts from the tensors, sizes from g
         var y = Tensor.Empty([1, cout, oh, oh]);
-        // The plan is a pure function of its inputs: the rule of an AVX2 host (the slab kernels are that family),
+        // The plan is a pure function of its inputs: the rule of the AVX2 family (the slab kernels are that family's),
         // on any host.
-        var avx2 = new CpuKernelOptions { Gemm = GemmKernel.Vector256 };
+        var avx2 = new CpuKernelOptions { Isa = CpuIsa.Avx2 };
         Assert.Equal(forward, ConvPlan.Forward(g, x, y, avx2).Algorithm.ToString());
         Assert.Equal(backward, ConvPlan.BackwardInput(g, y, x, avx2).Algorithm.ToString());
         Assert.Equal(backward == "Slab" ? "SlabWeightGrad" : backward, ConvPlan.BackwardWeight(g, y, x, avx2).Algorithm.ToString());
+        // The other families have no slab forward or input-gradient kernel: the packed im2col GEMM with their micro-kernel.
+        foreach (var isa in new[] { CpuIsa.Avx512, CpuIsa.V128, CpuIsa.Scalar })
+        {
+            var o = new CpuKernelOptions { Isa = isa };
+            string f = ConvPlan.Forward(g, x, y, o).Algorithm.ToString(), bi = ConvPlan.BackwardInput(g, y, x, o).Algorithm.ToString();
+            Assert.True(f != "Slab" && bi != "Slab", $"{isa}: {f} {bi}");
+        }
     }
 }

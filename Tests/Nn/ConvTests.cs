@@ -6,7 +6,6 @@ using Sparkle.Nn;
 using Sparkle.Tensors;
 using Sparkle.Tensors.Cpu;
 using Sparkle.Tensors.Cpu.Conv;
-using Sparkle.Tensors.Cpu.Gemm;
 using Sparkle.Tests.Support;
 using Xunit;
 
@@ -80,20 +79,22 @@ public class ConvTests
         if (b is not null) Near(db, b.Grad!, Tol(dt), what + " grad bias");
     }
 
-    /// <summary>Which kernels a case runs: the default choice (direct slab and depthwise kernels on AVX2), or the
-    /// packed-GEMM path with each micro-kernel (Vector512 runs emulated on AVX2 machines: correct, slow).</summary>
-    public enum KernelPath { Default, Gemm256, GemmScalar, Gemm512 }
+    /// <summary>Which kernels a case runs: the default choice of this host, the direct kernels of the AVX2 family (slab
+    /// and depthwise) or of the V128 one (depthwise, packed GEMM with the Vector128 micro-kernel), or the packed-GEMM path
+    /// with each family's micro-kernel. Families the host lacks run emulated (Avx512 on AVX2 machines: correct, slow).</summary>
+    public enum KernelPath { Default, Gemm256, GemmScalar, Gemm512, Gemm128, Direct256, Direct128 }
 
     /// <summary>The CPU backend that runs <paramref name="path"/>: its kernel options, as a value.</summary>
     internal static CpuBackend Cpu(KernelPath path) => CpuBackend.WithOptions(new CpuKernelOptions
     {
-        ConvDirect = path == KernelPath.Default,
-        Gemm = path switch
+        ConvDirect = path is KernelPath.Default or KernelPath.Direct256 or KernelPath.Direct128,
+        Isa = path switch
         {
-            KernelPath.Gemm256 => GemmKernels.Best == GemmKernel.Vector512 ? GemmKernel.Vector512 : GemmKernel.Vector256,
-            KernelPath.GemmScalar => GemmKernel.Scalar,
-            KernelPath.Gemm512 => GemmKernel.Vector512,
-            _ => GemmKernel.Auto,
+            KernelPath.Gemm256 or KernelPath.Direct256 => CpuIsa.Avx2,
+            KernelPath.Gemm128 or KernelPath.Direct128 => CpuIsa.V128,
+            KernelPath.GemmScalar => CpuIsa.Scalar,
+            KernelPath.Gemm512 => CpuIsa.Avx512,
+            _ => CpuIsa.Auto,
         },
     });
 
@@ -103,17 +104,48 @@ public class ConvTests
         var rng = new Random(seed);
         var k = ConvCase.Random(rng, depthwise: rng.Next(4) == 0);
         var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
-        var path = (KernelPath)rng.Next(4);
+        var path = (KernelPath)rng.Next(7);
         if (path == KernelPath.Gemm512 && k.N * k.C * k.H * k.W * k.O > 3000) path = KernelPath.Gemm256;
         CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
     }
 
-    [Property(MaxTest = 12)]
+    /// <summary>The depthwise kernels at 256 bits (Avx2, Avx512) and at 128 (V128, Scalar), each forced.</summary>
+    [Property(MaxTest = 20)]
     public void DepthwiseMatchesReferenceLoops(int seed)
     {
         var rng = new Random(seed);
         var k = ConvCase.Random(rng, maxHW: 14, depthwise: true) with { Og = 1 };
-        CheckCase(rng, k, rng.Next(2) == 0 ? DType.Float32 : DType.Float64, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0);
+        var path = rng.Next(2) == 0 ? KernelPath.Direct256 : KernelPath.Direct128;
+        CheckCase(rng, k, rng.Next(2) == 0 ? DType.Float32 : DType.Float64, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
+    }
+
+    /// <summary>The depthwise kernels compute each output lane with the same taps in the same order at both widths:
+    /// the 128-bit kernels give the 256-bit kernels' bits, forward and input gradient, both layouts. (The weight
+    /// gradient sums over pixels in vector lanes when it vectorises along rows, so its order follows the width; the
+    /// reference test checks it at both.)</summary>
+    [Property(MaxTest = 12)]
+    public void DepthwiseWidthsAgreeBitwise(int seed)
+    {
+        var rng = new Random(seed);
+        var k = ConvCase.Random(rng, maxHW: 14, depthwise: true) with { Og = 1 };
+        var dt = rng.Next(2) == 0 ? DType.Float32 : DType.Float64;
+        var layout = Layouts[rng.Next(Layouts.Length)];
+        var x0 = Activation(rng, k.XShape, dt, layout);
+        var w0 = Weight(rng, k.WShape, dt);
+        var dy = Activation(rng, k.YShape, dt, rng.Next(2) == 0 ? ActLayout.ChannelsLast : ActLayout.Contiguous);
+        (long[] Y, long[] Dx) Run(KernelPath path)
+        {
+            var x = Cpu(path).Adopt(x0).RequireGrad();
+            var w = Cpu(path).Adopt(w0).RequireGrad();
+            var y = Functional.Conv2d(x, w, null, [k.SH, k.SW], [k.PH, k.PW], [k.DH, k.DW], k.G);
+            var yBits = ElementwiseReference.Bits(y);
+            y.Backward(dy);
+            return (yBits, ElementwiseReference.Bits(x.Grad!));
+        }
+        var (wide, narrow) = (Run(KernelPath.Direct256), Run(KernelPath.Direct128));
+        string what = $"{k} {dt.Name()} x:{layout}";
+        Assert.True(wide.Y.SequenceEqual(narrow.Y), what + " forward");
+        Assert.True(wide.Dx.SequenceEqual(narrow.Dx), what + " grad input");
     }
 
     /// <summary>Sizes past one k block (K = 360 > 256), one A block (150 > 144 rows), several pixel chunks, groups.</summary>
@@ -124,7 +156,7 @@ public class ConvTests
     [InlineData(ActLayout.ChannelsLast, 2)]
     public void BlockedSizesMatchReference(ActLayout layout, int groups)
     {
-        foreach (var path in new[] { KernelPath.Default, KernelPath.Gemm256 })
+        foreach (var path in new[] { KernelPath.Direct256, KernelPath.Gemm256, KernelPath.Gemm128 })
         {
             var rng = new Random(7 + groups);
             var k = new ConvCase(1, groups, 40, 150 / groups, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, true);

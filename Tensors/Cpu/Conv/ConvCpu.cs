@@ -1,5 +1,7 @@
 using System.Numerics;
 using Sparkle.Tensors.Backend;
+using System.Runtime.Intrinsics;
+using Sparkle.Tensors.Cpu.Elementwise;
 using Sparkle.Tensors.Cpu.Gemm;
 
 namespace Sparkle.Tensors.Cpu.Conv;
@@ -38,8 +40,10 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.Forward(xa, wv, bias, ya, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g, o.GemmKernel); break;
-            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNchw when Narrow(o): DepthwiseNchw<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when Narrow(o): DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new ForwardNhwc(xa, wv, bias, ya, g)); break;
             default: WithKernel(o.GemmKernel, new ForwardNchw(xa, wv, bias, ya, g)); break;
         }
@@ -64,8 +68,10 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardInput(dya, wv, dxa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g, o.GemmKernel); break;
-            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNchw when Narrow(o): DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when Narrow(o): DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new BackwardInputNhwc(dya, wv, dxa, g)); break;
             default: WithKernel(o.GemmKernel, new BackwardInputNchw(dya, wv, dxa, g)); break;
         }
@@ -85,8 +91,10 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         {
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g, o.GemmKernel); break;
-            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNchw when Narrow(o): DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when Narrow(o): DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
             default: WithKernel(o.GemmKernel, new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
     }
@@ -103,6 +111,10 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
 
     // ---- micro-kernel dispatch: each pass is a struct whose generic Run the JIT specialises per kernel ----
 
+    /// <summary>The depthwise kernels run 128-bit vectors in the V128 and Scalar families (hosts without 256-bit
+    /// vectors: ARM64), Vector256 in the others (on AVX-512 too: their loads are bound by the window, not the width).</summary>
+    private static bool Narrow(CpuKernelOptions o) => o.ResolvedIsa is CpuIsa.V128 or CpuIsa.Scalar;
+
     private interface IPass
     {
         void Run<TK>() where TK : IMicroKernel<T>;
@@ -114,6 +126,7 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         {
             case GemmKernel.Vector512: pass.Run<MicroKernelV512<T>>(); break;
             case GemmKernel.Vector256: pass.Run<MicroKernelV256<T>>(); break;
+            case GemmKernel.Vector128: pass.Run<MicroKernelV128<T>>(); break;
             default: pass.Run<MicroKernelScalar<T>>(); break;
         }
     }

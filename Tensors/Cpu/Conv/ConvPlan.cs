@@ -60,9 +60,9 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
         return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false);
     }
 
-    /// <summary>The slab kernel is the AVX2+FMA kernel family; machines whose best GEMM micro-kernel is another one
-    /// (Vector512, scalar), or options that choose another, run the packed-GEMM path with it.</summary>
-    private static bool UseSlab(CpuKernelOptions o) => o.GemmKernel == Gemm.GemmKernel.Vector256 && o.ConvDirect;
+    /// <summary>The slab kernel belongs to the AVX2 family (<see cref="CpuIsa.Avx2"/>); hosts whose best family is another
+    /// one (Avx512, V128, Scalar), or options that choose another, run the packed-GEMM path with its micro-kernel.</summary>
+    private static bool UseSlab(CpuKernelOptions o) => o.ResolvedIsa == CpuIsa.Avx2 && o.ConvDirect;
 
     /// <summary>The depthwise kernels read any strides (they copy their window into a padded scratch), so only the
     /// vectorisation axis follows the layout.</summary>

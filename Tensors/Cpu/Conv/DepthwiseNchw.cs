@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Sparkle.Tensors.Cpu.Gemm;
-using static Sparkle.Tensors.Cpu.Gemm.VectorFma;
+using Sparkle.Tensors.Cpu.Elementwise;
 
 namespace Sparkle.Tensors.Cpu.Conv;
 
@@ -14,9 +14,9 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// reads contiguous vectors. The register block is two output rows x 4 vectors: each source row a pair of output
 /// rows shares is loaded once and feeds both (0.75 loads per FMA for a 7x7 kernel).
 /// </summary>
-internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
+internal static class DepthwiseNchw<T, TV, TS> where T : unmanaged, INumber<T> where TV : struct where TS : ISimdOps<T, TV>
 {
-    private static int VW => Vector256<T>.Count;
+    private static int VW => TS.Count;
 
     public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g)
     {
@@ -113,7 +113,7 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
     {
         nuint v = (nuint)VW;
         int n = TC.Count;
-        Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        TV a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3], t4 = tapOff[4], t5 = tapOff[5], t6 = tapOff[6], t7 = tapOff[7];
         for (int oh = 0; oh < rows; oh++)
         {
@@ -121,26 +121,26 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
             ref T d = ref Unsafe.Add(ref dyp, oh * width);
             for (int j = 0; j < width; j += VW)
             {
-                var g = Vector256.LoadUnsafe(ref d, (nuint)j);
+                var g = TS.Load(ref d, (nuint)j);
                 ref T s = ref Unsafe.Add(ref src, j);
-                a0 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t0)), a0);
-                if (n > 1) a1 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t1)), a1);
-                if (n > 2) a2 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t2)), a2);
-                if (n > 3) a3 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t3)), a3);
-                if (n > 4) a4 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t4)), a4);
-                if (n > 5) a5 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t5)), a5);
-                if (n > 6) a6 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t6)), a6);
-                if (n > 7) a7 = Fma(g, Vector256.LoadUnsafe(ref Unsafe.Add(ref s, t7)), a7);
+                a0 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t0)), a0);
+                if (n > 1) a1 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t1)), a1);
+                if (n > 2) a2 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t2)), a2);
+                if (n > 3) a3 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t3)), a3);
+                if (n > 4) a4 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t4)), a4);
+                if (n > 5) a5 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t5)), a5);
+                if (n > 6) a6 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t6)), a6);
+                if (n > 7) a7 = TS.Fma(g, TS.Load(ref Unsafe.Add(ref s, t7)), a7);
             }
         }
-        (Vector256.LoadUnsafe(ref acc) + a0).StoreUnsafe(ref acc);
-        if (n > 1) (Vector256.LoadUnsafe(ref acc, v) + a1).StoreUnsafe(ref acc, v);
-        if (n > 2) (Vector256.LoadUnsafe(ref acc, 2 * v) + a2).StoreUnsafe(ref acc, 2 * v);
-        if (n > 3) (Vector256.LoadUnsafe(ref acc, 3 * v) + a3).StoreUnsafe(ref acc, 3 * v);
-        if (n > 4) (Vector256.LoadUnsafe(ref acc, 4 * v) + a4).StoreUnsafe(ref acc, 4 * v);
-        if (n > 5) (Vector256.LoadUnsafe(ref acc, 5 * v) + a5).StoreUnsafe(ref acc, 5 * v);
-        if (n > 6) (Vector256.LoadUnsafe(ref acc, 6 * v) + a6).StoreUnsafe(ref acc, 6 * v);
-        if (n > 7) (Vector256.LoadUnsafe(ref acc, 7 * v) + a7).StoreUnsafe(ref acc, 7 * v);
+        TS.Store(TS.Add(TS.Load(ref acc), a0), ref acc);
+        if (n > 1) TS.Store(TS.Add(TS.Load(ref acc, v), a1), ref acc, v);
+        if (n > 2) TS.Store(TS.Add(TS.Load(ref acc, 2 * v), a2), ref acc, 2 * v);
+        if (n > 3) TS.Store(TS.Add(TS.Load(ref acc, 3 * v), a3), ref acc, 3 * v);
+        if (n > 4) TS.Store(TS.Add(TS.Load(ref acc, 4 * v), a4), ref acc, 4 * v);
+        if (n > 5) TS.Store(TS.Add(TS.Load(ref acc, 5 * v), a5), ref acc, 5 * v);
+        if (n > 6) TS.Store(TS.Add(TS.Load(ref acc, 6 * v), a6), ref acc, 6 * v);
+        if (n > 7) TS.Store(TS.Add(TS.Load(ref acc, 7 * v), a7), ref acc, 7 * v);
     }
 
     /// <summary>One grid of <paramref name="t"/> over plane (n, c) of src (h x w), written to dst plane (dn, dc).</summary>
@@ -216,7 +216,7 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
         nuint v = (nuint)VW;
         for (int j = 0; j < width; j += 4 * VW)
         {
-            Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            TV a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
             foreach (var (rho, r0, r1) in pairs)
             {
                 ref T row = ref Unsafe.Add(ref plane, (rowBase + rho) * colsP + j);
@@ -227,12 +227,12 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
                     for (int ci = 0; ci < tapOff.Length; ci++)
                     {
                         ref T s = ref Unsafe.Add(ref row, tapOff[ci]);
-                        var x0 = Vector256.LoadUnsafe(ref s); var x1 = Vector256.LoadUnsafe(ref s, v);
-                        var x2 = Vector256.LoadUnsafe(ref s, 2 * v); var x3 = Vector256.LoadUnsafe(ref s, 3 * v);
-                        var k0 = Vector256.Create(Unsafe.Add(ref w0, ci));
-                        var k1 = Vector256.Create(Unsafe.Add(ref w1, ci));
-                        a0 = Fma(k0, x0, a0); a1 = Fma(k0, x1, a1); a2 = Fma(k0, x2, a2); a3 = Fma(k0, x3, a3);
-                        b0 = Fma(k1, x0, b0); b1 = Fma(k1, x1, b1); b2 = Fma(k1, x2, b2); b3 = Fma(k1, x3, b3);
+                        var x0 = TS.Load(ref s); var x1 = TS.Load(ref s, v);
+                        var x2 = TS.Load(ref s, 2 * v); var x3 = TS.Load(ref s, 3 * v);
+                        var k0 = TS.Splat(Unsafe.Add(ref w0, ci));
+                        var k1 = TS.Splat(Unsafe.Add(ref w1, ci));
+                        a0 = TS.Fma(k0, x0, a0); a1 = TS.Fma(k0, x1, a1); a2 = TS.Fma(k0, x2, a2); a3 = TS.Fma(k0, x3, a3);
+                        b0 = TS.Fma(k1, x0, b0); b1 = TS.Fma(k1, x1, b1); b2 = TS.Fma(k1, x2, b2); b3 = TS.Fma(k1, x3, b3);
                     }
                 }
                 else if (r0 >= 0)
@@ -241,9 +241,9 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
                     for (int ci = 0; ci < tapOff.Length; ci++)
                     {
                         ref T s = ref Unsafe.Add(ref row, tapOff[ci]);
-                        var k0 = Vector256.Create(Unsafe.Add(ref w0, ci));
-                        a0 = Fma(k0, Vector256.LoadUnsafe(ref s), a0); a1 = Fma(k0, Vector256.LoadUnsafe(ref s, v), a1);
-                        a2 = Fma(k0, Vector256.LoadUnsafe(ref s, 2 * v), a2); a3 = Fma(k0, Vector256.LoadUnsafe(ref s, 3 * v), a3);
+                        var k0 = TS.Splat(Unsafe.Add(ref w0, ci));
+                        a0 = TS.Fma(k0, TS.Load(ref s), a0); a1 = TS.Fma(k0, TS.Load(ref s, v), a1);
+                        a2 = TS.Fma(k0, TS.Load(ref s, 2 * v), a2); a3 = TS.Fma(k0, TS.Load(ref s, 3 * v), a3);
                     }
                 }
                 else
@@ -252,16 +252,16 @@ internal static class DepthwiseNchw<T> where T : unmanaged, INumber<T>
                     for (int ci = 0; ci < tapOff.Length; ci++)
                     {
                         ref T s = ref Unsafe.Add(ref row, tapOff[ci]);
-                        var k1 = Vector256.Create(Unsafe.Add(ref w1, ci));
-                        b0 = Fma(k1, Vector256.LoadUnsafe(ref s), b0); b1 = Fma(k1, Vector256.LoadUnsafe(ref s, v), b1);
-                        b2 = Fma(k1, Vector256.LoadUnsafe(ref s, 2 * v), b2); b3 = Fma(k1, Vector256.LoadUnsafe(ref s, 3 * v), b3);
+                        var k1 = TS.Splat(Unsafe.Add(ref w1, ci));
+                        b0 = TS.Fma(k1, TS.Load(ref s), b0); b1 = TS.Fma(k1, TS.Load(ref s, v), b1);
+                        b2 = TS.Fma(k1, TS.Load(ref s, 2 * v), b2); b3 = TS.Fma(k1, TS.Load(ref s, 3 * v), b3);
                     }
                 }
             }
             ref T o0 = ref Unsafe.Add(ref out0, j);
             ref T o1 = ref Unsafe.Add(ref out1, j);
-            a0.StoreUnsafe(ref o0); a1.StoreUnsafe(ref o0, v); a2.StoreUnsafe(ref o0, 2 * v); a3.StoreUnsafe(ref o0, 3 * v);
-            b0.StoreUnsafe(ref o1); b1.StoreUnsafe(ref o1, v); b2.StoreUnsafe(ref o1, 2 * v); b3.StoreUnsafe(ref o1, 3 * v);
+            TS.Store(a0, ref o0); TS.Store(a1, ref o0, v); TS.Store(a2, ref o0, 2 * v); TS.Store(a3, ref o0, 3 * v);
+            TS.Store(b0, ref o1); TS.Store(b1, ref o1, v); TS.Store(b2, ref o1, 2 * v); TS.Store(b3, ref o1, 3 * v);
         }
     }
 }

@@ -2,7 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using static Sparkle.Tensors.Cpu.Gemm.VectorFma;
+using Sparkle.Tensors.Cpu.Elementwise;
 
 namespace Sparkle.Tensors.Cpu.Conv;
 
@@ -13,9 +13,9 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// feeding both rows (0.75 loads per FMA for 7x7). The weight gradient keeps one vector accumulator per
 /// (tap, channel vector) per image, and the images' partial sums are added in order.
 /// </summary>
-internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
+internal static class DepthwiseNhwc<T, TV, TS> where T : unmanaged, INumber<T> where TV : struct where TS : ISimdOps<T, TV>
 {
-    private static int VW => Vector256<T>.Count;
+    private static int VW => TS.Count;
     private const int SlabBudgetBytes = 192 * 1024;
     private const int ChunkChannels = 64;
 
@@ -113,7 +113,7 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
         ref T wts, int wRowStride, int wTapStride, ref T bias, bool direct, ref T out0, ref T out1, int outStep, ref T tile)
     {
         nuint p1 = (nuint)pixStep, p2 = 2 * p1, p3 = 3 * p1;
-        Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        TV a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         foreach (var (rho, r0, r1) in pairs)
         {
             ref T row = ref Unsafe.Add(ref s, rho * rowSize);
@@ -123,42 +123,42 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
                 for (int ci = 0; ci < tapOff.Length; ci++)
                 {
                     ref T x = ref Unsafe.Add(ref row, tapOff[ci]);
-                    var x0 = Vector256.LoadUnsafe(ref x); var x1 = Vector256.LoadUnsafe(ref x, p1);
-                    var x2 = Vector256.LoadUnsafe(ref x, p2); var x3 = Vector256.LoadUnsafe(ref x, p3);
-                    var k0 = Vector256.LoadUnsafe(ref w0, (nuint)(ci * wTapStride));
-                    var k1 = Vector256.LoadUnsafe(ref w1, (nuint)(ci * wTapStride));
-                    a0 = Fma(k0, x0, a0); a1 = Fma(k0, x1, a1); a2 = Fma(k0, x2, a2); a3 = Fma(k0, x3, a3);
-                    b0 = Fma(k1, x0, b0); b1 = Fma(k1, x1, b1); b2 = Fma(k1, x2, b2); b3 = Fma(k1, x3, b3);
+                    var x0 = TS.Load(ref x); var x1 = TS.Load(ref x, p1);
+                    var x2 = TS.Load(ref x, p2); var x3 = TS.Load(ref x, p3);
+                    var k0 = TS.Load(ref w0, (nuint)(ci * wTapStride));
+                    var k1 = TS.Load(ref w1, (nuint)(ci * wTapStride));
+                    a0 = TS.Fma(k0, x0, a0); a1 = TS.Fma(k0, x1, a1); a2 = TS.Fma(k0, x2, a2); a3 = TS.Fma(k0, x3, a3);
+                    b0 = TS.Fma(k1, x0, b0); b1 = TS.Fma(k1, x1, b1); b2 = TS.Fma(k1, x2, b2); b3 = TS.Fma(k1, x3, b3);
                 }
             else if (r0 >= 0)
                 for (int ci = 0; ci < tapOff.Length; ci++)
                 {
                     ref T x = ref Unsafe.Add(ref row, tapOff[ci]);
-                    var k0 = Vector256.LoadUnsafe(ref w0, (nuint)(ci * wTapStride));
-                    a0 = Fma(k0, Vector256.LoadUnsafe(ref x), a0); a1 = Fma(k0, Vector256.LoadUnsafe(ref x, p1), a1);
-                    a2 = Fma(k0, Vector256.LoadUnsafe(ref x, p2), a2); a3 = Fma(k0, Vector256.LoadUnsafe(ref x, p3), a3);
+                    var k0 = TS.Load(ref w0, (nuint)(ci * wTapStride));
+                    a0 = TS.Fma(k0, TS.Load(ref x), a0); a1 = TS.Fma(k0, TS.Load(ref x, p1), a1);
+                    a2 = TS.Fma(k0, TS.Load(ref x, p2), a2); a3 = TS.Fma(k0, TS.Load(ref x, p3), a3);
                 }
             else
                 for (int ci = 0; ci < tapOff.Length; ci++)
                 {
                     ref T x = ref Unsafe.Add(ref row, tapOff[ci]);
-                    var k1 = Vector256.LoadUnsafe(ref w1, (nuint)(ci * wTapStride));
-                    b0 = Fma(k1, Vector256.LoadUnsafe(ref x), b0); b1 = Fma(k1, Vector256.LoadUnsafe(ref x, p1), b1);
-                    b2 = Fma(k1, Vector256.LoadUnsafe(ref x, p2), b2); b3 = Fma(k1, Vector256.LoadUnsafe(ref x, p3), b3);
+                    var k1 = TS.Load(ref w1, (nuint)(ci * wTapStride));
+                    b0 = TS.Fma(k1, TS.Load(ref x), b0); b1 = TS.Fma(k1, TS.Load(ref x, p1), b1);
+                    b2 = TS.Fma(k1, TS.Load(ref x, p2), b2); b3 = TS.Fma(k1, TS.Load(ref x, p3), b3);
                 }
         }
-        var bv = Vector256.LoadUnsafe(ref bias);
-        a0 += bv; a1 += bv; a2 += bv; a3 += bv; b0 += bv; b1 += bv; b2 += bv; b3 += bv;
+        var bv = TS.Load(ref bias);
+        a0 = TS.Add(a0, bv); a1 = TS.Add(a1, bv); a2 = TS.Add(a2, bv); a3 = TS.Add(a3, bv); b0 = TS.Add(b0, bv); b1 = TS.Add(b1, bv); b2 = TS.Add(b2, bv); b3 = TS.Add(b3, bv);
         if (direct)
         {
             nuint o = (nuint)outStep;
-            a0.StoreUnsafe(ref out0); a1.StoreUnsafe(ref out0, o); a2.StoreUnsafe(ref out0, 2 * o); a3.StoreUnsafe(ref out0, 3 * o);
-            b0.StoreUnsafe(ref out1); b1.StoreUnsafe(ref out1, o); b2.StoreUnsafe(ref out1, 2 * o); b3.StoreUnsafe(ref out1, 3 * o);
+            TS.Store(a0, ref out0); TS.Store(a1, ref out0, o); TS.Store(a2, ref out0, 2 * o); TS.Store(a3, ref out0, 3 * o);
+            TS.Store(b0, ref out1); TS.Store(b1, ref out1, o); TS.Store(b2, ref out1, 2 * o); TS.Store(b3, ref out1, 3 * o);
             return;
         }
         nuint v = (nuint)VW;
-        a0.StoreUnsafe(ref tile); a1.StoreUnsafe(ref tile, v); a2.StoreUnsafe(ref tile, 2 * v); a3.StoreUnsafe(ref tile, 3 * v);
-        b0.StoreUnsafe(ref tile, 4 * v); b1.StoreUnsafe(ref tile, 5 * v); b2.StoreUnsafe(ref tile, 6 * v); b3.StoreUnsafe(ref tile, 7 * v);
+        TS.Store(a0, ref tile); TS.Store(a1, ref tile, v); TS.Store(a2, ref tile, 2 * v); TS.Store(a3, ref tile, 3 * v);
+        TS.Store(b0, ref tile, 4 * v); TS.Store(b1, ref tile, 5 * v); TS.Store(b2, ref tile, 6 * v); TS.Store(b3, ref tile, 7 * v);
     }
 
     private static void Zero(Act<T> dst, int n, int c0, int cn, DepthwiseTaps t, int i0, int i1)
@@ -246,31 +246,31 @@ internal static class DepthwiseNhwc<T> where T : unmanaged, INumber<T>
         int t0 = tapOff[0], t1 = tapOff[1], t2 = tapOff[2], t3 = tapOff[3], t4 = tapOff[4], t5 = tapOff[5], t6 = tapOff[6], t7 = tapOff[7];
         for (int cv = 0; cv < channels; cv += VW)
         {
-            Vector256<T> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            TV a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             ref T xs = ref Unsafe.Add(ref src, cv);
             ref T ds = ref Unsafe.Add(ref dyRow, cv);
             for (int ow = 0; ow < cols; ow++)
             {
-                var d = Vector256.LoadUnsafe(ref ds, (nuint)(ow * dyStep));
+                var d = TS.Load(ref ds, (nuint)(ow * dyStep));
                 ref T x = ref Unsafe.Add(ref xs, ow * pixStep);
-                a0 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t0)), a0);
-                if (n > 1) a1 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t1)), a1);
-                if (n > 2) a2 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t2)), a2);
-                if (n > 3) a3 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t3)), a3);
-                if (n > 4) a4 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t4)), a4);
-                if (n > 5) a5 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t5)), a5);
-                if (n > 6) a6 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t6)), a6);
-                if (n > 7) a7 = Fma(d, Vector256.LoadUnsafe(ref Unsafe.Add(ref x, t7)), a7);
+                a0 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t0)), a0);
+                if (n > 1) a1 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t1)), a1);
+                if (n > 2) a2 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t2)), a2);
+                if (n > 3) a3 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t3)), a3);
+                if (n > 4) a4 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t4)), a4);
+                if (n > 5) a5 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t5)), a5);
+                if (n > 6) a6 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t6)), a6);
+                if (n > 7) a7 = TS.Fma(d, TS.Load(ref Unsafe.Add(ref x, t7)), a7);
             }
             ref T a = ref Unsafe.Add(ref acc, cv);
-            (Vector256.LoadUnsafe(ref a) + a0).StoreUnsafe(ref a);
-            if (n > 1) (Vector256.LoadUnsafe(ref a, s) + a1).StoreUnsafe(ref a, s);
-            if (n > 2) (Vector256.LoadUnsafe(ref a, 2 * s) + a2).StoreUnsafe(ref a, 2 * s);
-            if (n > 3) (Vector256.LoadUnsafe(ref a, 3 * s) + a3).StoreUnsafe(ref a, 3 * s);
-            if (n > 4) (Vector256.LoadUnsafe(ref a, 4 * s) + a4).StoreUnsafe(ref a, 4 * s);
-            if (n > 5) (Vector256.LoadUnsafe(ref a, 5 * s) + a5).StoreUnsafe(ref a, 5 * s);
-            if (n > 6) (Vector256.LoadUnsafe(ref a, 6 * s) + a6).StoreUnsafe(ref a, 6 * s);
-            if (n > 7) (Vector256.LoadUnsafe(ref a, 7 * s) + a7).StoreUnsafe(ref a, 7 * s);
+            TS.Store(TS.Add(TS.Load(ref a), a0), ref a);
+            if (n > 1) TS.Store(TS.Add(TS.Load(ref a, s), a1), ref a, s);
+            if (n > 2) TS.Store(TS.Add(TS.Load(ref a, 2 * s), a2), ref a, 2 * s);
+            if (n > 3) TS.Store(TS.Add(TS.Load(ref a, 3 * s), a3), ref a, 3 * s);
+            if (n > 4) TS.Store(TS.Add(TS.Load(ref a, 4 * s), a4), ref a, 4 * s);
+            if (n > 5) TS.Store(TS.Add(TS.Load(ref a, 5 * s), a5), ref a, 5 * s);
+            if (n > 6) TS.Store(TS.Add(TS.Load(ref a, 6 * s), a6), ref a, 6 * s);
+            if (n > 7) TS.Store(TS.Add(TS.Load(ref a, 7 * s), a7), ref a, 7 * s);
         }
     }
 }

@@ -11,6 +11,7 @@ internal readonly struct ReluOp<T> : IUnaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => true;
     public T Invoke(T x) => T.Max(x, T.Zero);
     public Vector256<T> Invoke(Vector256<T> x) => Vector256.Max(x, Vector256<T>.Zero);
+    public Vector128<T> Invoke(Vector128<T> x) => Vector128.Max(x, Vector128<T>.Zero);
     public Vector512<T> Invoke(Vector512<T> x) => Vector512.Max(x, Vector512<T>.Zero);
 }
 
@@ -20,6 +21,7 @@ internal readonly struct Relu6Op<T> : IUnaryKernel<T> where T : unmanaged, INumb
     public static bool Vectorizable => true;
     public T Invoke(T x) => T.Min(T.Max(x, T.Zero), Six);
     public Vector256<T> Invoke(Vector256<T> x) => Vector256.Min(Vector256.Max(x, Vector256<T>.Zero), Vector256.Create(Six));
+    public Vector128<T> Invoke(Vector128<T> x) => Vector128.Min(Vector128.Max(x, Vector128<T>.Zero), Vector128.Create(Six));
     public Vector512<T> Invoke(Vector512<T> x) => Vector512.Min(Vector512.Max(x, Vector512<T>.Zero), Vector512.Create(Six));
 }
 
@@ -30,6 +32,7 @@ internal readonly struct ClampOp<T>(T lo, T hi) : IUnaryKernel<T> where T : unma
     public static bool Vectorizable => true;
     public T Invoke(T x) => T.Min(T.Max(x, _lo), _hi);
     public Vector256<T> Invoke(Vector256<T> x) => Vector256.Min(Vector256.Max(x, Vector256.Create(_lo)), Vector256.Create(_hi));
+    public Vector128<T> Invoke(Vector128<T> x) => Vector128.Min(Vector128.Max(x, Vector128.Create(_lo)), Vector128.Create(_hi));
     public Vector512<T> Invoke(Vector512<T> x) => Vector512.Min(Vector512.Max(x, Vector512.Create(_lo)), Vector512.Create(_hi));
 }
 
@@ -38,6 +41,7 @@ internal readonly struct SigmoidOp<T> : IUnaryKernel<T> where T : unmanaged, INu
     public static bool Vectorizable => FloatTypes.IsFloat<T>();
     public T Invoke(T x) => Vectorizable ? ScalarViaVector.Unary<T, SigmoidOp<T>>(this, x) : FloatTypes.ViaDouble(x, v => 1 / (1 + Math.Exp(-v)));
     public Vector256<T> Invoke(Vector256<T> x) => VectorMath.Sigmoid<T, Vector256<T>, Simd256<T>>(x);
+    public Vector128<T> Invoke(Vector128<T> x) => VectorMath.Sigmoid<T, Vector128<T>, Simd128<T>>(x);
     public Vector512<T> Invoke(Vector512<T> x) => VectorMath.Sigmoid<T, Vector512<T>, Simd512<T>>(x);
 }
 
@@ -46,6 +50,7 @@ internal readonly struct TanhOp<T> : IUnaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => FloatTypes.IsFloat<T>();
     public T Invoke(T x) => Vectorizable ? ScalarViaVector.Unary<T, TanhOp<T>>(this, x) : FloatTypes.ViaDouble(x, Math.Tanh);
     public Vector256<T> Invoke(Vector256<T> x) => VectorMath.Tanh<T, Vector256<T>, Simd256<T>>(x);
+    public Vector128<T> Invoke(Vector128<T> x) => VectorMath.Tanh<T, Vector128<T>, Simd128<T>>(x);
     public Vector512<T> Invoke(Vector512<T> x) => VectorMath.Tanh<T, Vector512<T>, Simd512<T>>(x);
 }
 
@@ -56,6 +61,9 @@ internal readonly struct GeluOp<T> : IUnaryKernel<T> where T : unmanaged, INumbe
     public T Invoke(T x) => typeof(T) == typeof(float) ? ScalarViaVector.Unary<T, GeluOp<T>>(this, x) : FloatTypes.ViaDouble(x, GeluDouble.Gelu);
     public Vector256<T> Invoke(Vector256<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Gelu<Vector256<float>, Simd256<float>>(x.AsSingle()).As<float, T>()
+        : ScalarViaVector.PerLane(x.AsDouble(), GeluDouble.Gelu).As<double, T>();
+    public Vector128<T> Invoke(Vector128<T> x) => typeof(T) == typeof(float)
+        ? ErfFloat.Gelu<Vector128<float>, Simd128<float>>(x.AsSingle()).As<float, T>()
         : ScalarViaVector.PerLane(x.AsDouble(), GeluDouble.Gelu).As<double, T>();
     public Vector512<T> Invoke(Vector512<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Gelu<Vector512<float>, Simd512<float>>(x.AsSingle()).As<float, T>()

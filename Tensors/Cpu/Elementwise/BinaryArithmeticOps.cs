@@ -8,6 +8,7 @@ internal readonly struct AddOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => true;
     public T Invoke(T a, T b) => a + b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a + b;
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => a + b;
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a + b;
 }
 
@@ -16,6 +17,7 @@ internal readonly struct SubOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => true;
     public T Invoke(T a, T b) => a - b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a - b;
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => a - b;
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a - b;
 }
 
@@ -24,6 +26,7 @@ internal readonly struct MulOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => true;
     public T Invoke(T a, T b) => a * b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a * b;
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => a * b;
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a * b;
 }
 
@@ -33,6 +36,7 @@ internal readonly struct DivOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => FloatTypes.IsFloat<T>();
     public T Invoke(T a, T b) => a / b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => a / b;
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => a / b;
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => a / b;
 }
 
@@ -42,6 +46,7 @@ internal readonly struct MaxOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => true;
     public T Invoke(T a, T b) => T.Max(a, b);
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.Max(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.Max(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.Max(a, b);
 }
 
@@ -50,6 +55,7 @@ internal readonly struct MinOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
     public static bool Vectorizable => true;
     public T Invoke(T a, T b) => T.Min(a, b);
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.Min(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.Min(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.Min(a, b);
 }
 
@@ -66,6 +72,7 @@ internal readonly struct PowOp<T> : IBinaryKernel<T> where T : unmanaged, INumbe
         return T.Zero;
     }
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => throw new NotSupportedException();
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => throw new NotSupportedException();
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => throw new NotSupportedException();
 }
 
@@ -75,6 +82,7 @@ internal readonly struct AndOp : IBinaryKernel<byte>
     public static bool Vectorizable => true;
     public byte Invoke(byte a, byte b) => (byte)(a & b);
     public Vector256<byte> Invoke(Vector256<byte> a, Vector256<byte> b) => a & b;
+    public Vector128<byte> Invoke(Vector128<byte> a, Vector128<byte> b) => a & b;
     public Vector512<byte> Invoke(Vector512<byte> a, Vector512<byte> b) => a & b;
 }
 
@@ -83,6 +91,7 @@ internal readonly struct OrOp : IBinaryKernel<byte>
     public static bool Vectorizable => true;
     public byte Invoke(byte a, byte b) => (byte)(a | b);
     public Vector256<byte> Invoke(Vector256<byte> a, Vector256<byte> b) => a | b;
+    public Vector128<byte> Invoke(Vector128<byte> a, Vector128<byte> b) => a | b;
     public Vector512<byte> Invoke(Vector512<byte> a, Vector512<byte> b) => a | b;
 }
 
@@ -92,6 +101,7 @@ internal readonly struct ReluBackwardOp<T> : IBinaryKernel<T> where T : unmanage
     public static bool Vectorizable => true;
     public T Invoke(T a, T b) => b > T.Zero ? a : T.Zero;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.GreaterThan(b, Vector256<T>.Zero) & a;
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.GreaterThan(b, Vector128<T>.Zero) & a;
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.GreaterThan(b, Vector512<T>.Zero) & a;
 }
 
@@ -104,6 +114,8 @@ internal readonly struct Relu6BackwardOp<T> : IBinaryKernel<T> where T : unmanag
     public T Invoke(T a, T b) => b > T.Zero && b < Six ? a : T.Zero;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) =>
         Vector256.GreaterThan(b, Vector256<T>.Zero) & Vector256.LessThan(b, Vector256.Create(Six)) & a;
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) =>
+        Vector128.GreaterThan(b, Vector128<T>.Zero) & Vector128.LessThan(b, Vector128.Create(Six)) & a;
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) =>
         Vector512.GreaterThan(b, Vector512<T>.Zero) & Vector512.LessThan(b, Vector512.Create(Six)) & a;
 }

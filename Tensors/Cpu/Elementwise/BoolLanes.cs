@@ -18,10 +18,15 @@ internal static class BoolLanes
         return t;
     }
 
-    /// <summary>Writes <paramref name="count"/> bool bytes (count is 4 or a multiple of 8) from the low bits of <paramref name="bits"/>.</summary>
+    /// <summary>Writes <paramref name="count"/> bool bytes (count is 2, 4 or a multiple of 8) from the low bits of <paramref name="bits"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(ulong bits, int count, ref byte dst)
     {
+        if (count == 2)
+        {
+            Unsafe.WriteUnaligned(ref dst, (ushort)BitsToBytes[bits & 0x3]);
+            return;
+        }
         if (count == 4)
         {
             Unsafe.WriteUnaligned(ref dst, (uint)BitsToBytes[bits & 0xF]);
@@ -53,6 +58,26 @@ internal static class BoolLanes
         }
     }
 
+    /// <summary>A lane mask of T from Vector128&lt;T&gt;.Count bool bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Mask128<T>(ref byte src) where T : unmanaged
+    {
+        if (Unsafe.SizeOf<T>() == 1)
+            return (~Vector128.Equals(Vector128.LoadUnsafe(ref src), Vector128<byte>.Zero)).As<byte, T>();
+        if (Unsafe.SizeOf<T>() == 4)
+        {
+            var b = Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(ref src)).AsByte();
+            var d = Vector128.WidenLower(Vector128.WidenLower(b));
+            return (~Vector128.Equals(d, Vector128<uint>.Zero)).As<uint, T>();
+        }
+        else
+        {
+            var b = Vector128.CreateScalar(Unsafe.ReadUnaligned<ushort>(ref src)).AsByte();
+            var q = Vector128.WidenLower(Vector128.WidenLower(Vector128.WidenLower(b)));
+            return (~Vector128.Equals(q, Vector128<ulong>.Zero)).As<ulong, T>();
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Mask512<T>(ref byte src) where T : unmanaged
         => Vector512.Create(Mask256<T>(ref src), Mask256<T>(ref Unsafe.Add(ref src, Vector256<T>.Count)));
@@ -60,6 +85,9 @@ internal static class BoolLanes
     /// <summary>All lanes set when b != 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Splat256<T>(byte b) where T : unmanaged => b != 0 ? Vector256<T>.AllBitsSet : Vector256<T>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Splat128<T>(byte b) where T : unmanaged => b != 0 ? Vector128<T>.AllBitsSet : Vector128<T>.Zero;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Splat512<T>(byte b) where T : unmanaged => b != 0 ? Vector512<T>.AllBitsSet : Vector512<T>.Zero;

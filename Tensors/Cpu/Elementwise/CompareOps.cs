@@ -9,6 +9,7 @@ internal readonly struct EqOp<T> : ICompareKernel<T> where T : unmanaged, INumbe
 {
     public bool Invoke(T a, T b) => a == b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.Equals(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.Equals(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.Equals(a, b);
 }
 
@@ -16,6 +17,7 @@ internal readonly struct NeOp<T> : ICompareKernel<T> where T : unmanaged, INumbe
 {
     public bool Invoke(T a, T b) => a != b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => ~Vector256.Equals(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => ~Vector128.Equals(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => ~Vector512.Equals(a, b);
 }
 
@@ -23,6 +25,7 @@ internal readonly struct LtOp<T> : ICompareKernel<T> where T : unmanaged, INumbe
 {
     public bool Invoke(T a, T b) => a < b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.LessThan(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.LessThan(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.LessThan(a, b);
 }
 
@@ -30,6 +33,7 @@ internal readonly struct LeOp<T> : ICompareKernel<T> where T : unmanaged, INumbe
 {
     public bool Invoke(T a, T b) => a <= b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.LessThanOrEqual(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.LessThanOrEqual(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.LessThanOrEqual(a, b);
 }
 
@@ -37,6 +41,7 @@ internal readonly struct GtOp<T> : ICompareKernel<T> where T : unmanaged, INumbe
 {
     public bool Invoke(T a, T b) => a > b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.GreaterThan(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.GreaterThan(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.GreaterThan(a, b);
 }
 
@@ -44,6 +49,7 @@ internal readonly struct GeOp<T> : ICompareKernel<T> where T : unmanaged, INumbe
 {
     public bool Invoke(T a, T b) => a >= b;
     public Vector256<T> Invoke(Vector256<T> a, Vector256<T> b) => Vector256.GreaterThanOrEqual(a, b);
+    public Vector128<T> Invoke(Vector128<T> a, Vector128<T> b) => Vector128.GreaterThanOrEqual(a, b);
     public Vector512<T> Invoke(Vector512<T> a, Vector512<T> b) => Vector512.GreaterThanOrEqual(a, b);
 }
 
@@ -52,5 +58,6 @@ internal readonly struct IsFiniteOp<T> : IPredicateKernel<T> where T : unmanaged
 {
     public bool Invoke(T x) => T.IsFinite(x);
     public Vector256<T> Invoke(Vector256<T> x) => Vector256.IsFinite(x);
+    public Vector128<T> Invoke(Vector128<T> x) => Vector128.IsFinite(x);
     public Vector512<T> Invoke(Vector512<T> x) => Vector512.IsFinite(x);
 }

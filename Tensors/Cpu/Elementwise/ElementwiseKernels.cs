@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 namespace Sparkle.Tensors.Cpu.Elementwise;
 
 // Operator contracts in the TensorPrimitives style: an op is a small readonly struct (fields hold its scalar
-// parameters) with a scalar and a Vector256/Vector512 form. The drivers are generic over the op, so the JIT
+// parameters) with a scalar and a Vector128/Vector256/Vector512 form. The drivers are generic over the op, so the JIT
 // specialises and inlines each combination; there is no virtual call per element.
 //
 // Consistency rule: when Vectorizable is true, the scalar form must give the same bits as one lane of the
@@ -18,6 +18,7 @@ internal interface IUnaryKernel<T> where T : unmanaged
     static abstract bool Vectorizable { get; }
     T Invoke(T x);
     Vector256<T> Invoke(Vector256<T> x);
+    Vector128<T> Invoke(Vector128<T> x);
     Vector512<T> Invoke(Vector512<T> x);
 }
 
@@ -27,6 +28,7 @@ internal interface IBinaryKernel<T> where T : unmanaged
     static abstract bool Vectorizable { get; }
     T Invoke(T a, T b);
     Vector256<T> Invoke(Vector256<T> a, Vector256<T> b);
+    Vector128<T> Invoke(Vector128<T> a, Vector128<T> b);
     Vector512<T> Invoke(Vector512<T> a, Vector512<T> b);
 }
 
@@ -35,6 +37,7 @@ internal interface ICompareKernel<T> where T : unmanaged
 {
     bool Invoke(T a, T b);
     Vector256<T> Invoke(Vector256<T> a, Vector256<T> b);
+    Vector128<T> Invoke(Vector128<T> a, Vector128<T> b);
     Vector512<T> Invoke(Vector512<T> a, Vector512<T> b);
 }
 
@@ -43,5 +46,6 @@ internal interface IPredicateKernel<T> where T : unmanaged
 {
     bool Invoke(T x);
     Vector256<T> Invoke(Vector256<T> x);
+    Vector128<T> Invoke(Vector128<T> x);
     Vector512<T> Invoke(Vector512<T> x);
 }

@@ -5,11 +5,16 @@ namespace Sparkle.Tensors.Cpu.Elementwise;
 
 /// <summary>
 /// The handful of float/double vector operations the special functions need, so that each of them
-/// (tanh, sigmoid, erf, gelu) is written once and instantiated for Vector256 and Vector512
+/// (tanh, sigmoid, erf, gelu; the depthwise convolutions) is written once and instantiated for Vector128, Vector256 and Vector512
 /// (the runtime's own ISimdVector is internal). T is float or double; the JIT folds the type tests.
 /// </summary>
 internal interface ISimdOps<T, TV> where T : unmanaged where TV : struct
 {
+    /// <summary>Lanes of TV.</summary>
+    static abstract int Count { get; }
+    static abstract TV Load(ref T source, nuint offset = 0);
+    static abstract void Store(TV value, ref T destination, nuint offset = 0);
+    static abstract TV Splat(T value);
     static abstract TV Create(double value);
     static abstract TV Add(TV a, TV b);
     static abstract TV Sub(TV a, TV b);
@@ -26,6 +31,12 @@ internal interface ISimdOps<T, TV> where T : unmanaged where TV : struct
 
 internal readonly struct Simd256<T> : ISimdOps<T, Vector256<T>> where T : unmanaged
 {
+    public static int Count => Vector256<T>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Load(ref T source, nuint offset = 0) => Vector256.LoadUnsafe(ref source, offset);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector256<T> value, ref T destination, nuint offset = 0) => value.StoreUnsafe(ref destination, offset);
+    public static Vector256<T> Splat(T value) => Vector256.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Create(double value) => typeof(T) == typeof(float)
         ? Vector256.Create((float)value).As<float, T>()
@@ -46,8 +57,42 @@ internal readonly struct Simd256<T> : ISimdOps<T, Vector256<T>> where T : unmana
         : Vector256.Exp(x.AsDouble()).As<double, T>();
 }
 
+internal readonly struct Simd128<T> : ISimdOps<T, Vector128<T>> where T : unmanaged
+{
+    public static int Count => Vector128<T>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Load(ref T source, nuint offset = 0) => Vector128.LoadUnsafe(ref source, offset);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector128<T> value, ref T destination, nuint offset = 0) => value.StoreUnsafe(ref destination, offset);
+    public static Vector128<T> Splat(T value) => Vector128.Create(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Create(double value) => typeof(T) == typeof(float)
+        ? Vector128.Create((float)value).As<float, T>()
+        : Vector128.Create(value).As<double, T>();
+    public static Vector128<T> Add(Vector128<T> a, Vector128<T> b) => a + b;
+    public static Vector128<T> Sub(Vector128<T> a, Vector128<T> b) => a - b;
+    public static Vector128<T> Mul(Vector128<T> a, Vector128<T> b) => a * b;
+    public static Vector128<T> Div(Vector128<T> a, Vector128<T> b) => a / b;
+    public static Vector128<T> Fma(Vector128<T> a, Vector128<T> b, Vector128<T> c) => typeof(T) == typeof(float)
+        ? Vector128.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
+        : Vector128.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+    public static Vector128<T> Abs(Vector128<T> x) => Vector128.Abs(x);
+    public static Vector128<T> CopySign(Vector128<T> magnitude, Vector128<T> sign) => Vector128.CopySign(magnitude, sign);
+    public static Vector128<T> LessThan(Vector128<T> a, Vector128<T> b) => Vector128.LessThan(a, b);
+    public static Vector128<T> Select(Vector128<T> mask, Vector128<T> whenTrue, Vector128<T> whenFalse) => Vector128.ConditionalSelect(mask, whenTrue, whenFalse);
+    public static Vector128<T> Exp(Vector128<T> x) => typeof(T) == typeof(float)
+        ? Vector128.Exp(x.AsSingle()).As<float, T>()
+        : Vector128.Exp(x.AsDouble()).As<double, T>();
+}
+
 internal readonly struct Simd512<T> : ISimdOps<T, Vector512<T>> where T : unmanaged
 {
+    public static int Count => Vector512<T>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> Load(ref T source, nuint offset = 0) => Vector512.LoadUnsafe(ref source, offset);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<T> value, ref T destination, nuint offset = 0) => value.StoreUnsafe(ref destination, offset);
+    public static Vector512<T> Splat(T value) => Vector512.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Create(double value) => typeof(T) == typeof(float)
         ? Vector512.Create((float)value).As<float, T>()

@@ -8,6 +8,7 @@ internal readonly struct ExpOp<T> : IUnaryKernel<T> where T : unmanaged, INumber
     public static bool Vectorizable => FloatTypes.IsFloat<T>();
     public T Invoke(T x) => Vectorizable ? ScalarViaVector.Unary<T, ExpOp<T>>(this, x) : FloatTypes.ViaDouble(x, Math.Exp);
     public Vector256<T> Invoke(Vector256<T> x) => Simd256<T>.Exp(x);
+    public Vector128<T> Invoke(Vector128<T> x) => Simd128<T>.Exp(x);
     public Vector512<T> Invoke(Vector512<T> x) => Simd512<T>.Exp(x);
 }
 
@@ -17,6 +18,8 @@ internal readonly struct LogOp<T> : IUnaryKernel<T> where T : unmanaged, INumber
     public T Invoke(T x) => Vectorizable ? ScalarViaVector.Unary<T, LogOp<T>>(this, x) : FloatTypes.ViaDouble(x, Math.Log);
     public Vector256<T> Invoke(Vector256<T> x) => typeof(T) == typeof(float)
         ? Vector256.Log(x.AsSingle()).As<float, T>() : Vector256.Log(x.AsDouble()).As<double, T>();
+    public Vector128<T> Invoke(Vector128<T> x) => typeof(T) == typeof(float)
+        ? Vector128.Log(x.AsSingle()).As<float, T>() : Vector128.Log(x.AsDouble()).As<double, T>();
     public Vector512<T> Invoke(Vector512<T> x) => typeof(T) == typeof(float)
         ? Vector512.Log(x.AsSingle()).As<float, T>() : Vector512.Log(x.AsDouble()).As<double, T>();
 }
@@ -28,6 +31,9 @@ internal readonly struct ErfOp<T> : IUnaryKernel<T> where T : unmanaged, INumber
     public T Invoke(T x) => typeof(T) == typeof(float) ? ScalarViaVector.Unary<T, ErfOp<T>>(this, x) : FloatTypes.ViaDouble(x, ErrorFunction.Erf);
     public Vector256<T> Invoke(Vector256<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Erf<Vector256<float>, Simd256<float>>(x.AsSingle()).As<float, T>()
+        : ScalarViaVector.PerLane(x.AsDouble(), ErrorFunction.Erf).As<double, T>();
+    public Vector128<T> Invoke(Vector128<T> x) => typeof(T) == typeof(float)
+        ? ErfFloat.Erf<Vector128<float>, Simd128<float>>(x.AsSingle()).As<float, T>()
         : ScalarViaVector.PerLane(x.AsDouble(), ErrorFunction.Erf).As<double, T>();
     public Vector512<T> Invoke(Vector512<T> x) => typeof(T) == typeof(float)
         ? ErfFloat.Erf<Vector512<float>, Simd512<float>>(x.AsSingle()).As<float, T>()
@@ -42,6 +48,7 @@ internal readonly struct PowScalarOp<T>(double p) : IUnaryKernel<T> where T : un
     public static bool Vectorizable => false;
     public T Invoke(T x) => PowMath.Pow(x, _p);
     public Vector256<T> Invoke(Vector256<T> x) => throw new NotSupportedException();
+    public Vector128<T> Invoke(Vector128<T> x) => throw new NotSupportedException();
     public Vector512<T> Invoke(Vector512<T> x) => throw new NotSupportedException();
 }
 

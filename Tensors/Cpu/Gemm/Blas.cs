@@ -11,7 +11,7 @@ namespace Sparkle.Tensors.Cpu.Gemm;
 /// the micro-kernel the caller passes (Auto: <see cref="GemmKernels.Best"/>), threaded over <see cref="IntraOpPool"/>
 /// when the work is large;</item>
 /// <item>matrix-vector products (m == 1 or n == 1) with unit-stride operands go to <see cref="Gemv"/>,
-/// which streams the matrix once instead of packing it (not when the Scalar kernel is forced).</item>
+/// which streams the matrix once instead of packing it (with the Vector256 and Vector512 kernels only).</item>
 /// </list>
 /// Results never depend on the thread count.
 /// </summary>
@@ -46,7 +46,8 @@ internal static class Blas
         long macs = (long)m * n * k;
         int threads = macs >= ParallelMinMacs && !serial ? IntraOpPool.NumThreads : 1;
         if (kernel == GemmKernel.Auto) kernel = GemmKernels.Best;
-        if (kernel != GemmKernel.Scalar && Gemv.TryRun(m, n, k, a, b, c, cOffset, ldc, accumulate, threads)) return;
+        // Gemv is written in Vector256: the AVX2 and AVX-512 families use it, the others keep their own kernel.
+        if ((kernel is GemmKernel.Vector256 or GemmKernel.Vector512) && Gemv.TryRun(m, n, k, a, b, c, cOffset, ldc, accumulate, threads)) return;
 
         switch (kernel)
         {
@@ -55,6 +56,9 @@ internal static class Blas
                 break;
             case GemmKernel.Vector256:
                 GemmDriver<T, MicroKernelV256<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);
+                break;
+            case GemmKernel.Vector128:
+                GemmDriver<T, MicroKernelV128<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);
                 break;
             default:
                 GemmDriver<T, MicroKernelScalar<T>>.ForThisThread.Run(m, n, k, a, b, c, cOffset, ldc, accumulate, threads);

@@ -21,10 +21,13 @@ internal static class OptimLoop
     public static void Run<T, TB>(ref TB body, int start, int end) where T : unmanaged, IFloatingPointIeee754<T> where TB : struct, IOptimBody<T>
     {
         int i = start;
-        if (CpuKernelOptions.Default.UseVector512)   // the host's best width (the optimizer kernels take no options yet)
+        var width = CpuKernelOptions.Default.Width;   // the default options' width (the optimizer kernels take no options yet)
+        if (width == SimdWidth.V512)
             for (int w = Vector512<T>.Count; i <= end - w; i += w) body.Run<Vector512<T>, OptimV512<T>>(i);
-        else
+        else if (width == SimdWidth.V256)
             for (int w = Vector256<T>.Count; i <= end - w; i += w) body.Run<Vector256<T>, OptimV256<T>>(i);
+        else if (width == SimdWidth.V128)
+            for (int w = Vector128<T>.Count; i <= end - w; i += w) body.Run<Vector128<T>, OptimV128<T>>(i);
         for (; i < end; i++) body.Run<T, OptimScalar<T>>(i);
     }
 

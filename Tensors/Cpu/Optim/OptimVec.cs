@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 namespace Sparkle.Tensors.Cpu.Optim;
 
 /// <summary>
-/// The few operations the optimizer updates need, for Vector512, Vector256 and a single element, so that each update is
+/// The few operations the optimizer updates need, for Vector512, Vector256, Vector128 and a single element, so that each update is
 /// written once (<see cref="IOptimBody{T}"/>) and runs as vectors over the bulk and element by element over the tail with
 /// the same operations: every lane rounds as the scalar code does (no FMA contraction), so the bits do not depend on the
 /// vector width or on where a chunk starts.
@@ -48,6 +48,20 @@ internal readonly struct OptimV256<T> : IOptimVec<T, Vector256<T>> where T : unm
     public static Vector256<T> Mul(Vector256<T> a, Vector256<T> b) => a * b;
     public static Vector256<T> Div(Vector256<T> a, Vector256<T> b) => a / b;
     public static Vector256<T> Sqrt(Vector256<T> x) => Vector256.Sqrt(x);
+}
+
+internal readonly struct OptimV128<T> : IOptimVec<T, Vector128<T>> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static int Count => Vector128<T>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Load(T[] a, int i) => Vector128.LoadUnsafe(ref Elementwise.ElementData.At(a, i));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector128<T> v, T[] a, int i) => v.StoreUnsafe(ref Elementwise.ElementData.At(a, i));
+    public static Vector128<T> Splat(T x) => Vector128.Create(x);
+    public static Vector128<T> Add(Vector128<T> a, Vector128<T> b) => a + b;
+    public static Vector128<T> Mul(Vector128<T> a, Vector128<T> b) => a * b;
+    public static Vector128<T> Div(Vector128<T> a, Vector128<T> b) => a / b;
+    public static Vector128<T> Sqrt(Vector128<T> x) => Vector128.Sqrt(x);
 }
 
 internal readonly struct OptimScalar<T> : IOptimVec<T, T> where T : unmanaged, IFloatingPointIeee754<T>

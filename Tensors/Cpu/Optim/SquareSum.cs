@@ -10,7 +10,7 @@ internal static class SquareSum
     /// kernel about 0 ((x − 0)² is x² exactly), each square rounded to T before it is added, so a chunk's sum has the bits
     /// of Tensor.Sum over the squared tensor (the composition the optimizers used before).</summary>
     public static T Of<T>(T[] a, int start, int end) where T : unmanaged, INumber<T> =>
-        end > start ? ReduceRows.Along<T, SquaredDeviationKernel<T>>(ref ElementData.At(a, start), end - start, T.Zero, CpuKernelOptions.Default.UseVector512) : T.Zero;
+        end > start ? ReduceRows.Along<T, SquaredDeviationKernel<T>>(ref ElementData.At(a, start), end - start, T.Zero, CpuKernelOptions.Default.Width) : T.Zero;
 
     /// <summary>Per tensor, the partials of its chunks added in chunk order (Tensor.Sum's order for a contiguous tensor).</summary>
     public static T[] Fold<T>((int Tensor, int Start, int End)[] items, T[] partials, int tensors) where T : unmanaged, INumber<T>

@@ -8,10 +8,10 @@ namespace Sparkle.Tensors.Cpu.Reduce;
 /// Var is two passes (mean, then the sum of squared deviations from it).</summary>
 internal static class ReduceDispatch
 {
-    /// <summary><paramref name="wide"/>: the backend's vector width choice (<see cref="CpuKernelOptions.UseVector512"/>).</summary>
-    public static void Reduce(ReduceOp op, Tensor x, ReadOnlySpan<int> axes, Tensor dst, int correction, bool wide)
+    /// <summary><paramref name="width"/>: the backend's vector width (<see cref="CpuKernelOptions.Width"/>).</summary>
+    public static void Reduce(ReduceOp op, Tensor x, ReadOnlySpan<int> axes, Tensor dst, int correction, SimdWidth width)
     {
-        var p = new ReducePlan(x, axes) { Wide = wide };
+        var p = new ReducePlan(x, axes) { Width = width };
         switch (x.DType)
         {
             case DType.Float32: Reduce<float>(op, p, x, dst, correction); break;

@@ -72,7 +72,7 @@ internal static class ReduceDriver
                 for (int o = s; o < e; o++, xo.Next(), po.Next())
                 {
                     T center = TK.UsesCenter ? centers![po.Offset] : default;
-                    sink.Put(0, po.Offset, ReduceRows.Along<T, TK>(ref ElementData.At(xs, xo.Offset), lr, center, p.Wide));
+                    sink.Put(0, po.Offset, ReduceRows.Along<T, TK>(ref ElementData.At(xs, xo.Offset), lr, center, p.Width));
                 }
                 return;
             }
@@ -87,7 +87,7 @@ internal static class ReduceDriver
                 {
                     int row = c / p.SegmentsPerRow, start = c % p.SegmentsPerRow * ReducePlan.ChunkElements;
                     int xo = xBase + Odometer.OffsetOf(p.RShape, p.RxStrides, row, outerR) + start;
-                    acc = ReduceRows.Along<T, TK>(ref ElementData.At(xs, xo), Math.Min(ReducePlan.ChunkElements, lr - start), center, p.Wide);
+                    acc = ReduceRows.Along<T, TK>(ref ElementData.At(xs, xo), Math.Min(ReducePlan.ChunkElements, lr - start), center, p.Width);
                 }
                 else
                 {
@@ -95,7 +95,7 @@ internal static class ReduceDriver
                     var odo = new Odometer(p.RShape, p.RxStrides, xBase, r0, outerR);
                     acc = TK.Identity;
                     for (int r = r0; r < r1; r++, odo.Next())
-                        acc = TK.Combine(acc, ReduceRows.Along<T, TK>(ref ElementData.At(xs, odo.Offset), lr, center, p.Wide));
+                        acc = TK.Combine(acc, ReduceRows.Along<T, TK>(ref ElementData.At(xs, odo.Offset), lr, center, p.Width));
                 }
                 sink.Put(c, pos, acc);
             }
@@ -133,10 +133,10 @@ internal static class ReduceDriver
                         int o2 = odo.Offset; odo.Next();
                         int o3 = odo.Offset; odo.Next();
                         ReduceRows.Across4<T, TK>(a, ref ElementData.At(xs, o0), ref ElementData.At(xs, o1),
-                            ref ElementData.At(xs, o2), ref ElementData.At(xs, o3), cs, p.Wide);
+                            ref ElementData.At(xs, o2), ref ElementData.At(xs, o3), cs, p.Width);
                     }
                     for (; r < r1; r++, odo.Next())
-                        ReduceRows.Across<T, TK>(a, ref ElementData.At(xs, odo.Offset), cs, p.Wide);
+                        ReduceRows.Across<T, TK>(a, ref ElementData.At(xs, odo.Offset), cs, p.Width);
                     for (int j = 0; j < n; j++) sink.Put(c, dBase + j * dInner, a[j]);
                 }
             }

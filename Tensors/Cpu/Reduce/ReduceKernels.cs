@@ -19,6 +19,7 @@ internal interface IReduceKernel<T> where T : unmanaged
     static abstract T Map(T x, T center);
     static abstract Vector256<T> Map(Vector256<T> x, Vector256<T> center);
     static abstract Vector512<T> Map(Vector512<T> x, Vector512<T> center);
+    static abstract Vector128<T> Map(Vector128<T> x, Vector128<T> center);
 }
 
 internal readonly struct SumKernel<T> : IReduceKernel<T> where T : unmanaged, INumber<T>
@@ -32,6 +33,7 @@ internal readonly struct SumKernel<T> : IReduceKernel<T> where T : unmanaged, IN
     public static T Map(T x, T center) => x;
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) => x;
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) => x;
+    public static Vector128<T> Map(Vector128<T> x, Vector128<T> center) => x;
 }
 
 /// <summary>Sum of squared deviations from the centre: the second pass of the two-pass variance.</summary>
@@ -49,6 +51,8 @@ internal readonly struct SquaredDeviationKernel<T> : IReduceKernel<T> where T : 
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) { var d = x - center; return d * d; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) { var d = x - center; return d * d; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Map(Vector128<T> x, Vector128<T> center) { var d = x - center; return d * d; }
 }
 
 /// <summary>Maximum; NaN propagates (IEEE 754-2019 maximum), like torch.amax.</summary>
@@ -64,6 +68,7 @@ internal readonly struct MaxKernel<T> : IReduceKernel<T> where T : unmanaged, IN
     public static T Map(T x, T center) => x;
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) => x;
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) => x;
+    public static Vector128<T> Map(Vector128<T> x, Vector128<T> center) => x;
 }
 
 internal readonly struct MinKernel<T> : IReduceKernel<T> where T : unmanaged, INumber<T>, IMinMaxValue<T>
@@ -78,4 +83,5 @@ internal readonly struct MinKernel<T> : IReduceKernel<T> where T : unmanaged, IN
     public static T Map(T x, T center) => x;
     public static Vector256<T> Map(Vector256<T> x, Vector256<T> center) => x;
     public static Vector512<T> Map(Vector512<T> x, Vector512<T> center) => x;
+    public static Vector128<T> Map(Vector128<T> x, Vector128<T> center) => x;
 }

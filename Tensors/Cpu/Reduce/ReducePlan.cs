@@ -32,8 +32,9 @@ internal sealed class ReducePlan
     public readonly int Chunks;
     /// <summary>Inner: rows of R per chunk, or segments per row when a row is longer than a chunk.</summary>
     public readonly int RowsPerChunk, SegmentsPerRow;
-    /// <summary>Vector512 rows (the backend's <see cref="CpuKernelOptions.UseVector512"/>), else Vector256: same bits.</summary>
-    public bool Wide { get; init; }
+    /// <summary>The vector width of the row loops (the backend's <see cref="CpuKernelOptions.Width"/>): outer reductions
+    /// give the same bits at every width, inner ones the same up to the last bits of a sum.</summary>
+    public SimdWidth Width { get; init; }
 
     public ReducePlan(Tensor x, ReadOnlySpan<int> axes)
     {
