@@ -7,11 +7,12 @@ using Sparkle.Tensors.Backend;
 namespace Sparkle.Gpu;
 
 /// <summary>
-/// Dense convolution on the device by direct kernels (<see cref="ConvKernels"/>): one launch per pass, two for a weight
-/// gradient whose N·OH·OW reduction is split into chunks. Any stride, padding, dilation and group count, float32 and
-/// float64; every operand (input, weight, bias, output, the written gradient) is read or written through its own
-/// strides, so channels-last and other views need no copy. <see cref="SeamConv"/> stays as the composition for
-/// backends without conv kernels.
+/// Dense convolution on the device: each pass runs the <see cref="GpuConvPlan"/> that <see cref="PlanConv"/> returns — a
+/// tiled implicit GEMM (<see cref="TiledConvKernel"/> on the <see cref="TiledGemm"/> core) or the direct / depthwise
+/// per-element kernels (<see cref="ConvKernels"/>): one launch per pass, two for a weight gradient whose N·OH·OW reduction
+/// is split into parts. Any stride, padding, dilation and group count, float32 and float64; every operand is read or
+/// written through its own strides, so channels-last and other views need no copy. <see cref="SeamConv"/> stays as the
+/// composition for backends without conv kernels.
 /// </summary>
 public sealed partial class IlgpuBackend
 {
@@ -20,12 +21,12 @@ public sealed partial class IlgpuBackend
     /// long reduction over few weights still fills the device. int.MaxValue: never split. Tests lower it.</summary>
     public int ConvWeightGradChunk { get; set; } = 4096;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Delegate> _tiledConvKernels = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, Type), Delegate> _tiledConvKernels = new();
 
-    /// <summary>Run the forward pass (and ConvTranspose2d's input gradient) as the tiled implicit GEMM
-    /// (<see cref="TiledConvKernel"/>, group shape as <see cref="MatMulGroup"/>) where a group has at least
-    /// <see cref="TiledConvMinOutChannels"/> output channels (default 16: fewer leave most of a tile's rows empty, as in a
-    /// depthwise conv, and the one-thread-per-output kernel is better). Off: always that kernel. Tests set both.</summary>
+    /// <summary>Run a pass as the tiled implicit GEMM where its GEMM has at least <see cref="TiledConvMinOutChannels"/> rows
+    /// per group (default 16: O/groups for the forward and weight gradient, C/groups for the input gradient; fewer leave
+    /// most of a tile's rows empty, as in a depthwise conv, and the one-thread-per-element kernels are better). Off: always
+    /// those kernels. Tests set both.</summary>
     public bool TiledConv { get; set; } = true;
 
     /// <inheritdoc cref="TiledConv"/>
@@ -61,67 +62,138 @@ public sealed partial class IlgpuBackend
         }
     }
 
+    /// <summary>The plan a pass runs for a convolution of x (N, C, H, W) with w (O, C/groups, KH, KW) into y (N, O, OH, OW)
+    /// (the conv's shapes for every pass; ConvTranspose2d's forward is <see cref="GpuConvPass.BackwardInput"/>). Rules: the
+    /// tiled implicit GEMM where <see cref="TiledConv"/> is on, the pass's GEMM has at least
+    /// <see cref="TiledConvMinOutChannels"/> rows per group (forward and weight gradient: O/groups; input gradient:
+    /// C/groups) and the grid fits (the input gradient also needs stride or dilation 1 per axis: it runs one GEMM per
+    /// stride phase); else the depthwise (C/groups = O/groups = 1) or direct per-element kernels. The weight gradient splits its N·OH·OW reduction by <see cref="ConvWeightGradChunk"/> (at most 256 parts and 16M
+    /// partial elements), for every kernel.</summary>
+    public GpuConvPlan PlanConv(GpuConvPass pass, ReadOnlySpan<int> input, ReadOnlySpan<int> weight, ReadOnlySpan<int> output, in Conv2dParams p)
+        => Plan(pass, Geometry(input, weight, output, p), p.Groups);
+
+    private GpuConvPlan Plan(GpuConvPass pass, in ConvArgs a, int groups)
+    {
+        long pixels = (long)a.N * a.OH * a.OW, khw = a.KH * a.KW;
+        var (m, n, k) = pass switch
+        {
+            GpuConvPass.Forward => ((long)a.Og, pixels, a.Cg * khw),
+            GpuConvPass.BackwardInput => ((long)a.Cg, (long)a.N * a.H * a.W, a.Og * khw),
+            _ => ((long)a.Og, a.Cg * khw, pixels),
+        };
+        int parts = 1, chunk = (int)Math.Min(k, int.MaxValue);
+        if (pass == GpuConvPass.BackwardWeight)
+        {
+            if (ConvWeightGradChunk < 1) throw new ArgumentOutOfRangeException(nameof(ConvWeightGradChunk), $"ConvWeightGradChunk {ConvWeightGradChunk}: at least 1.");
+            // Parts depend on the geometry and the setting only, so the summation order (and result) is reproducible.
+            long weights = Math.Max((long)a.O * a.Cg * khw, 1);
+            int maxParts = (int)Math.Clamp(MaxConvWeightPartials / weights, 1, MaxConvWeightParts);
+            chunk = (int)Math.Max(Math.Min(ConvWeightGradChunk, k), (k + maxParts - 1) / maxParts);
+            parts = chunk == 0 ? 1 : (int)((k + chunk - 1) / chunk);
+            chunk = Math.Max(chunk, 1);
+        }
+        // The tiled input gradient runs one GEMM per stride phase over just its taps (ConvPhase): exact when the stride
+        // or the dilation is 1 on each axis; its N and K are those of the largest phase.
+        bool phased = pass == GpuConvPass.BackwardInput;
+        bool phasable = !phased || ((a.SH == 1 || a.DH == 1) && (a.SW == 1 || a.DW == 1));
+        int phases = phased ? a.SH * a.SW : 1;
+        long pn = 0, pk = 0, pmacs = 0;
+        for (int rh = 0; phased && rh < a.SH; rh++)
+            for (int rw = 0; rw < a.SW; rw++)
+            {
+                long np = (long)a.N * ConvPhase.Count(a.H, rh, a.SH) * ConvPhase.Count(a.W, rw, a.SW);
+                long kp = (long)a.Og * ConvPhase.Count(a.KH, (rh + a.PH) % a.SH, a.SH) * ConvPhase.Count(a.KW, (rw + a.PW) % a.SW, a.SW);
+                (pn, pk, pmacs) = (Math.Max(pn, np), Math.Max(pk, kp), pmacs + groups * m * np * kp);
+            }
+        var (tx, ty) = GemmGroup();
+        long tn = phased ? pn : n;
+        long gx = (tn + TiledGemm.Micro * tx - 1) / (TiledGemm.Micro * tx), gy = (m + TiledGemm.Micro * ty - 1) / (TiledGemm.Micro * ty);
+        bool tiled = TiledConv && phasable && m >= TiledConvMinOutChannels && gx <= int.MaxValue && gy <= 65535 && (long)groups * parts * phases <= 65535;
+        var kernel = tiled ? GpuConvKernel.TiledGemm : a.Cg == 1 && a.Og == 1 ? GpuConvKernel.Depthwise : GpuConvKernel.Direct;
+        if (tiled && phased) return new GpuConvPlan(pass, kernel, groups, m, pn, pk, tx, ty, TiledGemm.Micro, parts, chunk, phases, pmacs);
+        return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, TiledGemm.Micro, parts, chunk, 1, groups * m * n * k);
+    }
+
     private void ConvForward<T, TE>(Tensor x, Tensor w, Tensor? b, Tensor y, in Conv2dParams p) where T : unmanaged where TE : struct, IElement<T>
     {
         var a = Args(x, w, y, p, written: y);
         if (b is not null) (a.BOff, a.BS, a.HasBias) = (b.Offset, b.Stride(0), 1);
-        if (TryTf32ConvForward<T>(x, w, b, y, a, p.Groups)) return;             // TF32 tensor cores (IlgpuBackend.Tf32.cs)
+        if (y.NumElements == 0) return;
+        var plan = Plan(GpuConvPass.Forward, a, p.Groups);
+        // TF32 tensor cores (IlgpuBackend.Tf32.cs) take a float32 forward the plan gives the tiled kernel, where allowed.
+        if (plan.Kernel == GpuConvKernel.TiledGemm && TryTf32ConvForward<T>(x, w, b, y, a, p.Groups)) return;
         var (xv, wv, yv) = (View<T>(x), View<T>(w), View<T>(y));
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
-        if (TiledConv && a.Og >= TiledConvMinOutChannels && y.NumElements > 0)
+        if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
-            var (tx, ty) = GemmGroup();
-            long pixels = (long)a.N * a.OH * a.OW;
-            long gx = (pixels + 4 * tx - 1) / (4 * tx);
-            int gy = (a.Og + 4 * ty - 1) / (4 * ty), groups = p.Groups;
-            if (gx <= int.MaxValue && gy <= 65535 && groups <= 65535)
-            {
-                var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
-                    ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(typeof(T), _ => _accelerator.LoadStreamKernel<
-                        ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
-                        ConvArgs, int, int>(TiledConvKernel.Forward<T, TE>));
-                var config = new KernelConfig(new Index3D((int)gx, gy, groups), new Index3D(tx * ty, 1, 1));
-                lock (_gate) Timed("Conv2dForward(tiled)", gx * gy * groups * tx * ty, Detail(a), () => kernel(config, xv, wv, bv, yv, a, tx, ty));
-                return;
-            }
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(("Forward", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(TiledConvKernel.Forward<T, TE>));
+            lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), xv, wv, bv, yv, a, plan.Tx, plan.Ty));
+            return;
         }
         Launch(y.NumElements, i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
-            ArrayView1D<T, Stride1D.Dense>, ConvArgs>(ConvKernels.Forward<T, TE>)(i, xv, wv, bv, yv, a), Detail(a), "Conv2dForward");
+            ArrayView1D<T, Stride1D.Dense>, ConvArgs>(ConvKernels.Forward<T, TE>)(i, xv, wv, bv, yv, a), Detail(a, plan), plan.LaunchName);
     }
 
     private void ConvBackwardInput<T, TE>(Tensor dy, Tensor w, Tensor dx, in Conv2dParams p) where T : unmanaged where TE : struct, IElement<T>
     {
         var a = Args(dx, w, dy, p, written: dx);
+        if (dx.NumElements == 0) return;
+        var plan = Plan(GpuConvPass.BackwardInput, a, p.Groups);
         var (yv, wv, xv) = (View<T>(dy), View<T>(w), View<T>(dx));
+        if (plan.Kernel == GpuConvKernel.TiledGemm)
+        {
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(("BackwardInput", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(TiledConvKernel.BackwardInput<T, TE>));
+            lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), yv, wv, xv, a, plan.Tx, plan.Ty));
+            return;
+        }
         Launch(dx.NumElements, i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>,
-            ConvArgs>(ConvKernels.BackwardInput<T, TE>)(i, yv, wv, xv, a), Detail(a), "Conv2dBackwardInput");
+            ConvArgs>(ConvKernels.BackwardInput<T, TE>)(i, yv, wv, xv, a), Detail(a, plan), plan.LaunchName);
     }
 
     private void ConvBackwardWeight<T, TE>(Tensor dy, Tensor x, Tensor dw, in Conv2dParams p) where T : unmanaged where TE : struct, IElement<T>
     {
         var a = Args(x, dw, dy, p, written: null);
-        var (yv, xv, wv) = (View<T>(dy), View<T>(x), View<T>(dw));
         int weights = dw.NumElements;
         if (weights == 0) return;
-        long total = (long)a.N * a.OH * a.OW;
-        if (ConvWeightGradChunk < 1) throw new ArgumentOutOfRangeException(nameof(ConvWeightGradChunk), $"ConvWeightGradChunk {ConvWeightGradChunk}: at least 1.");
-        // Parts depend on the geometry and the setting only, so the summation order (and result) is reproducible.
-        // At most 256 parts, and at most 16M partial elements (64 MB of float32) whatever the weight count.
-        int maxParts = Math.Clamp(MaxConvWeightPartials / weights, 1, MaxConvWeightParts);
-        int chunk = (int)Math.Max(Math.Min(ConvWeightGradChunk, total), (total + maxParts - 1) / maxParts);
-        int parts = chunk == 0 ? 1 : (int)((total + chunk - 1) / chunk);
-        var first = _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(
-            ConvKernels.BackwardWeight<T, TE>);
-        if (parts <= 1)
+        var plan = Plan(GpuConvPass.BackwardWeight, a, p.Groups);
+        var (yv, xv, wv) = (View<T>(dy), View<T>(x), View<T>(dw));
+        using var partials = plan.Parts > 1 ? New<T>(dw.DType, plan.Parts * weights, zeroed: false) : null;
+        var dst = partials is null ? wv : partials.View;
+        if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
-            Launch(weights, i => first(i, yv, xv, wv, a, Math.Max(chunk, 1), 0), Detail(a), "Conv2dBackwardWeight");
-            return;
+            var wa = new ConvWeightGradArgs
+            {
+                C = a, Parts = plan.Parts, Chunk = plan.Chunk,
+                TapMajor = a.Cg > 1 && a.XsC == 1 && !(a.W > 1 && a.XsW == 1) ? 1 : 0,     // a channels-last x: channels across threads
+            };
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>)_tiledConvKernels.GetOrAdd(("BackwardWeight", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>(TiledConvKernel.BackwardWeight<T, TE>));
+            lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), yv, xv, dst, wa, plan.Tx, plan.Ty));
         }
-        using var partials = New<T>(dw.DType, parts * weights, zeroed: false);
+        else
+        {
+            var first = _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(
+                ConvKernels.BackwardWeight<T, TE>);
+            int split = plan.Parts > 1 ? 1 : 0;
+            Launch(plan.Parts * weights, i => first(i, yv, xv, dst, a, plan.Chunk, split), Detail(a, plan), plan.LaunchName);
+        }
+        if (partials is null) return;
         var pv = partials.View;
-        Launch(parts * weights, i => first(i, yv, xv, pv, a, chunk, 1), Profile is null ? "" : $"{Detail(a)} in {parts} parts", "Conv2dBackwardWeight(split)");
         Launch(weights, i => _kernels.Get<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int>(
-            ConvKernels.FinishWeight<T, TE>)(i, pv, wv, a, parts), "", "Conv2dBackwardWeight(split 2)");
+            ConvKernels.FinishWeight<T, TE>)(i, pv, wv, a, plan.Parts), "", GpuConvPlan.FinishLaunchName);
+    }
+
+    /// <summary>The tiled kernels' grid: (N tiles, M tiles, groups·parts), a 1-D group of TX·TY threads.</summary>
+    private static KernelConfig Config(GpuConvPlan plan) => new(
+        new Index3D((int)((plan.N + plan.TileN - 1) / plan.TileN), (int)((plan.M + plan.TileM - 1) / plan.TileM), plan.Groups * plan.Parts * plan.Phases),
+        new Index3D(plan.Tx * plan.Ty, 1, 1));
+
+    private static long Threads(GpuConvPlan plan)
+    {
+        var c = Config(plan);
+        return (long)c.GridDim.X * c.GridDim.Y * c.GridDim.Z * c.GroupDim.X;
     }
 
     private const int MaxConvWeightParts = 256, MaxConvWeightPartials = 1 << 24;
@@ -130,26 +202,37 @@ public sealed partial class IlgpuBackend
     /// the shapes taken from the operands as given (the caller checked them) and each operand's own offset and strides.</summary>
     private static ConvArgs Args(Tensor x, Tensor w, Tensor y, in Conv2dParams p, Tensor? written)
     {
-        if (x.Rank != 4 || w.Rank != 4 || y.Rank != 4)
-            throw new ArgumentException($"Conv2d: input {ShapeUtil.Format(x.Shape)}, weight {ShapeUtil.Format(w.Shape)} and output {ShapeUtil.Format(y.Shape)} must all be 4-D.");
-        int groups = p.Groups;
-        var a = new ConvArgs
-        {
-            N = x.Size(0), C = x.Size(1), H = x.Size(2), W = x.Size(3),
-            O = w.Size(0), KH = w.Size(2), KW = w.Size(3), OH = y.Size(2), OW = y.Size(3),
-            SH = p.StrideH, SW = p.StrideW, PH = p.PadH, PW = p.PadW, DH = p.DilationH, DW = p.DilationW,
-            Cg = w.Size(1), Og = w.Size(0) / groups,
-            XOff = x.Offset, XsN = x.Stride(0), XsC = x.Stride(1), XsH = x.Stride(2), XsW = x.Stride(3),
-            WOff = w.Offset, WsO = w.Stride(0), WsC = w.Stride(1), WsH = w.Stride(2), WsW = w.Stride(3),
-            YOff = y.Offset, YsN = y.Stride(0), YsC = y.Stride(1), YsH = y.Stride(2), YsW = y.Stride(3),
-        };
-        if (a.Cg * groups != a.C || a.Og * groups != a.O || y.Size(1) != a.O || y.Size(0) != a.N)
-            throw new ArgumentException($"Conv2d: input {ShapeUtil.Format(x.Shape)}, weight {ShapeUtil.Format(w.Shape)} and output {ShapeUtil.Format(y.Shape)} do not fit groups={groups}.");
+        var a = Geometry(x.Shape, w.Shape, y.Shape, p);
+        (a.XOff, a.XsN, a.XsC, a.XsH, a.XsW) = (x.Offset, x.Stride(0), x.Stride(1), x.Stride(2), x.Stride(3));
+        (a.WOff, a.WsO, a.WsC, a.WsH, a.WsW) = (w.Offset, w.Stride(0), w.Stride(1), w.Stride(2), w.Stride(3));
+        (a.YOff, a.YsN, a.YsC, a.YsH, a.YsW) = (y.Offset, y.Stride(0), y.Stride(1), y.Stride(2), y.Stride(3));
         // Walk the written activation in its memory order: consecutive threads then store to consecutive addresses.
         if (written is not null) a.ChannelsLast = written.Size(1) > 1 && written.Stride(1) == 1 && !(written.Size(3) > 1 && written.Stride(3) == 1) ? 1 : 0;
         return a;
     }
 
+    /// <summary>The shapes and the stride/padding/dilation of one convolution, checked against each other.</summary>
+    private static ConvArgs Geometry(ReadOnlySpan<int> x, ReadOnlySpan<int> w, ReadOnlySpan<int> y, in Conv2dParams p)
+    {
+        if (x.Length != 4 || w.Length != 4 || y.Length != 4)
+            throw new ArgumentException($"Conv2d: input {ShapeUtil.Format(x)}, weight {ShapeUtil.Format(w)} and output {ShapeUtil.Format(y)} must all be 4-D.");
+        int groups = p.Groups;
+        var a = new ConvArgs
+        {
+            N = x[0], C = x[1], H = x[2], W = x[3],
+            O = w[0], KH = w[2], KW = w[3], OH = y[2], OW = y[3],
+            SH = p.StrideH, SW = p.StrideW, PH = p.PadH, PW = p.PadW, DH = p.DilationH, DW = p.DilationW,
+            Cg = w[1], Og = w[0] / groups,
+        };
+        if (a.Cg * groups != a.C || a.Og * groups != a.O || y[1] != a.O || y[0] != a.N)
+            throw new ArgumentException($"Conv2d: input {ShapeUtil.Format(x)}, weight {ShapeUtil.Format(w)} and output {ShapeUtil.Format(y)} do not fit groups={groups}.");
+        return a;
+    }
+
+    /// <summary>The profile's detail for a pass: the geometry and the plan that ran.</summary>
+    private string Detail(in ConvArgs a, GpuConvPlan plan) => Profile is null ? "" : $"{Detail(a)} | {plan}";
+
+    /// <summary>The geometry alone (the TF32 forward's detail).</summary>
     private string Detail(in ConvArgs a) => Profile is null ? ""
         : $"x=({a.N},{a.C},{a.H},{a.W}) w=({a.O},{a.Cg},{a.KH},{a.KW}) y=({a.OH},{a.OW}) s=({a.SH},{a.SW}) p=({a.PH},{a.PW}) d=({a.DH},{a.DW}) g={a.C / Math.Max(a.Cg, 1)}{(a.ChannelsLast != 0 ? " cl" : "")}";
 }

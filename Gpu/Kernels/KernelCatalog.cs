@@ -69,6 +69,11 @@ public static class KernelCatalog
         yield return Get(typeof(TiledMatMulKernel), nameof(TiledMatMulKernel.MatMul), typeof(double), typeof(F64));
         yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.Forward), typeof(float), typeof(F32));
         yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.Forward), typeof(double), typeof(F64));
+        foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })
+        {
+            yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardInput), t, e);
+            yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardWeight), t, e);
+        }
         foreach (var (t, e) in Elements)
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.Reduce), t, e);
         foreach (var (t, e) in new[] { (typeof(float), typeof(F32)), (typeof(double), typeof(F64)) })

@@ -1,0 +1,51 @@
+namespace Sparkle.Gpu;
+
+/// <summary>The three passes of a dense convolution (ConvTranspose2d's forward is <see cref="BackwardInput"/>, its
+/// input gradient <see cref="Forward"/>).</summary>
+public enum GpuConvPass { Forward, BackwardInput, BackwardWeight }
+
+/// <summary>Which kernel family a pass runs on the ILGPU backend.</summary>
+public enum GpuConvKernel
+{
+    /// <summary>Implicit GEMM on the shared-memory <c>TiledGemm</c> core, one grid z per group (and split-K part).</summary>
+    TiledGemm,
+    /// <summary>One thread per written element (output, input-gradient or weight element), summing its terms.</summary>
+    Direct,
+    /// <summary>Depthwise (one input and one output channel per group): the per-element kernels, whose sums are only
+    /// KH·KW (forward, input gradient) or N·OH·OW split into parts (weight gradient) long.</summary>
+    Depthwise,
+}
+
+/// <summary>
+/// What <see cref="IlgpuBackend.PlanConv"/> decided for one geometry and pass: the kernel, the GEMM it computes per group
+/// (M x N, reducing K; the direct kernels compute the same product, one thread per element), the block tile, thread group
+/// and register micro-tile of the tiled kernel, and the split of the weight gradient's reduction (Parts chunks of Chunk
+/// positions, plus one finishing launch). The tiled input gradient runs one GEMM per stride phase (Phases = SH·SW; N and K
+/// are then those of the largest phase). Macs: the multiply-adds of the GEMMs the kernel runs (Σ over groups and phases
+/// of M·N·K, zero taps in the padding included; the direct kernels' all-taps product). The passes run exactly this plan.
+/// </summary>
+public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Groups, long M, long N, long K,
+    int Tx, int Ty, int Micro, int Parts, int Chunk, int Phases, long Macs)
+{
+    /// <summary>Block tile rows (M) and columns (N) of the tiled kernel; 0 for the direct kernels.</summary>
+    public int TileM => Kernel == GpuConvKernel.TiledGemm ? Micro * Ty : 0;
+    /// <inheritdoc cref="TileM"/>
+    public int TileN => Kernel == GpuConvKernel.TiledGemm ? Micro * Tx : 0;
+
+    /// <summary>Kernel launches the pass makes: 1, or 2 for a split weight gradient (partials, then their sum).</summary>
+    public int Launches => Parts > 1 ? 2 : 1;
+
+    /// <summary>The name the pass's main launch has in <see cref="IlgpuBackend.Profile"/>, e.g. "Conv2dBackwardWeight(tiled split)".</summary>
+    public string LaunchName => $"Conv2d{Pass}({Kernel switch { GpuConvKernel.TiledGemm => "tiled", GpuConvKernel.Depthwise => "depthwise", _ => "direct" }}{(Parts > 1 ? " split" : "")})";
+
+    /// <summary>The split weight gradient's finishing launch in the profile.</summary>
+    public const string FinishLaunchName = "Conv2dBackwardWeight(finish)";
+
+    public override string ToString()
+    {
+        string split = (Parts > 1 ? $", split-K {Parts} parts of {Chunk} + finish" : "") + (Phases > 1 ? $", {Phases} stride phases" : "");
+        return Kernel == GpuConvKernel.TiledGemm
+            ? $"{Pass}: tiled implicit GEMM, {Groups} x ({M} x {N}, K {K}), {TileM}x{TileN} tiles, {Tx}x{Ty} threads, {Micro}x{Micro} micro-tile{split}"
+            : $"{Pass}: {(Kernel == GpuConvKernel.Depthwise ? "depthwise" : "direct")}, one thread per element of {Groups} x ({M} x {N}), sums of K {K}{split}";
+    }
+}
