@@ -23,6 +23,8 @@ public sealed class SparkQuickSuite : IQuickSuite
         int size = opts.Int("size", 96), batch = opts.Int("batch", 32), reps = opts.Int("reps", 5), width = opts.Int("width", 768);
         double mask = opts.Double("mask", 0.6);
         IntraOpPool.NumThreads = opts.Int("threads", 2);
+        StoragePool.MaxSlack = opts.Double("slack", StoragePool.MaxSlack);
+        StoragePool.ReclaimEveryBytes = opts.Int("reclaim_mb", (int)(StoragePool.ReclaimEveryBytes >> 20)) * (1L << 20);
         // pool=0 turns the tensor memory pool off (to compare); the training loops (Pretrainer, the CLI) use it.
         var pool = opts.Int("pool", 1) == 1 ? new TensorPool() : null;
         foreach (var arch in opts.Words.Count > 0 ? opts.Words : ["r18"])

@@ -102,11 +102,14 @@ public sealed class Finetuner
     {
         using var pooled = Pool.Use();                // this thread's tensors recycle dead arrays across steps
         Model.Train();
+        // Last step's gradients die before the forward (PyTorch's set_to_none): at the step's peak, the start of the
+        // backward, only the gradients computed so far exist, and the pool serves activations from their arrays. Until
+        // here they stay readable after Step.
+        Optimizer.ZeroGrad(setToNone: true);
         LastLr = Schedule.Apply(Optimizer, Iteration).Lr;
         var loss = F.CrossEntropy(Model.Forward(inputs), labels, Options.LabelSmoothing);
         double value = loss.Item();
         if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
-        Optimizer.ZeroGrad(setToNone: false);          // accumulate into last step's gradient tensors: none allocated per step
         loss.Backward();
         if (Options.Clip > 0) GradClipping.ClipGradNorm_(Optimizer.ParamGroups.SelectMany(g => g.Parameters), Options.Clip);
         Optimizer.Step();

@@ -101,13 +101,16 @@ public sealed class Pretrainer
         using var pooled = Pool?.Use();               // this thread's tensors recycle dead arrays across steps
         using var deviceScope = images.Backend.BeginStep();   // ILGPU: the step's dead device storages go back to its pool
         Model.Train();
+        // Last step's gradients die before the forward (PyTorch's set_to_none): at the step's peak, the start of the
+        // backward, only the gradients computed so far exist, and the pool serves activations from their arrays. Until
+        // here they stay readable after Step.
+        Optimizer.ZeroGrad(setToNone: true);
         var values = Schedule.Apply(Optimizer, Iteration);
         (LastLr, LastWd) = (values.Lr, values.Wd);
         // On the host, where MaskSampler builds it and the sparse context reads it: a mask made on the device would be read
         // back (a second host read per step). The loss uploads its own copy.
         var active = Model.SampleMask(images.Size(0), _rng);
         var loss = Model.Loss(images, active);
-        Optimizer.ZeroGrad(setToNone: false);          // accumulate into last step's gradient tensors: none allocated per step
         loss.Backward();
         // The one host read, after backward was queued (a device runs forward and backward without waiting for the host);
         // before the update, so a NaN/Inf loss leaves the weights as they were.

@@ -27,7 +27,7 @@ internal sealed class StoragePool
     /// <summary>Bytes handed out between two collections induced at safe points. Smaller finds the dead sooner (a lower
     /// resident peak: an array can only be reused after the collection that found its tensor dead) at the price of more
     /// full collections, which are cheap here (a heap of large float arrays has little to mark).</summary>
-    internal static long ReclaimEveryBytes = 64L << 20;            // settable for tests (a collection at every safe point)
+    internal static long ReclaimEveryBytes = 32L << 20;            // settable for tests (a collection at every safe point)
 
     /// <summary>Full collections after the last safe point beyond which dead arrays are left to the GC: a thread
     /// that stopped reaching safe points (a forward-only loop) does not hoard them.</summary>
@@ -105,13 +105,14 @@ internal sealed class StoragePool
     {
         long bytes = (long)length * Unsafe.SizeOf<T>();
         T[] array;
-        if (_free.TryGetValue((typeof(T), length), out var list) && list.Arrays.Count > 0)
+        if ((_free.TryGetValue((typeof(T), length), out var list) && list.Arrays.Count > 0) || (list = BestFit(typeof(T), length)) is not null)
         {
             array = (T[])list.Arrays.Pop();
+            bytes = Buffer.ByteLength(array);
             list.LastUsed = _reclaims;
             BytesFree -= bytes;
             ReusedBytes += bytes;
-            if (zeroed) Array.Clear(array);
+            if (zeroed) Array.Clear(array, 0, length);
             else if (CpuBackend.PoisonUninitialized) MemoryMarshal.AsBytes(array.AsSpan()).Fill(0xFF);
         }
         else
@@ -121,6 +122,21 @@ internal sealed class StoragePool
         }
         _handedOutSinceReclaim += bytes;
         return new PooledCpuStorage<T>(array, this, backend);
+    }
+
+    /// <summary>Longest array, relative to the request, that a free list may serve when no array of the exact length
+    /// is free (the rest of it is unused while the storage lives).</summary>
+    internal static double MaxSlack = 2.0;
+
+    /// <summary>The free list of the shortest free arrays of <paramref name="type"/> that are longer than
+    /// <paramref name="length"/> by at most <see cref="MaxSlack"/>, or null.</summary>
+    private FreeList? BestFit(Type type, int length)
+    {
+        FreeList? best = null;
+        long bestLength = (long)(length * MaxSlack);
+        foreach (var ((t, l), list) in _free)
+            if (t == type && l > length && l <= bestLength && list.Arrays.Count > 0) (best, bestLength) = (list, l);
+        return best;
     }
 
     /// <summary>Called by a pooled storage's finalizer (the finalizer thread).</summary>

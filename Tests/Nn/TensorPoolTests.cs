@@ -159,6 +159,30 @@ public class TensorPoolTests
         }
     }
 
+    [Fact]
+    public void AFreeArrayUpToTwiceTheRequestServesIt()
+    {
+        var pool = new TensorPool();
+        using (pool.Use())
+        {
+            Garbage([64, 100]);                                              // 6,400 floats, each 8.0
+            pool.Reclaim();
+            long reused = pool.Stats.Reused;
+            var z = Tensor.Zeros([64, 64]);                                  // 4,096 <= 6,400 <= 2 x 4,096: served by it
+            Assert.True(pool.Stats.Reused > reused, $"the longer free array did not serve the request: {pool.Stats}");
+            Assert.All(z.ToDoubleArray(), v => Assert.Equal(0.0, v));
+            z.Add_(1.0);
+            Assert.Equal(4096.0, z.Sum().Item());
+            Assert.True(pool.Stats.Free == 0, $"the array is in use, not free: {pool.Stats}");
+            Garbage([64, 160]);                                              // 10,240 floats: more than twice 4,096
+            pool.Reclaim();
+            reused = pool.Stats.Reused;
+            var e = Tensor.Empty([64, 64]);
+            Assert.Equal(reused, pool.Stats.Reused);
+            GC.KeepAlive(e);
+        }
+    }
+
     /// <summary>Runs on a new thread (a task could be inlined on the waiting thread).</summary>
     private static Exception? OnOtherThread(Action action)
     {
