@@ -27,7 +27,7 @@ internal sealed class StoragePool
     /// <summary>Bytes handed out between two collections induced at safe points. Smaller finds the dead sooner (a lower
     /// resident peak: an array can only be reused after the collection that found its tensor dead) at the price of more
     /// full collections, which are cheap here (a heap of large float arrays has little to mark).</summary>
-    internal static long ReclaimEveryBytes = 32L << 20;            // settable for tests (a collection at every safe point)
+    internal static long ReclaimEveryBytes = 24L << 20;            // settable for tests (a collection at every safe point)
 
     /// <summary>Full collections after the last safe point beyond which dead arrays are left to the GC: a thread
     /// that stopped reaching safe points (a forward-only loop) does not hoard them.</summary>
