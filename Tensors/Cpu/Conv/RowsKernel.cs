@@ -23,12 +23,25 @@ namespace Sparkle.Tensors.Cpu.Conv;
 internal static class RowsKernel<T, TV, TS> where T : unmanaged where TV : struct where TS : ISimdOps<T, TV>
 {
     /// <summary>Pixels per tile: 12 where the register file holds 24 accumulators (32 registers), else 6.</summary>
-    public static int MR => TS.Count * Unsafe.SizeOf<T>() == 64 || (TS.Count * Unsafe.SizeOf<T>() == 16 && AdvSimd.Arm64.IsSupported) ? 12 : 6;
+    public static int MR
+    {
+        // A JIT-time constant only if inlined (the 6-row instantiations must not keep the 12-row loop).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => TS.Count * Unsafe.SizeOf<T>() == 64 || (TS.Count * Unsafe.SizeOf<T>() == 16 && AdvSimd.Arm64.IsSupported) ? 12 : 6;
+    }
 
     /// <summary>Output channels per tile: two vectors.</summary>
-    public static int NR => 2 * TS.Count;
+    public static int NR
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => 2 * TS.Count;
+    }
 
-    private static bool Tall => MR == 12;
+    private static bool Tall
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => MR == 12;
+    }
 
     /// <summary>tile[r·NR + j] = Σ over segments s, steps p of slab[pix[r] + segOff[s] + p] · w[(k + p)·NR + j], where k
     /// counts the steps of the segments before s. <paramref name="pix"/> holds MR slab offsets.</summary>
