@@ -156,7 +156,7 @@ public class ConvTests
     [InlineData(ActLayout.ChannelsLast, 2)]
     public void BlockedSizesMatchReference(ActLayout layout, int groups)
     {
-        foreach (var path in new[] { KernelPath.Direct256, KernelPath.Gemm256, KernelPath.Gemm128 })
+        foreach (var path in new[] { KernelPath.Direct256, KernelPath.Direct128, KernelPath.Direct512, KernelPath.Gemm256, KernelPath.Gemm128 })
         {
             var rng = new Random(7 + groups);
             var k = new ConvCase(1, groups, 40, 150 / groups, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, true);
