@@ -161,18 +161,24 @@ public class ConvPointwiseTests
         var g = new ConvGeometry([8, cin, h, h], [cout, cin / groups, k, k], [8, cout, oh, oh], sp);
         var x = Tensor.Empty([1, cin, h, h]); // the plan reads layouts from the tensors, sizes from g
         var y = Tensor.Empty([1, cout, oh, oh]);
-        // The plan is a pure function of its inputs: the rule of the AVX2 family (the slab kernels are that family's),
-        // on any host.
+        // The plan is a pure function of its inputs: the rule of the AVX2 family (where it was measured), on any host.
         var avx2 = new CpuKernelOptions { Isa = CpuIsa.Avx2 };
         Assert.Equal(forward, ConvPlan.Forward(g, x, y, avx2).Algorithm.ToString());
         Assert.Equal(backward, ConvPlan.BackwardInput(g, y, x, avx2).Algorithm.ToString());
         Assert.Equal(backward == "Slab" ? "SlabWeightGrad" : backward, ConvPlan.BackwardWeight(g, y, x, avx2).Algorithm.ToString());
-        // The other families have no slab forward or input-gradient kernel: the packed im2col GEMM with their micro-kernel.
-        foreach (var isa in new[] { CpuIsa.Avx512, CpuIsa.V128, CpuIsa.Scalar })
+        // The vector families run the same rule with their width's slab kernels (the plan names the width); the Scalar
+        // family has no slab kernels: the packed im2col GEMM with the scalar micro-kernel.
+        foreach (var (isa, width) in new[] { (CpuIsa.Avx512, "Vector512"), (CpuIsa.Avx2, "Vector256"), (CpuIsa.V128, "Vector128") })
         {
             var o = new CpuKernelOptions { Isa = isa };
-            string f = ConvPlan.Forward(g, x, y, o).Algorithm.ToString(), bi = ConvPlan.BackwardInput(g, y, x, o).Algorithm.ToString();
-            Assert.True(f != "Slab" && bi != "Slab", $"{isa}: {f} {bi}");
+            var (f, bi) = (ConvPlan.Forward(g, x, y, o), ConvPlan.BackwardInput(g, y, x, o));
+            Assert.Equal(forward, f.Algorithm.ToString());
+            Assert.Equal(backward, bi.Algorithm.ToString());
+            Assert.StartsWith($"{forward} {width} ", f.ToString());
+            Assert.StartsWith($"{backward} {width} ", bi.ToString());
         }
+        var scalar = new CpuKernelOptions { Isa = CpuIsa.Scalar };
+        string sf = ConvPlan.Forward(g, x, y, scalar).ToString(), sb = ConvPlan.BackwardInput(g, y, x, scalar).ToString();
+        Assert.True(!sf.StartsWith("Slab") && !sb.StartsWith("Slab"), $"Scalar: {sf}; {sb}");
     }
 }

@@ -79,21 +79,21 @@ public class ConvTests
         if (b is not null) Near(db, b.Grad!, Tol(dt), what + " grad bias");
     }
 
-    /// <summary>Which kernels a case runs: the default choice of this host, the direct kernels of the AVX2 family (slab
-    /// and depthwise) or of the V128 one (depthwise, packed GEMM with the Vector128 micro-kernel), or the packed-GEMM path
-    /// with each family's micro-kernel. Families the host lacks run emulated (Avx512 on AVX2 machines: correct, slow).</summary>
-    public enum KernelPath { Default, Gemm256, GemmScalar, Gemm512, Gemm128, Direct256, Direct128 }
+    /// <summary>Which kernels a case runs: the default choice of this host, the direct kernels (slab, depthwise) of the
+    /// Avx2, V128 or Avx512 family (slab kernels at that family's width), or the packed-GEMM path with each family's
+    /// micro-kernel. Families the host lacks run emulated (Avx512 on AVX2 machines: correct, slow).</summary>
+    public enum KernelPath { Default, Gemm256, GemmScalar, Gemm512, Gemm128, Direct256, Direct128, Direct512 }
 
     /// <summary>The CPU backend that runs <paramref name="path"/>: its kernel options, as a value.</summary>
     internal static CpuBackend Cpu(KernelPath path) => CpuBackend.WithOptions(new CpuKernelOptions
     {
-        ConvDirect = path is KernelPath.Default or KernelPath.Direct256 or KernelPath.Direct128,
+        ConvDirect = path is KernelPath.Default or KernelPath.Direct256 or KernelPath.Direct128 or KernelPath.Direct512,
         Isa = path switch
         {
             KernelPath.Gemm256 or KernelPath.Direct256 => CpuIsa.Avx2,
             KernelPath.Gemm128 or KernelPath.Direct128 => CpuIsa.V128,
             KernelPath.GemmScalar => CpuIsa.Scalar,
-            KernelPath.Gemm512 => CpuIsa.Avx512,
+            KernelPath.Gemm512 or KernelPath.Direct512 => CpuIsa.Avx512,
             _ => CpuIsa.Auto,
         },
     });
@@ -104,8 +104,8 @@ public class ConvTests
         var rng = new Random(seed);
         var k = ConvCase.Random(rng, depthwise: rng.Next(4) == 0);
         var dt = rng.Next(3) == 0 ? DType.Float32 : DType.Float64;
-        var path = (KernelPath)rng.Next(7);
-        if (path == KernelPath.Gemm512 && k.N * k.C * k.H * k.W * k.O > 3000) path = KernelPath.Gemm256;
+        var path = (KernelPath)rng.Next(8);
+        if (path is KernelPath.Gemm512 or KernelPath.Direct512 && k.N * k.C * k.H * k.W * k.O > 3000) path = KernelPath.Gemm256;
         CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
     }
 
@@ -156,7 +156,7 @@ public class ConvTests
     [InlineData(ActLayout.ChannelsLast, 2)]
     public void BlockedSizesMatchReference(ActLayout layout, int groups)
     {
-        foreach (var path in new[] { KernelPath.Direct256, KernelPath.Gemm256, KernelPath.Gemm128 })
+        foreach (var path in new[] { KernelPath.Direct256, KernelPath.Direct128, KernelPath.Direct512, KernelPath.Gemm256, KernelPath.Gemm128 })
         {
             var rng = new Random(7 + groups);
             var k = new ConvCase(1, groups, 40, 150 / groups, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, true);

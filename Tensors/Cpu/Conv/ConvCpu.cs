@@ -37,12 +37,14 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         var wv = WeightView<T>.Of(w);
         switch (plan.Algorithm)
         {
-            case ConvAlgorithm.Slab: SlabConv<T>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.Slab when plan.Width == SimdWidth.V512: SlabConv<T, Vector512<T>, Simd512<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.Slab when plan.Width == SimdWidth.V128: SlabConv<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.Slab: SlabConv<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.Forward(xa, wv, bias, ya, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g, o.GemmKernel); break;
-            case ConvAlgorithm.DepthwiseNchw when Narrow(o): DepthwiseNchw<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when Narrow(o): DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new ForwardNhwc(xa, wv, bias, ya, g)); break;
             default: WithKernel(o.GemmKernel, new ForwardNchw(xa, wv, bias, ya, g)); break;
@@ -65,12 +67,14 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         var wv = WeightView<T>.Of(w);
         switch (plan.Algorithm)
         {
-            case ConvAlgorithm.Slab: SlabConv<T>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.Slab when plan.Width == SimdWidth.V512: SlabConv<T, Vector512<T>, Simd512<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.Slab when plan.Width == SimdWidth.V128: SlabConv<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.Slab: SlabConv<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardInput(dya, wv, dxa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g, o.GemmKernel); break;
-            case ConvAlgorithm.DepthwiseNchw when Narrow(o): DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when Narrow(o): DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new BackwardInputNhwc(dya, wv, dxa, g)); break;
             default: WithKernel(o.GemmKernel, new BackwardInputNchw(dya, wv, dxa, g)); break;
@@ -87,13 +91,14 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             return;
         }
         var (dya, xa, dwa) = (Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw));
-        switch (ConvPlan.BackwardWeight(g, dy, x, o).Algorithm)
+        var plan = ConvPlan.BackwardWeight(g, dy, x, o);
+        switch (plan.Algorithm)
         {
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g, o.GemmKernel); break;
-            case ConvAlgorithm.DepthwiseNchw when Narrow(o): DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when Narrow(o): DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
             default: WithKernel(o.GemmKernel, new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
@@ -110,10 +115,6 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
     }
 
     // ---- micro-kernel dispatch: each pass is a struct whose generic Run the JIT specialises per kernel ----
-
-    /// <summary>The depthwise kernels run 128-bit vectors in the V128 and Scalar families (hosts without 256-bit
-    /// vectors: ARM64), Vector256 in the others (on AVX-512 too: their loads are bound by the window, not the width).</summary>
-    private static bool Narrow(CpuKernelOptions o) => o.ResolvedIsa is CpuIsa.V128 or CpuIsa.Scalar;
 
     private interface IPass
     {

@@ -9,7 +9,8 @@ internal enum ConvAlgorithm
     Im2ColNhwc,
     /// <summary>1x1, no padding, one group: plain GEMMs over the activations in place (strided: a compact gather).</summary>
     Pointwise,
-    /// <summary>Direct kernel over zero-padded channels-last slabs (AVX2+FMA): no packing of activations, any layout.</summary>
+    /// <summary>Direct kernel over zero-padded channels-last slabs at the family's vector width (Vector512/256/128): no
+    /// packing of activations, any layout.</summary>
     Slab,
     /// <summary>Depthwise (groups = channels = outputs), channels-first: per plane, vectorised along W.</summary>
     DepthwiseNchw,
@@ -23,51 +24,64 @@ internal enum ConvAlgorithm
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
-/// that algorithm's layout, and whether that layout is channels-last. A pure function of the geometry, the layouts
-/// and the backend's <see cref="CpuKernelOptions"/> (which carry the micro-kernel the host runs): nothing hidden
-/// steers it, so a test chooses a path by the options it passes.</summary>
-internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsLast, bool CopyInput)
+/// that algorithm's layout, whether that layout is channels-last, and the vector width it runs (of the direct kernel, or
+/// of the GEMM micro-kernel). A pure function
+/// of the geometry, the layouts and the backend's <see cref="CpuKernelOptions"/> (which carry the instruction set):
+/// nothing hidden steers it, so a test chooses a path by the options it passes.</summary>
+internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsLast, bool CopyInput, SimdWidth Width)
 {
+    /// <summary>Names the kernel and its width, e.g. "Slab Vector512 channels-last", so a log or a test shows which
+    /// instantiation runs (Vector512 cannot be timed on an AVX2 host, only seen).</summary>
+    public override string ToString()
+        => $"{Algorithm} {(Width == SimdWidth.Scalar ? "scalar" : $"Vector{(int)Width}")} {(ChannelsLast ? "channels-last" : "channels-first")}{(CopyInput ? ", input copied" : "")}";
+
     /// <summary>The output decides: a dense channels-last y runs channels-last, a contiguous one channels-first.</summary>
     public static ConvPlan Forward(ConvGeometry g, Tensor x, Tensor y, CpuKernelOptions o)
     {
-        if (IsDepthwise(g, o)) return Depthwise(ConvLayout.IsDenseChannelsLast(y));
-        if (UseBatched(g, o)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(y), false);
-        if (UsePointwise(g, o) && IsDense(y)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(y), false);
-        if (UseSlab(o)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false);
-        if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x));
-        return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x));
+        if (IsDepthwise(g, o)) return Depthwise(ConvLayout.IsDenseChannelsLast(y), o);
+        if (UseBatched(g, o)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(y), false, o.Width);
+        if (UsePointwise(g, o) && IsDense(y)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(y), false, o.Width);
+        if (SlabWidth(o) is var sw and not SimdWidth.Scalar) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false, sw);
+        if (ConvLayout.IsDenseChannelsLast(y)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(x), o.Width);
+        return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(x), o.Width);
     }
 
     /// <summary>The input gradient's layout decides, as the output's does for the forward.</summary>
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx, CpuKernelOptions o)
     {
-        if (IsDepthwise(g, o)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx));
-        if (UseBatched(g, o, BackwardBatchedMaxPixels(g, o))) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(dx), false);
-        if (UsePointwise(g, o) && IsDense(dx)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(dx), false);
-        if (UseSlab(o)) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false);
-        if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy));
-        return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy));
+        if (IsDepthwise(g, o)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx), o);
+        if (UseBatched(g, o, BackwardBatchedMaxPixels(g, o))) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(dx), false, o.Width);
+        if (UsePointwise(g, o) && IsDense(dx)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(dx), false, o.Width);
+        if (SlabWidth(o) is var sw and not SimdWidth.Scalar) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false, sw);
+        if (ConvLayout.IsDenseChannelsLast(dx)) return new(ConvAlgorithm.Im2ColNhwc, true, !ConvLayout.UnitC(dy), o.Width);
+        return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy), o.Width);
     }
 
     /// <summary>Depthwise kernels vectorise along the input's unit-stride axis; everything else is the slab GEMM
     /// (any layout, every micro-kernel).</summary>
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x, CpuKernelOptions o)
     {
-        if (IsDepthwise(g, o)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x));
-        if (UseBatched(g, o, BackwardBatchedMaxPixels(g, o))) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false);
-        if (UsePointwise(g, o)) return new(ConvAlgorithm.Pointwise, ConvLayout.UnitC(x), false);
-        return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false);
+        if (IsDepthwise(g, o)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x), o);
+        if (UseBatched(g, o, BackwardBatchedMaxPixels(g, o))) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false, o.Width);
+        if (UsePointwise(g, o)) return new(ConvAlgorithm.Pointwise, ConvLayout.UnitC(x), false, o.Width);
+        return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false, o.Width);
     }
 
-    /// <summary>The slab kernel belongs to the AVX2 family (<see cref="CpuIsa.Avx2"/>); hosts whose best family is another
-    /// one (Avx512, V128, Scalar), or options that choose another, run the packed-GEMM path with its micro-kernel.</summary>
-    private static bool UseSlab(CpuKernelOptions o) => o.ResolvedIsa == CpuIsa.Avx2 && o.ConvDirect;
+    /// <summary>The slab kernels' width is the family's vector (Avx512: Vector512, Avx2: Vector256, V128: Vector128). The
+    /// Scalar family (no vectors) runs the packed-GEMM path with the scalar micro-kernel, as does ConvDirect = false
+    /// (<see cref="SimdWidth.Scalar"/> = no slab kernel). The Vector256 rule is measured (docs/conv.md); Vector512 and
+    /// Vector128 follow it by the same argument (the GEMM's loop without the A packing) until measured on such hosts.</summary>
+    private static SimdWidth SlabWidth(CpuKernelOptions o)
+        => o.ConvDirect && o.ResolvedIsa != CpuIsa.Scalar ? o.Width : SimdWidth.Scalar;
 
     /// <summary>The depthwise kernels read any strides (they copy their window into a padded scratch), so only the
-    /// vectorisation axis follows the layout.</summary>
-    private static ConvPlan Depthwise(bool channelsLast)
-        => channelsLast ? new(ConvAlgorithm.DepthwiseNhwc, true, false) : new(ConvAlgorithm.DepthwiseNchw, false, false);
+    /// vectorisation axis follows the layout. They run Vector128 in the V128 and Scalar families (hosts without 256-bit
+    /// vectors: ARM64), Vector256 in the others (on AVX-512 too: their loads are bound by the window, not the width).</summary>
+    private static ConvPlan Depthwise(bool channelsLast, CpuKernelOptions o)
+    {
+        var width = o.ResolvedIsa is CpuIsa.V128 or CpuIsa.Scalar ? SimdWidth.V128 : SimdWidth.V256;
+        return channelsLast ? new(ConvAlgorithm.DepthwiseNhwc, true, false, width) : new(ConvAlgorithm.DepthwiseNchw, false, false, width);
+    }
 
     /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
     private static bool IsDepthwise(ConvGeometry g, CpuKernelOptions o) => g.IsDepthwise && g.Og == 1 && o.ConvDirect;

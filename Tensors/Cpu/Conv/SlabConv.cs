@@ -1,14 +1,15 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Sparkle.Tensors.Cpu.Elementwise;
 
 namespace Sparkle.Tensors.Cpu.Conv;
 
 /// <summary>
-/// Forward and input gradient with <see cref="RowsKernelV256{T}"/> (AVX2+FMA machines), any layout, groups,
-/// stride, padding and dilation. A work item copies the window of the input it reads into a zero-padded
-/// channels-last slab (<see cref="Slab"/>), then sweeps tiles of 6 output pixels x 16 channels over it; every
-/// output element is written once, by one item.
+/// Forward and input gradient with <see cref="RowsKernel{T, TV, TS}"/> at the vector width of TS (Vector512,
+/// Vector256 or Vector128: one implementation), any layout, groups, stride, padding and dilation. A work item copies
+/// the window of the input it reads into a zero-padded channels-last slab (<see cref="Slab"/>), then sweeps tiles of
+/// MR output pixels x 2 vectors of channels over it; every output element is written once, by one item.
 /// <list type="bullet">
 /// <item>Forward: item = (group, image, band of output rows). Pixel (oh, ow) reads the slab at
 /// ((oh − oh0)·SH, ow·SW); one segment per kernel row (KW·Cg adjacent values when DW = 1).</item>
@@ -17,13 +18,13 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// whole numbers: a stride-1 correlation over dy with those taps, no zeros multiplied. ConvTranspose2d's forward.</item>
 /// </list>
 /// </summary>
-internal static class SlabConv<T> where T : unmanaged, INumber<T>
+internal static class SlabConv<T, TV, TS> where T : unmanaged, INumber<T> where TV : struct where TS : ISimdOps<T, TV>
 {
     private const int SlabBudgetBytes = 160 * 1024;
 
     public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g)
     {
-        int nr = RowsKernelV256<T>.NR, K = g.K, og = g.Og, cg = g.Cg;
+        int nr = RowsKernel<T, TV, TS>.NR, K = g.K, og = g.Og, cg = g.Cg;
         int groupSize = WeightPacking.GroupSize(og, K, nr);
         var wp = ConvBuffers<T>.Weights.GetArray(g.G * groupSize + g.O, out int ws);
         Pack(g.G, gi => WeightPacking.Pack<T, WeightSources.OutByTapC<T>>(new(w, gi * og, og, cg), nr, K, wp, ws + gi * groupSize));
@@ -53,7 +54,7 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
 
     public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g)
     {
-        int nr = RowsKernelV256<T>.NR, og = g.Og, cg = g.Cg, sh = g.SH, sw = g.SW;
+        int nr = RowsKernel<T, TV, TS>.NR, og = g.Og, cg = g.Cg, sh = g.SH, sw = g.SW;
         int phases = sh * sw;
         // Per phase: its taps (segments over dy) and its packed weights (rows: taps x o, columns: c).
         var plans = new PhasePlan[phases];
@@ -107,22 +108,24 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
         });
     }
 
-    /// <summary>At most this many k steps per pass over the tiles: the weights' micro-panel for them (16 KB of float)
-    /// stays in L1 while the tiles stream past it, as the GEMM's KC does. Segments longer than this are split.</summary>
+    /// <summary>At most this many k steps per pass over the tiles: the weights' micro-panel for them (16 KB of float at
+    /// Vector256, 32 KB at Vector512, 8 KB at Vector128) stays in L1 while the tiles stream past it, as the GEMM's KC
+    /// (256 for every micro-kernel) does. Segments longer than this are split. The same count at every width keeps
+    /// each output element's summation order, so the widths give the same bits.</summary>
     private const int KBlock = 256;
 
-    /// <summary>Tiles of 6 grid pixels [q0, q1) (grid rows of <paramref name="gridCols"/>; a pixel's slab offset is
+    /// <summary>Tiles of MR grid pixels [q0, q1) (grid rows of <paramref name="gridCols"/>; a pixel's slab offset is
     /// (row − rowFirst)·rowStep + col·colStep) x all output channel panels, one k block at a time (later blocks add
     /// into the output: each element's sum runs over the blocks in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Sweep(ref T slab, int q0, int q1, int gridCols, int rowStep, int colStep, int rowFirst,
         int[] segOff, int[] segLen, T[] wp, int wStart, int K, int outChannels, OutputStore store, ref T bias)
     {
-        int nr = RowsKernelV256<T>.NR;
-        Span<int> pix = stackalloc int[6];
-        Span<int> rowOf = stackalloc int[6];
-        Span<int> colOf = stackalloc int[6];
-        Span<int> dstOff = stackalloc int[6];
+        int nr = RowsKernel<T, TV, TS>.NR, mr = RowsKernel<T, TV, TS>.MR;
+        Span<int> pix = stackalloc int[mr];
+        Span<int> rowOf = stackalloc int[mr];
+        Span<int> colOf = stackalloc int[mr];
+        Span<int> dstOff = stackalloc int[mr];
         // The segments cut into k blocks of at most KBlock steps: pieces (offset, length) and each block's range of pieces.
         int maxPieces = segOff.Length + K / KBlock + 2;
         Span<int> pieceOff = stackalloc int[maxPieces], pieceLen = stackalloc int[maxPieces];
@@ -138,7 +141,7 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
                 inBlock += len; done += len;
             }
         blockEnd[blocks++] = pieces;
-        ref T tile = ref ConvBuffers<T>.Tile.Get(6 * nr);
+        ref T tile = ref ConvBuffers<T>.Tile.Get(mr * nr);
         for (int j0 = 0; j0 < outChannels; j0 += nr)
         {
             int cols = Math.Min(nr, outChannels - j0);
@@ -150,10 +153,10 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
                 ref T panel = ref wp[wStart + j0 * K + blockK0[b] * nr];
                 bool first = b == 0;
                 int row = q0 / gridCols, col = q0 % gridCols;
-                for (int q = q0; q < q1; q += 6)
+                for (int q = q0; q < q1; q += mr)
                 {
-                    int valid = Math.Min(6, q1 - q);
-                    for (int r = 0; r < 6; r++)
+                    int valid = Math.Min(mr, q1 - q);
+                    for (int r = 0; r < mr; r++)
                     {
                         if (r < valid)
                         {
@@ -163,15 +166,15 @@ internal static class SlabConv<T> where T : unmanaged, INumber<T>
                         else { rowOf[r] = rowOf[valid - 1]; colOf[r] = colOf[valid - 1]; }
                         pix[r] = (rowOf[r] - rowFirst) * rowStep + colOf[r] * colStep;
                     }
-                    if (valid == 6 && cols == nr && store.Contiguous)
+                    if (valid == mr && cols == nr && store.Contiguous)
                     {
                         // Full tile into channels-last output: straight from the registers.
-                        for (int r = 0; r < 6; r++) dstOff[r] = store.Offset(rowOf[r], colOf[r], j0);
-                        RowsKernelV256<T>.Run(ref slab, pix, offs, lens, ref panel, ref store.Origin, dstOff, 1,
+                        for (int r = 0; r < mr; r++) dstOff[r] = store.Offset(rowOf[r], colOf[r], j0);
+                        RowsKernel<T, TV, TS>.Run(ref slab, pix, offs, lens, ref panel, ref store.Origin, dstOff, 1,
                             ref Unsafe.Add(ref bias, j0), addBias: first, accumulate: !first);
                         continue;
                     }
-                    RowsKernelV256<T>.Run(ref slab, pix, offs, lens, ref panel, ref tile);
+                    RowsKernel<T, TV, TS>.Run(ref slab, pix, offs, lens, ref panel, ref tile);
                     store.Put(ref tile, nr, rowOf, colOf, valid, j0, cols, ref Unsafe.Add(ref bias, j0), accumulate: !first);
                 }
             }

@@ -148,12 +148,12 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
                         Vector256.LoadUnsafe(ref Unsafe.Add(ref src, p * _og + i)).StoreUnsafe(ref Unsafe.Add(ref panel, p * mr));
                     continue;
                 }
+                // Wider tiles (MR = 12 of the Vector512 micro-kernel) and partial ones: vector runs plus a tail.
                 for (int p = 0; p < kc; p++)
                 {
                     ref T d = ref Unsafe.Add(ref panel, p * mr);
-                    ref T s = ref Unsafe.Add(ref src, p * _og + i);
-                    for (int r = 0; r < valid; r++) Unsafe.Add(ref d, r) = Unsafe.Add(ref s, r);
-                    for (int r = valid; r < mr; r++) Unsafe.Add(ref d, r) = default;
+                    Runs.Copy(ref Unsafe.Add(ref src, p * _og + i), ref d, valid);
+                    Runs.Clear(ref Unsafe.Add(ref d, valid), mr - valid);
                 }
             }
             return ref scratch;
@@ -280,12 +280,8 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
                     else
                     {
                         for (int k = 0; k < pieces; k++)
-                        {
-                            ref T s = ref Unsafe.Add(ref src, pix + piece[3 * k + 1]);
-                            ref T dd = ref Unsafe.Add(ref d, piece[3 * k]);
-                            for (int e = 0; e < piece[3 * k + 2]; e++) Unsafe.Add(ref dd, e) = Unsafe.Add(ref s, e);
-                        }
-                        for (int r = valid; r < mr; r++) Unsafe.Add(ref d, r) = default;
+                            Runs.Copy(ref Unsafe.Add(ref src, pix + piece[3 * k + 1]), ref Unsafe.Add(ref d, piece[3 * k]), piece[3 * k + 2]);
+                        Runs.Clear(ref Unsafe.Add(ref d, valid), mr - valid);
                     }
                     if (++ow == _ow) { ow = 0; oh++; pix = oh * _rowStep; }
                     else pix += _colStep;
