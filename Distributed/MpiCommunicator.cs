@@ -41,7 +41,18 @@ public sealed class MpiCommunicator : ICommunicator
         Version = MPI_Get_library_version(text, out int n) == Success ? FirstLine(text, n) : "MPI (unknown version)";
         _watchdog = new Thread(Watch) { IsBackground = true, Name = "sparkle-mpi-watchdog" };
         _watchdog.Start();
+        // Hydra ends the surviving ranks with SIGTERM when one exits early: say so, and where this rank was waiting.
+        _terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+        {
+            string? call;
+            lock (_gate) call = _call;
+            Console.Error.WriteLine($"sparkle [rank {Rank}/{Size}]: ended by the launcher (SIGTERM){(call is null ? "" : $" while waiting in {call}")}: " +
+                                    "another rank exited or failed; see its message above.");
+            Console.Error.Flush();
+        });
     }
+
+    private readonly System.Runtime.InteropServices.PosixSignalRegistration _terminate;
 
     public int Rank { get; }
     public int Size { get; }
@@ -100,6 +111,7 @@ public sealed class MpiCommunicator : ICommunicator
     {
         if (_disposed) return;
         _disposed = true;
+        _terminate.Dispose();
         if (MPI_Finalized(out int f) == Success && f == 0) MPI_Finalize();
     }
 
