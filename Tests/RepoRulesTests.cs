@@ -30,7 +30,8 @@ public class RepoRulesTests
 
     /// <summary>Each product project and the projects it may reference: the ones below it in
     /// Tensors &lt;- Autograd &lt;- Nn &lt;- Sparse &lt;- Models &lt;- Samples. Gpu sits on Tensors alone and is loaded by the
-    /// application (Samples), not by Models; Data needs no more than the layers below Sparse.</summary>
+    /// application (Samples), not by Models; Data needs no more than the layers below Sparse; Distributed (MPI) sits on
+    /// Nn and, like Gpu, is loaded by the application only.</summary>
     private static readonly Dictionary<string, string[]> Below = new()
     {
         ["Tensors"] = [],
@@ -40,7 +41,9 @@ public class RepoRulesTests
         ["Models"] = ["Tensors", "Autograd", "Nn", "Sparse"],
         ["Gpu"] = ["Tensors"],
         ["Data"] = ["Tensors", "Autograd", "Nn"],
-        ["Samples"] = ["Tensors", "Autograd", "Nn", "Sparse", "Models", "Gpu", "Data"],
+        // Optional, loaded only by the application for a distributed run: it implements Nn's ICommunicator over MPI.
+        ["Distributed"] = ["Tensors", "Autograd", "Nn"],
+        ["Samples"] = ["Tensors", "Autograd", "Nn", "Sparse", "Models", "Gpu", "Data", "Distributed"],
     };
 
     [Fact]

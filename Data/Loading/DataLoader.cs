@@ -27,6 +27,12 @@ public sealed class DataLoader : IDisposable
         if (Options.Workers < 0) throw new ArgumentException($"DataLoader: workers must be >= 0, got {Options.Workers}.");
         if (dataset.Count == 0) throw new ArgumentException("DataLoader: the dataset is empty.");
         int n = dataset.Count, b = Options.BatchSize;
+        if (Options.WorldSize < 1 || (uint)Options.Rank >= (uint)Options.WorldSize)
+            throw new ArgumentException($"DataLoader: rank {Options.Rank} outside a world of {Options.WorldSize}.");
+        if (b % Options.WorldSize != 0)
+            throw new ArgumentException($"DataLoader: the global batch {b} is not divisible by the world size {Options.WorldSize}.");
+        if (Options.WorldSize > 1 && Options.LastBatch == LastBatch.Keep)
+            throw new ArgumentException("DataLoader: LastBatch.Keep cannot be split across ranks (every rank needs full batches); use Fill or Drop.");
         IterationsPerEpoch = Options.LastBatch == LastBatch.Drop ? n / b : (n + b - 1) / b;
         if (IterationsPerEpoch == 0)
             throw new ArgumentException($"DataLoader: {n} items make no full batch of {b} with LastBatch.Drop.");
@@ -71,8 +77,8 @@ public sealed class DataLoader : IDisposable
         if ((uint)iteration >= (uint)IterationsPerEpoch)
             throw new ArgumentOutOfRangeException(nameof(iteration), $"iteration {iteration} outside [0, {IterationsPerEpoch}).");
         var order = EpochOrder(epoch);
-        int b = Options.BatchSize;
-        int first = iteration * b;
+        int b = Options.BatchSize / Options.WorldSize;                  // this rank's part of the global batch
+        int first = Options.Rank * IterationsPerEpoch * b + iteration * b;   // inside this rank's contiguous chunk
         int count = Math.Min(b, order.Length - first);
         int s = _transform.OutputSize, sample = 3 * s * s;
         var pixels = new float[count * sample];

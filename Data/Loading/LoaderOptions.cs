@@ -30,6 +30,12 @@ public sealed record LoaderOptions
     /// The batches do not depend on it.</summary>
     public int Workers { get; init; } = Math.Max(1, Math.Min(4, Environment.ProcessorCount - 1));
 
+    /// <summary>Data-parallel sampling (SPARK.md §5.5, DistInfiniteBatchSampler): with <see cref="WorldSize"/> N &gt; 1,
+    /// <see cref="BatchSize"/> is the global batch; each epoch's (filled) order is split into N contiguous chunks and this
+    /// loader yields chunk <see cref="Rank"/> in batches of BatchSize / N. N = 1 is the single-process loader.</summary>
+    public int Rank { get; init; }
+    public int WorldSize { get; init; } = 1;
+
     /// <summary>How many batches may be ready or in preparation ahead of the consumer (at least 1).</summary>
     public int Prefetch { get; init; } = 4;
 }

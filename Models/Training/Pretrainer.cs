@@ -3,6 +3,7 @@ using Sparkle.Models.Spark;
 using Sparkle.Nn;
 using Sparkle.Nn.Layers;
 using Sparkle.Nn.Optim;
+using Sparkle.Nn.Parallel;
 using Sparkle.Tensors;
 
 namespace Sparkle.Models.Training;
@@ -25,6 +26,9 @@ public sealed record PretrainOptions
     /// <summary>Global gradient-norm clip (inside LAMB; applied before the step for the others). 0 disables.</summary>
     public double Clip { get; init; } = 5;
     public ulong Seed { get; init; } = 1;
+    /// <summary>With a group of more than one rank: synchronise every BN's batch statistics over the group (SPARK.md
+    /// §5.6 sbn=True). A single process never syncs.</summary>
+    public bool SyncBatchNorm { get; init; } = true;
 }
 
 /// <summary>Thrown when a step's loss is NaN or infinite: the run stops and the last good checkpoint stays.</summary>
@@ -38,17 +42,25 @@ public sealed class NonFiniteLossException(long iteration, double loss)
 /// The SparK pre-training step loop (SPARK.md §5): per iteration, set lr/wd from the schedule, sample the masks, forward,
 /// backward, optimizer step (LAMB clips inside). All randomness (masks, drop path) comes from one seeded Generator whose
 /// state is part of the checkpoint, so an interrupted and resumed run reproduces the uninterrupted one exactly.
+/// Data parallel (<see cref="Group"/> of N ranks, SPARK.md §5.6): each rank steps on its own part of the global batch
+/// with its own masks (rank r's generator is seeded from (seed, r); rank 0's is the single-process one); parameters
+/// and buffers start from rank 0's; BNs synchronise their statistics; gradients are averaged by a bucketed all-reduce
+/// after the backward; every rank then makes the same optimizer step, so the replicas stay identical. The loss a step
+/// returns is the mean over the ranks (the same value everywhere, so a NaN stops every rank at the same step).
 /// </summary>
 public sealed class Pretrainer
 {
     private readonly Generator _rng;
 
-    public Pretrainer(SparkModel model, PretrainOptions options, long itersPerEpoch)
+    public Pretrainer(SparkModel model, PretrainOptions options, long itersPerEpoch, ICommunicator? group = null)
     {
         Model = model;
         Options = options;
         ItersPerEpoch = itersPerEpoch;
-        _rng = new Generator(options.Seed);
+        Group = group ?? LocalCommunicator.Instance;
+        if (options.BatchSize % Group.Size != 0)
+            throw new ArgumentException($"The global batch size {options.BatchSize} is not divisible by the {Group.Size} ranks: choose a multiple of {Group.Size}.");
+        _rng = new Generator(RankSeed(options.Seed, Group.Rank));
         foreach (var (_, m) in model.NamedModules())
         {
             if (m is DropPath dp) dp.Generator = _rng;
@@ -64,7 +76,29 @@ public sealed class Pretrainer
             "sgd" => new Sgd(groups, peak, momentum: 0.9, nesterov: true),
             _ => throw new ArgumentException($"Unknown optimizer '{options.Optimizer}' (lamb, adamw or sgd)."),
         };
+        if (Group.Size > 1)
+        {
+            Group.BroadcastState(model);
+            _gradients = new GradientAllReduce(Group, model.Parameters());
+        }
     }
+
+    /// <summary>Rank r's generator seed: the run seed itself for rank 0 (so one rank is the single-process run), a
+    /// distinct, fixed stream for the others.</summary>
+    public static ulong RankSeed(ulong seed, int rank) => rank == 0 ? seed : unchecked(seed + 0x9E3779B97F4A7C15UL * (ulong)rank);
+
+    /// <summary>The data-parallel group (a <see cref="LocalCommunicator"/> for one process).</summary>
+    public ICommunicator Group { get; }
+
+    /// <summary>The rank's part of the global batch.</summary>
+    public int LocalBatchSize => Options.BatchSize / Group.Size;
+
+    /// <summary>Seconds of the last step's gradient all-reduce and of its backward (0 in one process): the cost of
+    /// data parallelism per step, for logs and docs/distributed.md.</summary>
+    public double LastAllReduceSeconds => _gradients?.LastSeconds ?? 0;
+    public double LastBackwardSeconds { get; private set; }
+
+    private readonly GradientAllReduce? _gradients;
 
     public SparkModel Model { get; }
     public PretrainOptions Options { get; }
@@ -96,7 +130,11 @@ public sealed class Pretrainer
     /// for every caller (CLI pretrain, sparkle bench, the quick benchmarks, GpuCheck): the schedule, the mask, forward,
     /// backward, the NaN stop, clipping, the update, and the memory scopes of the host (<see cref="Pool"/>) and of the
     /// images' device (<see cref="Sparkle.Tensors.Backend.IBackend.BeginStep"/>). Reads the device once: the loss.</summary>
-    public double Step(Tensor images)
+    public double Step(Tensor images) => Step(images, null);
+
+    /// <summary>A step with a given mask (B, 1, f, f) instead of a sampled one (the equivalence tests; the generator
+    /// is then not advanced by a mask draw).</summary>
+    public double Step(Tensor images, Tensor? mask)
     {
         using var pooled = Pool?.Use();               // this thread's tensors recycle dead arrays across steps
         using var deviceScope = images.Backend.BeginStep();   // ILGPU: the step's dead device storages go back to its pool
@@ -109,13 +147,22 @@ public sealed class Pretrainer
         (LastLr, LastWd) = (values.Lr, values.Wd);
         // On the host, where MaskSampler builds it and the sparse context reads it: a mask made on the device would be read
         // back (a second host read per step). The loss uploads its own copy.
-        var active = Model.SampleMask(images.Size(0), _rng);
-        var loss = Model.Loss(images, active);
-        loss.Backward();
+        var active = mask ?? Model.SampleMask(images.Size(0), _rng);
+        Tensor loss;
+        // SyncBN: the forward's BNs all-reduce their statistics; their backwards (recorded with the group) theirs.
+        using (SyncBatchNorm.Use(Group.Size > 1 && Options.SyncBatchNorm ? Group : null))
+        {
+            loss = Model.Loss(images, active);
+            long b0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            loss.Backward();
+            LastBackwardSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(b0).TotalSeconds;
+        }
         // The one host read, after backward was queued (a device runs forward and backward without waiting for the host);
-        // before the update, so a NaN/Inf loss leaves the weights as they were.
-        double value = loss.Item();
+        // before the update, so a NaN/Inf loss leaves the weights as they were. Averaged over the group first, so every
+        // rank takes the same branch.
+        double value = Group.Mean(loss.Item());
         if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
+        _gradients?.Run();
         _gradNormValue = null;
         _gradNorm = Optimizer is not Lamb && Options.Clip > 0 ? GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip) : null;
         Optimizer.Step();
@@ -134,6 +181,7 @@ public sealed class Pretrainer
             ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
             ["rng_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture),
             ["rng_offset"] = state.Offset.ToString(CultureInfo.InvariantCulture),
+            ["world_size"] = Group.Size.ToString(CultureInfo.InvariantCulture),
         };
         SparkCheckpoint.SaveWithDecoder(path, Model, Optimizer, meta);
     }
@@ -145,7 +193,15 @@ public sealed class Pretrainer
         string Need(string key) => meta.TryGetValue(key, out var v) ? v
             : throw new InvalidDataException($"{path}: not a resumable checkpoint (no '{key}' in its metadata).");
         Iteration = long.Parse(Need("iteration"), CultureInfo.InvariantCulture);
-        _rng.SetState(new GeneratorState(ulong.Parse(Need("rng_seed"), CultureInfo.InvariantCulture), ulong.Parse(Need("rng_offset"), CultureInfo.InvariantCulture)));
+        int world = meta.TryGetValue("world_size", out var w) ? int.Parse(w, CultureInfo.InvariantCulture) : 1;
+        if (world != Group.Size)
+            throw new InvalidDataException($"{path}: written by a run of {world} rank(s), this one has {Group.Size}: an exact resume needs the same number of ranks (the sampler splits each epoch by rank).");
+        // The checkpoint holds rank 0's generator; every rank draws the same amount per step (the same shapes), so rank
+        // r continues its own stream at rank 0's offset.
+        ulong seed = ulong.Parse(Need("rng_seed"), CultureInfo.InvariantCulture);
+        if (Group.Rank != 0) seed = RankSeed(seed, Group.Rank);
+        _rng.SetState(new GeneratorState(seed, ulong.Parse(Need("rng_offset"), CultureInfo.InvariantCulture)));
+        if (Group.Size > 1) Group.BroadcastState(Model);
         return meta;
     }
 }

@@ -21,6 +21,9 @@ public static partial class Functional
         bool training, double momentum = 0.1, double eps = 1e-5, Activation activation = Activation.None)
     {
         if (input.Rank < 2) throw new ArgumentException($"BatchNorm expects (N, C, ...) input, got shape {ShapeUtil.Format(input.Shape)}.");
+        // Distributed training with SyncBN installed on this thread: statistics over the whole group's batch.
+        if (training && Parallel.SyncBatchNorm.Current is { } group && input.DType is DType.Float32 or DType.Float64)
+            return Activate(Parallel.SyncBatchNorm.Train(input, runningMean, runningVar, weight, bias, momentum, eps, group), activation);
         if (training && input.DType is DType.Float32 or DType.Float64
             && (weight is null || weight.DType == input.DType) && (bias is null || bias.DType == input.DType))
             return BatchNormTraining(input, runningMean, runningVar, weight, bias, momentum, eps, activation);

@@ -16,6 +16,8 @@ internal static class Help
               --output runs/pretrain  --resume CKPT  --init-weight FILE
               --seed 1  --threads N (all cores)  --workers N  --log-every 10  --vis-images 8  --quiet
               --device cpu                      cpu | cuda | opencl | ilgpu-cpu (ILGPU's CPU simulator, tests only), optionally :INDEX
+              --distributed                     data parallel over MPI: mpiexec -n N sparkle pretrain --distributed ... (MPICH;
+                                                --batch-size is global, SyncBN; rank 0 logs and writes; docs/distributed.md)
             """,
         "finetune" or "linear-probe" => $"""
             sparkle {command} [options]          classification on the test split, top-1

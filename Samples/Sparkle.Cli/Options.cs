@@ -19,6 +19,9 @@ public record ModelArgs
 
     public static readonly string[] Valued = ["model", "input-size", "small-stem", "threads", "device", "seed"];
 
+    /// <summary>--threads was given (a distributed run otherwise shares the cores among the ranks of the machine).</summary>
+    public bool ThreadsGiven { get; init; }
+
     public bool UseSmallStem => SmallStem ?? (Model.StartsWith("resnet", StringComparison.Ordinal) && InputSize < 128);
 
     /// <summary>The encoder's total stride (the SparK mask patch).</summary>
@@ -89,6 +92,8 @@ public sealed record PretrainArgs : ModelArgs
     /// <summary>Test hook: put a NaN into the batch of this global iteration.</summary>
     public long? NanAt { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>Data-parallel over MPI (launch with mpiexec -n N): --batch-size is the global batch (docs/distributed.md).</summary>
+    public bool Distributed { get; init; }
 
     public static readonly string[] ValuedNames = [.. Valued, "mask", "batch-size", "bs", "base-lr", "wd", "wde", "epochs", "ep", "warmup-epochs", "wp-ep",
         "opt", "ada", "clip", "dp", "dec-width", "output", "resume", "init-weight", "data", "workers", "log-every", "vis-images", "stop-at", "nan-at"];
@@ -96,7 +101,7 @@ public sealed record PretrainArgs : ModelArgs
     public static PretrainArgs Parse(IReadOnlyList<string> argv)
     {
         const string cmd = "pretrain";
-        var a = Args.Parse(cmd, argv, ValuedNames, ["quiet"]);
+        var a = Args.Parse(cmd, argv, ValuedNames, ["quiet", "distributed"]);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = new PretrainArgs();
         var r = ParseModel(d, a, cmd) with
@@ -123,6 +128,8 @@ public sealed record PretrainArgs : ModelArgs
             StopAt = a.Has("stop-at") ? a.Long("stop-at", 0) : null,
             NanAt = a.Has("nan-at") ? a.Long("nan-at", 0) : null,
             Quiet = a.Bool("quiet", false),
+            Distributed = a.Bool("distributed", false),
+            ThreadsGiven = a.Has("threads"),
         };
         if (r.DecWidth % 16 != 0) throw new UsageException($"{cmd}: --dec-width must be a multiple of 16 (it halves per decoder block), got {r.DecWidth}.");
         if (r.WarmupEpochs >= r.Epochs) throw new UsageException($"{cmd}: --warmup-epochs ({r.WarmupEpochs}) must be below --epochs ({r.Epochs}).");

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Sparkle.Data;
 using Sparkle.Models.Spark;
 using Sparkle.Models.Training;
+using Sparkle.Nn.Parallel;
 using Sparkle.Nn.Serialization;
 using Sparkle.Tensors;
 
@@ -21,7 +22,9 @@ public sealed record PretrainResult(
     double Seconds)
 {
     public const int ExitNonFinite = 3;
-    public int ExitCode => NonFinite ? ExitNonFinite : 0;
+    /// <summary>Set when the run did not start (a bad distributed launch, said by rank 0).</summary>
+    public int? FailureExit { get; init; }
+    public int ExitCode => FailureExit ?? (NonFinite ? ExitNonFinite : 0);
 }
 
 /// <summary>
@@ -40,23 +43,38 @@ public static class PretrainCommand
 
     public static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel = default)
     {
-        o.ApplyThreads();
-        Directory.CreateDirectory(o.Output);
-        void Say(string s) { if (!o.Quiet) console.WriteLine(s); }
+        var group = DistributedRun.Open(o.Distributed, "pretrain");
+        if (DistributedRun.CheckBatch("pretrain", o.BatchSize, group) is { } bad)
+        {
+            group.Dispose();                                      // every rank is here: end together, rank 0 says why
+            if (group.Rank == 0) throw new UsageException(bad);
+            return new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 };
+        }
+        return DistributedRun.Guard(group, "pretrain", () => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, cancel, group));
+    }
 
-        var source = DataSources.Open(o.Data, msg => console.WriteLine(msg));
+    /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
+    /// batch; only rank 0 prints, logs, draws and writes checkpoints.</summary>
+    private static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel, ICommunicator group)
+    {
+        o.ApplyThreads();
+        bool lead = group.Rank == 0;
+        if (lead) Directory.CreateDirectory(o.Output);
+        void Say(string s) { if (!o.Quiet && lead) console.WriteLine(s); }
+
+        var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
         if (source.Train.Count == 0) throw new UsageException($"pretrain: the data set '{o.Data}' holds no images.");
         using var device = o.OpenDevice("pretrain");
         var model = o.CreateSpark();
         model.To(device.Device);                                  // parameters and buffers in place, before the optimizer exists
         using var loader = new DataLoader(source.Train, new PretrainTransform(o.InputSize),
-            new LoaderOptions { BatchSize = o.BatchSize, Seed = o.Seed, Workers = o.Workers, Prefetch = 4 });
+            new LoaderOptions { BatchSize = o.BatchSize, Seed = o.Seed, Workers = o.Workers, Prefetch = 4, Rank = group.Rank, WorldSize = group.Size });
         long ipe = loader.IterationsPerEpoch;
         var trainer = new Pretrainer(model, new PretrainOptions
         {
             Epochs = o.Epochs, WarmupEpochs = o.WarmupEpochs, BatchSize = o.BatchSize, BaseLr = o.BaseLr, WeightDecay = o.Wd,
             WeightDecayEnd = o.Wde, Optimizer = o.Opt, Beta2 = o.Beta2, Clip = o.Clip, Seed = o.Seed,
-        }, ipe);
+        }, ipe, group);
 
         var history = new List<(long It, double Loss)>();        // log points, for the chart
         var epochLosses = new List<double>();                     // epoch means
@@ -82,17 +100,18 @@ public static class PretrainCommand
 
         var vis = VisualBatch(source, o, model);
         vis = (device.Upload(vis.Images), device.Upload(vis.Mask));
-        using var log = new RunLog(Path.Combine(o.Output, LogFile), append: o.Resume is not null);
-        log.Write(new Dictionary<string, object?>
+        using var log = lead ? new RunLog(Path.Combine(o.Output, LogFile), append: o.Resume is not null) : null;
+        log?.Write(new Dictionary<string, object?>
         {
             ["type"] = "config", ["name"] = "sparkle pretrain", ["cmd"] = Environment.CommandLine, ["model"] = o.Model,
             ["args"] = JsonSerializer.SerializeToElement(o), ["data"] = source.Description, ["train_images"] = source.Train.Count,
             ["iters_per_epoch"] = ipe, ["peak_lr"] = o.PeakLr, ["beta2"] = o.Beta2, ["drop_path"] = o.DropPath,
             ["params"] = model.NumParameters(), ["encoder_params"] = model.Encoder.NumParameters(),
-            ["resumed_from"] = o.Resume, ["start_iteration"] = trainer.Iteration, ["time"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            ["resumed_from"] = o.Resume, ["start_iteration"] = trainer.Iteration, ["world_size"] = group.Size, ["time"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         });
         Say($"sparkle pretrain: {o.Describe()}");
         Say($"data: {source.Description}; {ipe} iterations per epoch; output: {Path.GetFullPath(o.Output)}");
+        if (group.Size > 1) Say($"distributed: {group.Description}; {trainer.LocalBatchSize} images per rank per step, SyncBN, {o.Threads} thread(s) per rank");
         Say($"model: SparK {o.Model}, {model.Encoder.NumParameters():N0} encoder + {model.NumParameters() - model.Encoder.NumParameters():N0} decoder/densify parameters");
 
         long start = trainer.Iteration, total = trainer.TotalIterations;
@@ -128,10 +147,18 @@ public static class PretrainCommand
 
         foreach (var batch in loader.Batches((int)(start / ipe), (int)(start % ipe), o.Epochs))
         {
-            if (cancel.IsCancellationRequested || (o.StopAt is { } stop && trainer.Iteration >= stop))
+            // Every rank stops at the same step: a Ctrl+C that reached one rank first stops all of them.
+            bool stopNow = cancel.IsCancellationRequested || (o.StopAt is { } stop && trainer.Iteration >= stop);
+            if (group.Size > 1)
             {
-                trainer.SaveCheckpoint(withDecoder, Meta());
-                log.Write(new Dictionary<string, object?> { ["type"] = "interrupted", ["iteration"] = trainer.Iteration, ["checkpoint"] = withDecoder });
+                Span<double> flag = [stopNow ? 1 : 0];
+                group.AllReduceMax(flag);
+                stopNow = flag[0] > 0;
+            }
+            if (stopNow)
+            {
+                if (lead) trainer.SaveCheckpoint(withDecoder, Meta());
+                log?.Write(new Dictionary<string, object?> { ["type"] = "interrupted", ["iteration"] = trainer.Iteration, ["checkpoint"] = withDecoder });
                 Say($"interrupted at iteration {trainer.Iteration}: checkpoint written to {withDecoder}; continue with --resume {withDecoder}");
                 interrupted = true;
                 break;
@@ -145,13 +172,13 @@ public static class PretrainCommand
             }
             catch (NonFiniteLossException e)
             {
-                log.Write(new Dictionary<string, object?> { ["type"] = "non_finite_loss", ["iteration"] = e.Iteration, ["message"] = e.Message });
-                console.WriteLine($"sparkle pretrain: {e.Message}" + (File.Exists(withDecoder) ? $" Last good checkpoint: {withDecoder}." : " No checkpoint had been written yet."));
+                log?.Write(new Dictionary<string, object?> { ["type"] = "non_finite_loss", ["iteration"] = e.Iteration, ["message"] = e.Message });
+                if (lead) console.WriteLine($"sparkle pretrain: {e.Message}" + (File.Exists(withDecoder) ? $" Last good checkpoint: {withDecoder}." : " No checkpoint had been written yet."));
                 nonFinite = true;
                 break;
             }
             losses.Add(loss);
-            intervalSum += loss; intervalCount++; intervalImages += batch.Count;
+            intervalSum += loss; intervalCount++; intervalImages += batch.Count * group.Size;   // the global batch
             epochSum += loss; epochCount++;
             long it = trainer.Iteration;                          // steps done
             bool epochEnd = it % ipe == 0;
@@ -161,11 +188,12 @@ public static class PretrainCommand
                 double ips = intervalImages / Math.Max(secs, 1e-9);
                 double eta = clock.Elapsed.TotalSeconds / (it - start) * (total - it);
                 history.Add((it, mean));
-                log.Write(new Dictionary<string, object?>
+                log?.Write(new Dictionary<string, object?>
                 {
                     ["type"] = "step", ["epoch"] = batch.Epoch + 1, ["step"] = batch.Iteration + 1, ["iteration"] = it, ["loss"] = mean,
                     ["lr"] = trainer.LastLr, ["wd"] = trainer.LastWd, ["grad_norm"] = trainer.LastGradNorm, ["images_per_s"] = ips,
-                    ["eta_s"] = eta,
+                    ["eta_s"] = eta, ["allreduce_s"] = group.Size > 1 ? trainer.LastAllReduceSeconds : null,
+                    ["backward_s"] = group.Size > 1 ? trainer.LastBackwardSeconds : null,
                 });
                 Say(string.Create(CultureInfo.InvariantCulture,
                     $"ep {batch.Epoch + 1}/{o.Epochs} step {batch.Iteration + 1}/{ipe}  loss {mean:F4}  lr {trainer.LastLr:E2}  wd {trainer.LastWd:F3}  |g| {trainer.LastGradNorm:F3}  {ips:F1} img/s  ETA {Fmt.Duration(eta)}"));
@@ -178,6 +206,7 @@ public static class PretrainCommand
                 if (double.IsFinite(epochMean)) epochLosses.Add(epochMean);
                 epochSum = 0; epochCount = 0;
                 string picture = Path.Combine(o.Output, PictureFile(epoch));
+                if (!lead) continue;                                   // rank 0 alone draws, writes and logs
                 SavePictures(model, vis.Images, vis.Mask, picture);
                 Fmt.WriteTextAtomically(Path.Combine(o.Output, LossChart), SvgLineChart.Render($"SparK {o.Model} pre-training loss",
                     [new SvgLineChart.Series("loss", history.Select(p => (double)p.It).ToArray(), history.Select(p => p.Loss).ToArray())],
@@ -185,7 +214,7 @@ public static class PretrainCommand
                 trainer.SaveCheckpoint(withDecoder, Meta());
                 SparkCheckpoint.SaveEncoder(encoderPath, model, new Dictionary<string, string> { ["arch"] = o.Model, ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture), [ArgsKey] = JsonSerializer.Serialize(o) });
                 double elapsed = clock.Elapsed.TotalSeconds, rema = elapsed / (it - start) * (total - it);
-                log.Write(new Dictionary<string, object?>
+                log!.Write(new Dictionary<string, object?>
                 {
                     ["type"] = "epoch", ["cur_ep"] = $"{epoch}/{o.Epochs}", ["last_L"] = double.IsFinite(epochMean) ? epochMean : null,
                     ["min_L"] = epochLosses.Count > 0 ? epochLosses.Min() : null, ["rema"] = Fmt.Duration(rema),
@@ -199,7 +228,7 @@ public static class PretrainCommand
         bool completed = !interrupted && !nonFinite && trainer.Iteration >= total;
         if (completed)
         {
-            log.Write(new Dictionary<string, object?> { ["type"] = "done", ["iteration"] = trainer.Iteration, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
+            log?.Write(new Dictionary<string, object?> { ["type"] = "done", ["iteration"] = trainer.Iteration, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
             Say($"done in {Fmt.Duration(clock.Elapsed.TotalSeconds)}: {o.WithDecoderFileName} (resume/reconstruct), {o.EncoderFileName} (finetune --init-weight), {LossChart}, {LogFile}");
         }
         return new PretrainResult(o.Output, losses, start, trainer.Iteration, completed, interrupted, nonFinite, clock.Elapsed.TotalSeconds);

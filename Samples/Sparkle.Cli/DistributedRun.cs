@@ -1,0 +1,49 @@
+using Sparkle.Distributed;
+using Sparkle.Nn.Parallel;
+
+namespace Sparkle.Cli;
+
+/// <summary>
+/// How a command runs as one rank of `mpiexec -n N sparkle ... --distributed` (docs/distributed.md): MPI is loaded only
+/// here, only when asked; every rank runs the same command on its part of the global batch and rank 0 alone writes.
+/// Failures: a bad launch every rank sees alike (a batch not divisible by N) is said once, by rank 0, and every rank
+/// ends normally; anything else on one rank is printed with its rank and aborts the job (MPI_Abort), since its peers
+/// would otherwise wait for it in the next collective.
+/// </summary>
+internal static class DistributedRun
+{
+    public static ICommunicator Open(bool distributed, string command)
+    {
+        if (!distributed) return LocalCommunicator.Instance;
+        try { return MpiCommunicator.Initialize(); }
+        catch (MpiUnavailableException e) { throw new UsageException($"{command} --distributed: {e.Message}"); }
+    }
+
+    /// <summary>--threads unless given: the machine's cores shared by the ranks on it (MPICH sets MPI_LOCALNRANKS).</summary>
+    public static int Threads(ModelArgs o, bool threadsGiven, ICommunicator group)
+    {
+        if (threadsGiven || group.Size == 1) return o.Threads;
+        int local = int.TryParse(Environment.GetEnvironmentVariable("MPI_LOCALNRANKS"), out int n) && n > 0 ? n : group.Size;
+        return Math.Max(1, Environment.ProcessorCount / local);
+    }
+
+    /// <summary>The launch checks every rank makes alike, before any collective: null when fine, else the message.</summary>
+    public static string? CheckBatch(string command, int globalBatch, ICommunicator group) => globalBatch % group.Size == 0 ? null
+        : $"{command}: --batch-size {globalBatch} (the global batch) is not divisible by the {group.Size} ranks; use a multiple of {group.Size}.";
+
+    /// <summary>Runs <paramref name="body"/> as this rank; see the class summary for what failures do.</summary>
+    public static T Guard<T>(ICommunicator group, string command, Func<T> body)
+    {
+        if (group.Size == 1) return body();
+        T result;
+        try { result = body(); }
+        catch (Exception e)
+        {
+            string message = e is UsageException ? $"sparkle {e.Message}" : $"sparkle {command}: {e.GetType().Name}: {e.Message}";
+            group.Abort(e is UsageException or ArgumentException ? 2 : 1, message);
+            throw;                                               // not reached: Abort ends the process
+        }
+        group.Dispose();                                         // MPI_Finalize: every rank got here
+        return result;
+    }
+}
