@@ -138,7 +138,7 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var (cx, cy) = c.Kind == Kind.Conv ? (e.Gx.ShapeArray(), e.Y.ShapeArray()) : (e.Y.ShapeArray(), e.Gx.ShapeArray());
         var p = new Conv2dParams(c.Stride, c.Stride, c.Pad, c.Pad, c.Dilation, c.Dilation, c.Groups);
         var plans = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight }
-            .Select(pass => gpu.Backend.PlanConv(pass, cx, wShape, cy, p)).ToArray();
+            .Select(pass => gpu.Backend.PlanConv(pass, dtype, cx, wShape, cy, p)).ToArray();
         var expected = new Dictionary<string, int>();
         foreach (var plan in plans)
         {
@@ -229,7 +229,7 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         (be.ConvWeightGradChunk, be.TiledConvMinOutChannels) = (chunk, tiled ? 1 : 16);
         try
         {
-            var plan = be.PlanConv(GpuConvPass.BackwardWeight, [2, 4, 7, 7], [6, 2, 3, 3], [2, 6, 4, 4], p);
+            var plan = be.PlanConv(GpuConvPass.BackwardWeight, DType.Float64, [2, 4, 7, 7], [6, 2, 3, 3], [2, 6, 4, 4], p);
             Assert.Equal(tiled, plan.Kernel == GpuConvKernel.TiledGemm);
             Assert.Equal((32 + chunk - 1) / chunk, plan.Parts);
             be.Conv2dBackwardWeight(Gy(gyBase.To(gpu.Device)), X(xBase.To(gpu.Device)), actual, p);
@@ -244,26 +244,26 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
     {
         var be = gpu.Backend;
         var s1 = new Conv2dParams(1, 1, 1, 1, 1, 1, 1);
-        var r18 = be.PlanConv(GpuConvPass.BackwardWeight, [32, 64, 24, 24], [64, 64, 3, 3], [32, 64, 24, 24], s1);
+        var r18 = be.PlanConv(GpuConvPass.BackwardWeight, DType.Float32, [32, 64, 24, 24], [64, 64, 3, 3], [32, 64, 24, 24], s1);
         output.WriteLine(r18.ToString());
         Assert.Equal(GpuConvKernel.TiledGemm, r18.Kernel);
         Assert.Equal((64L, 576L, 32L * 24 * 24), (r18.M, r18.N, r18.K));
         Assert.Equal((32 * 24 * 24 + 4095) / 4096, r18.Parts);
         Assert.Equal(2, r18.Launches);
-        var dw = be.PlanConv(GpuConvPass.Forward, [32, 96, 24, 24], [96, 1, 7, 7], [32, 96, 24, 24], new Conv2dParams(1, 1, 3, 3, 1, 1, 96));
+        var dw = be.PlanConv(GpuConvPass.Forward, DType.Float32, [32, 96, 24, 24], [96, 1, 7, 7], [32, 96, 24, 24], new Conv2dParams(1, 1, 3, 3, 1, 1, 96));
         output.WriteLine(dw.ToString());
         Assert.Equal(GpuConvKernel.Depthwise, dw.Kernel);
-        var stem = be.PlanConv(GpuConvPass.BackwardInput, [32, 3, 96, 96], [64, 3, 7, 7], [32, 64, 48, 48], new Conv2dParams(2, 2, 3, 3, 1, 1, 1));
+        var stem = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [32, 3, 96, 96], [64, 3, 7, 7], [32, 64, 48, 48], new Conv2dParams(2, 2, 3, 3, 1, 1, 1));
         output.WriteLine(stem.ToString());
         Assert.Equal(GpuConvKernel.Direct, stem.Kernel);                    // 3 input channels: a 16-row tile would be mostly empty
         // The SparK decoder's ConvTranspose2d k4 s2 p1 (forward = the conv's input gradient): 4 stride phases of 2x2 taps,
         // a quarter of the all-taps GEMM's multiply-adds, still one launch.
-        var up = be.PlanConv(GpuConvPass.BackwardInput, [32, 256, 24, 24], [512, 256, 4, 4], [32, 512, 12, 12], new Conv2dParams(2, 2, 1, 1, 1, 1, 1));
+        var up = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [32, 256, 24, 24], [512, 256, 4, 4], [32, 512, 12, 12], new Conv2dParams(2, 2, 1, 1, 1, 1, 1));
         output.WriteLine(up.ToString());
         Assert.Equal((GpuConvKernel.TiledGemm, 4, 1), (up.Kernel, up.Phases, up.Launches));
         Assert.Equal((32L * 12 * 12, 512L * 4), (up.N, up.K));
         Assert.Equal(256L * (32 * 24 * 24) * (512 * 16) / 4, up.Macs);
-        var dil = be.PlanConv(GpuConvPass.BackwardInput, [2, 32, 9, 9], [32, 32, 3, 3], [2, 32, 3, 3], new Conv2dParams(2, 2, 2, 2, 2, 2, 1));
+        var dil = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [2, 32, 9, 9], [32, 32, 3, 3], [2, 32, 3, 3], new Conv2dParams(2, 2, 2, 2, 2, 2, 1));
         Assert.Equal(GpuConvKernel.Direct, dil.Kernel);                     // stride and dilation 2 on one axis: no exact phases
         Assert.Contains("tiled implicit GEMM", r18.ToString());
         Assert.Contains("split-K", r18.ToString());
