@@ -14,6 +14,8 @@ namespace Sparkle.Gpu.Kernels;
 /// rows ty + i·TY and columns tx + j·TX (conflict-free shared reads, coalesced stores). Each tile load puts the index the
 /// operand calls fast (<see cref="IGemmOperand{T, TArgs}.ColumnFast"/>) across consecutive threads. Every output sums
 /// k ascending from kBegin, starting from zero, so results are bit-identical to a naive k loop and across group shapes.
+/// <see cref="BlockIndexed"/> is the core itself, for operands that also read an int view (the sparse convolution's
+/// neighbour map, <see cref="SparseTiledKernels"/>); <see cref="Block"/> runs it with plain operands.
 /// </summary>
 public static class TiledGemm
 {
@@ -32,6 +34,18 @@ public static class TiledGemm
         TArgs args, int z, int m, int n, int kBegin, int kEnd, int tx, int ty)
         where T : unmanaged where TE : struct, IElement<T> where TArgs : struct
         where TA : struct, IGemmOperand<T, TArgs> where TB : struct, IGemmOperand<T, TArgs> where TS : struct, IGemmStore<T, TArgs>
+        // No index view: the shared A tile stands in for it (never read: the plain operands ignore it).
+        => BlockIndexed<T, TE, TArgs, PlainOperand<T, TArgs, TA>, PlainOperand<T, TArgs, TB>, TS>(sa, sb, av, bv, sa.Cast<int>(), dst, extra,
+            args, z, m, n, kBegin, kEnd, tx, ty);
+
+    /// <summary>The core over operands that also read an int index view (<paramref name="index"/>: the sparse
+    /// convolution's neighbour map); <see cref="Block"/> is this core with operands that ignore it.</summary>
+    public static void BlockIndexed<T, TE, TArgs, TA, TB, TS>(ArrayView<T> sa, ArrayView<T> sb,
+        ArrayView1D<T, Stride1D.Dense> av, ArrayView1D<T, Stride1D.Dense> bv, ArrayView<int> index,
+        ArrayView1D<T, Stride1D.Dense> dst, ArrayView1D<T, Stride1D.Dense> extra,
+        TArgs args, int z, int m, int n, int kBegin, int kEnd, int tx, int ty)
+        where T : unmanaged where TE : struct, IElement<T> where TArgs : struct
+        where TA : struct, IGemmIndexedOperand<T, TArgs> where TB : struct, IGemmIndexedOperand<T, TArgs> where TS : struct, IGemmStore<T, TArgs>
     {
         var e = default(TE);
         var opA = default(TA);
@@ -54,7 +68,7 @@ public static class TiledGemm
                 if (aColFast) { kk = l % BK; mm = l / BK; }
                 else { mm = l % bm; kk = l / bm; }
                 int gk = k0 + kk;
-                sa[kk * bm + mm] = gk < kEnd ? opA.Load(av, args, z, m0 + mm, gk) : zero;
+                sa[kk * bm + mm] = gk < kEnd ? opA.Load(av, index, args, z, m0 + mm, gk) : zero;
             }
             for (int l = tid; l < BK * bn; l += threads)
             {
@@ -62,7 +76,7 @@ public static class TiledGemm
                 if (bColFast) { nn = l % bn; kk = l / bn; }
                 else { kk = l % BK; nn = l / BK; }
                 int gk = k0 + kk;
-                sb[kk * bn + nn] = gk < kEnd ? opB.Load(bv, args, z, gk, n0 + nn) : zero;
+                sb[kk * bn + nn] = gk < kEnd ? opB.Load(bv, index, args, z, gk, n0 + nn) : zero;
             }
             Group.Barrier();
             int depth = kEnd - k0 < BK ? kEnd - k0 : BK;           // the zero padding would add exact zeros; skip it
