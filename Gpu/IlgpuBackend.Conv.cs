@@ -32,6 +32,11 @@ public sealed partial class IlgpuBackend
     /// <inheritdoc cref="TiledConv"/>
     public int TiledConvMinOutChannels { get; set; } = 16;
 
+    /// <summary>Let the plan pick the tiled kernel's wide variant (8x8 micro-tiles on 128x128 block tiles,
+    /// <see cref="TiledGemm.BlockWide"/>; bit-identical results) where the thread group is 16x16 (devices allowing 256
+    /// threads per group, no <see cref="MatMulGroup"/> override) and the pass's GEMM has at least 128 rows. Default on.</summary>
+    public bool TiledConvWide { get; set; } = true;
+
     public void Conv2dForward(Tensor input, Tensor weight, Tensor? bias, Tensor dst, in Conv2dParams p)
     {
         switch (dst.DType)
@@ -109,13 +114,14 @@ public sealed partial class IlgpuBackend
                 (pn, pk, pmacs) = (Math.Max(pn, np), Math.Max(pk, kp), pmacs + groups * m * np * kp);
             }
         var (tx, ty) = GemmGroup();
+        // The wide tiles (8x8 micro-tiles, 128x128) where the group is 16x16 and the rows fill them.
+        int micro = TiledConvWide && (tx, ty) == (TiledGemm.WideSide, TiledGemm.WideSide) && m >= TiledGemm.WideTile ? TiledGemm.WideMicro : TiledGemm.Micro;
         long tn = phased ? pn : n;
-        long gx = (tn + TiledGemm.Micro * tx - 1) / (TiledGemm.Micro * tx), gy = (m + TiledGemm.Micro * ty - 1) / (TiledGemm.Micro * ty);
+        long gx = (tn + micro * tx - 1) / (micro * tx), gy = (m + micro * ty - 1) / (micro * ty);
         bool tiled = TiledConv && phasable && m >= TiledConvMinOutChannels && gx <= int.MaxValue && gy <= 65535 && (long)groups * parts * phases <= 65535;
         // TF32's 128x128 tiles make a smaller grid than the FP32 tiles, so every tiled geometry fits it too.
         bool tf32 = tiled && dtype == DType.Float32 && UseTf32;
         var kernel = tf32 ? GpuConvKernel.Tf32 : tiled ? GpuConvKernel.TiledGemm : a.Cg == 1 && a.Og == 1 ? GpuConvKernel.Depthwise : GpuConvKernel.Direct;
-        int micro = TiledGemm.Micro;
         if (tf32) (tx, ty, micro) = (Tf32Gemm.BN / Tf32Micro, Tf32Gemm.BM / Tf32Micro, Tf32Micro);
         if (tiled && phased) return new GpuConvPlan(pass, kernel, groups, m, pn, pk, tx, ty, micro, parts, chunk, phases, pmacs);
         return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, micro, parts, chunk, 1, groups * m * n * k);
@@ -132,8 +138,8 @@ public sealed partial class IlgpuBackend
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
         if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
-            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(("Forward", typeof(T)),
-                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(TiledConvKernel.Forward<T, TE>));
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd((plan.Micro == TiledGemm.WideMicro ? "ForwardWide" : "Forward", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(plan.Micro == TiledGemm.WideMicro ? TiledConvKernel.ForwardWide<T, TE> : TiledConvKernel.Forward<T, TE>));
             lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), xv, wv, bv, yv, a, plan.Tx, plan.Ty));
             return;
         }
@@ -150,8 +156,8 @@ public sealed partial class IlgpuBackend
         var (yv, wv, xv) = (View<T>(dy), View<T>(w), View<T>(dx));
         if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
-            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(("BackwardInput", typeof(T)),
-                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(TiledConvKernel.BackwardInput<T, TE>));
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd((plan.Micro == TiledGemm.WideMicro ? "BackwardInputWide" : "BackwardInput", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(plan.Micro == TiledGemm.WideMicro ? TiledConvKernel.BackwardInputWide<T, TE> : TiledConvKernel.BackwardInput<T, TE>));
             lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), yv, wv, xv, a, plan.Tx, plan.Ty));
             return;
         }
@@ -179,8 +185,8 @@ public sealed partial class IlgpuBackend
             if (plan.Kernel == GpuConvKernel.Tf32) Tf32ConvBackwardWeight(View<float>(dy), View<float>(x), (ArrayView1D<float, Stride1D.Dense>)(object)dst, wa, plan);
             else
             {
-            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>)_tiledConvKernels.GetOrAdd(("BackwardWeight", typeof(T)),
-                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>(TiledConvKernel.BackwardWeight<T, TE>));
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>)_tiledConvKernels.GetOrAdd((plan.Micro == TiledGemm.WideMicro ? "BackwardWeightWide" : "BackwardWeight", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>(plan.Micro == TiledGemm.WideMicro ? TiledConvKernel.BackwardWeightWide<T, TE> : TiledConvKernel.BackwardWeight<T, TE>));
             lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), yv, xv, dst, wa, plan.Tx, plan.Ty));
             }
         }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using ILGPU;
 using Sparkle.Gpu;
 using Sparkle.Nn;
 using Sparkle.Tensors;
@@ -341,5 +342,78 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var m = Regex.Match(profile.ToString(), @" in (\d+) launches");
         Assert.True(m.Success, profile.ToString());
         return int.Parse(m.Groups[1].Value);
+    }
+}
+
+/// <summary>The wide tiled kernel (8x8 micro-tiles on 128x128 tiles, 256 threads) on the warp-32 simulator, whose groups
+/// allow 256 threads: the plan picks it for GEMMs of 128+ rows, and every pass equals the 4x4 kernel bit for bit (same
+/// summation order), float32 and float64, the weight gradient whole and split.</summary>
+[Collection(Tf32SimulatorCollection.Name)]
+public class GpuConvWideTileTests(Tf32SimulatorFixture sim, ITestOutputHelper output)
+{
+    /// <summary>The wide entries' 64 accumulators (eight Row8 structs) stay in registers: no local memory in the PTX.</summary>
+    [Fact]
+    public void WidePtxHasNoLocalMemory()
+    {
+        using var context = ILGPU.Context.Create(b => b.EnableAlgorithms());
+        var arch = ILGPU.Runtime.Cuda.CudaArchitecture.SM_80;
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(arch), arch,
+            ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, null!);
+        foreach (var name in new[] { nameof(Sparkle.Gpu.Kernels.TiledConvKernel.ForwardWide), nameof(Sparkle.Gpu.Kernels.TiledConvKernel.BackwardInputWide),
+                     nameof(Sparkle.Gpu.Kernels.TiledConvKernel.BackwardWeightWide) })
+            foreach (var (t, e) in new[] { (typeof(float), typeof(Sparkle.Gpu.Kernels.F32)), (typeof(double), typeof(Sparkle.Gpu.Kernels.F64)) })
+            {
+                var kernel = typeof(Sparkle.Gpu.Kernels.TiledConvKernel).GetMethod(name)!.MakeGenericMethod(t, e);
+                var compiled = (ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(
+                    ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(kernel), ILGPU.Runtime.KernelSpecialization.Empty);
+                string ptx = compiled.PTXAssembly;
+                output.WriteLine($"{name}<{t.Name}>: {ptx.Length} chars");
+                Assert.DoesNotContain("ld.local", ptx);
+                Assert.DoesNotContain("st.local", ptx);
+            }
+    }
+
+    [Theory]
+    [InlineData("f32", int.MaxValue)]
+    [InlineData("f64", 5)]
+    public void WideTilesAreBitIdenticalToTheNarrowOnes(string dt, int chunk)
+    {
+        var be = sim.Backend;
+        var dtype = dt == "f32" ? DType.Float32 : DType.Float64;
+        var dev = be.Device;
+        var rng = new Random(17);
+        var p = new Conv2dParams(1, 1, 0, 0, 1, 1, 1);
+        int[] xs = [1, 130, 4, 4], ws = [130, 130, 1, 1], ys = [1, 130, 4, 4];
+        var x = TensorGen.Random(rng, xs, dtype).To(dev);
+        var w = TensorGen.Random(rng, ws, dtype).To(dev);
+        var dy = TensorGen.Random(rng, ys, dtype).To(dev);
+        double[][] RunAll()
+        {
+            var y = Tensor.Empty(ys, dtype, dev);
+            var gx = Tensor.Empty(xs, dtype, dev);
+            var gw = Tensor.Empty(ws, dtype, dev);
+            be.Conv2dForward(x, w, null, y, p);
+            be.Conv2dBackwardInput(dy, w, gx, p);
+            be.Conv2dBackwardWeight(dy, x, gw, p);
+            return [y.To(Device.Cpu).ToDoubleArray(), gx.To(Device.Cpu).ToDoubleArray(), gw.To(Device.Cpu).ToDoubleArray()];
+        }
+        var saved = (be.AllowTf32, be.TiledConvWide, be.ConvWeightGradChunk);
+        try
+        {
+            (be.AllowTf32, be.ConvWeightGradChunk) = (false, chunk);
+            var passes = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight };
+            foreach (var pass in passes)
+            {
+                var plan = be.PlanConv(pass, dtype, xs, ws, ys, p);
+                output.WriteLine(plan.ToString());
+                Assert.Equal((GpuConvKernel.TiledGemm, 8, 128, 128), (plan.Kernel, plan.Micro, plan.TileM, plan.TileN));
+            }
+            var wide = RunAll();
+            be.TiledConvWide = false;
+            Assert.Equal(4, be.PlanConv(GpuConvPass.Forward, dtype, xs, ws, ys, p).Micro);
+            var narrow = RunAll();
+            for (int i = 0; i < 3; i++) Assert.True(narrow[i].SequenceEqual(wide[i]), $"pass {passes[i]}: wide and 4x4 tiles differ");
+        }
+        finally { (be.AllowTf32, be.TiledConvWide, be.ConvWeightGradChunk) = saved; }
     }
 }
