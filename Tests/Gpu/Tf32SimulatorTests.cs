@@ -89,6 +89,8 @@ public class Tf32SimulatorTests(Tf32SimulatorFixture sim, ITestOutputHelper outp
         var bias = Tensor.Randn([20], new Generator(9));
         B.AllowTf32 = true;
         B.TiledConvMinOutChannels = 8;
+        var plan = B.PlanConv(GpuConvPass.Forward, DType.Float32, [2, 6, 9, 9], [20, 3, 3, 3], [2, 20, 5, 5], new Conv2dParams(2, 2, 1, 1, 1, 1, 2));
+        Assert.Equal((GpuConvKernel.Tf32, "Conv2dForward(tf32)", 128, 256), (plan.Kernel, plan.LaunchName, plan.TileN, plan.Tx * plan.Ty));
         long before = B.Tf32Launches;
         var r = Functional.Conv2d(x.To(B.Device), w.To(B.Device), bias.To(B.Device), 2, 1, 1, 2).To(Device.Cpu).ToDoubleArray();
         B.TiledConvMinOutChannels = 16;
