@@ -14,7 +14,9 @@ public struct Tf32Shape
 /// <summary>
 /// TF32 tensor-core GEMM core, float32 in and out, FP32 accumulation: C[z] = A[z] · B[z] through any
 /// <see cref="IGemmOperand{T, TArgs}"/> pair and <see cref="IGemmStore{T, TArgs}"/> (matmul, implicit-GEMM convolution).
-/// Explicitly grouped: grid (ceil(N/BN), ceil(M/BM), Z), 256 threads = 8 warps. Block tile 128x128, K in tiles of 16
+/// Explicitly grouped: grid (ceil(N/BN), ceil(M/BM), Z), 256 threads = 8 warps. <see cref="Block"/> is the core over one
+/// GEMM number z and a k range (the conv gradient entries of <see cref="Tf32ConvKernel"/> pick z's stride phase or split
+/// part); <see cref="Gemm"/> the entry for one whole GEMM per z. Block tile 128x128, K in tiles of 16
 /// staged in shared memory k-major ([k][m], [k][n], rows padded by 8 floats: the fragment reads of a warp hit 32
 /// distinct banks). Warp w owns rows (w % 2)·64.. and columns (w / 2)·32..: 4 x 4 tiles of
 /// <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>, 16 mma per k8 step, 64 accumulators per lane.

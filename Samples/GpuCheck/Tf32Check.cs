@@ -65,14 +65,14 @@ public static class Tf32Check
             var p = new Conv2dParams(c.S, c.S, c.P, c.P, 1, 1, 1);
             int[] xs = [c.N, c.C, c.H, c.H], ws = [c.O, c.C, c.Kk, c.Kk], ys = [c.N, c.O, oh, oh];
             var gy = Tensor.Randn(ys, new Generator(6), DType.Float32, backend.Device);
-            if (Tf32Planned(backend, GpuConvPass.BackwardInput, xs, ws, ys, p))
+            if (Tf32Planned(backend, c.Name, GpuConvPass.BackwardInput, xs, ws, ys, p))
                 failures += Compare(backend, $"conv {c.Name} dx", flops, () =>
                 {
                     var gx = Tensor.Empty(xs, DType.Float32, backend.Device);
                     backend.Conv2dBackwardInput(gy, w, gx, p);
                     return gx;
                 }, small);
-            if (Tf32Planned(backend, GpuConvPass.BackwardWeight, xs, ws, ys, p))
+            if (Tf32Planned(backend, c.Name, GpuConvPass.BackwardWeight, xs, ws, ys, p))
                 failures += Compare(backend, $"conv {c.Name} dw", flops, () =>
                 {
                     var gw = Tensor.Empty(ws, DType.Float32, backend.Device);
@@ -85,13 +85,13 @@ public static class Tf32Check
     }
 
     /// <summary>Whether the float32 plan of the pass is TF32 with TF32 allowed; prints SKIP with the plan if not.</summary>
-    private static bool Tf32Planned(IlgpuBackend backend, GpuConvPass pass, int[] x, int[] w, int[] y, in Conv2dParams p)
+    private static bool Tf32Planned(IlgpuBackend backend, string name, GpuConvPass pass, int[] x, int[] w, int[] y, in Conv2dParams p)
     {
         bool saved = backend.AllowTf32;
         backend.AllowTf32 = true;
         var plan = backend.PlanConv(pass, DType.Float32, x, w, y, p);
         backend.AllowTf32 = saved;
-        if (plan.Kernel != GpuConvKernel.Tf32) Console.WriteLine($"SKIP {pass} (plan: {plan})");
+        if (plan.Kernel != GpuConvKernel.Tf32) Console.WriteLine($"SKIP conv {name} {pass} (plan: {plan})");
         return plan.Kernel == GpuConvKernel.Tf32;
     }
 
