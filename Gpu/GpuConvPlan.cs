@@ -9,6 +9,9 @@ public enum GpuConvKernel
 {
     /// <summary>Implicit GEMM on the shared-memory <c>TiledGemm</c> core, one grid z per group (and split-K part).</summary>
     TiledGemm,
+    /// <summary>The same implicit GEMM on the TF32 tensor-core core (<c>Tf32Gemm</c>, mma.sync m16n8k8, FP32 accumulation):
+    /// float32 where <see cref="IlgpuBackend.AllowTf32"/> is on and the device can, in place of <see cref="TiledGemm"/>.</summary>
+    Tf32,
     /// <summary>One thread per written element (output, input-gradient or weight element), summing its terms.</summary>
     Direct,
     /// <summary>Depthwise (one input and one output channel per group): the per-element kernels, whose sums are only
@@ -23,20 +26,25 @@ public enum GpuConvKernel
 /// positions, plus one finishing launch). The tiled input gradient runs one GEMM per stride phase (Phases = SH·SW; N and K
 /// are then those of the largest phase). Macs: the multiply-adds of the GEMMs the kernel runs (Σ over groups and phases
 /// of M·N·K, zero taps in the padding included; the direct kernels' all-taps product). The passes run exactly this plan.
+/// A <see cref="GpuConvKernel.Tf32"/> plan has the tiled plan's GEMMs, phases and split on 128x128 tiles of 256 threads
+/// (8 warps; Tx = Ty = 16 and Micro = 8: each lane holds 64 accumulators).
 /// </summary>
 public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Groups, long M, long N, long K,
     int Tx, int Ty, int Micro, int Parts, int Chunk, int Phases, long Macs)
 {
     /// <summary>Block tile rows (M) and columns (N) of the tiled kernel; 0 for the direct kernels.</summary>
-    public int TileM => Kernel == GpuConvKernel.TiledGemm ? Micro * Ty : 0;
+    public int TileM => Tiled ? Micro * Ty : 0;
     /// <inheritdoc cref="TileM"/>
-    public int TileN => Kernel == GpuConvKernel.TiledGemm ? Micro * Tx : 0;
+    public int TileN => Tiled ? Micro * Tx : 0;
+
+    /// <summary>An explicitly grouped implicit GEMM (<see cref="GpuConvKernel.TiledGemm"/> or <see cref="GpuConvKernel.Tf32"/>).</summary>
+    public bool Tiled => Kernel is GpuConvKernel.TiledGemm or GpuConvKernel.Tf32;
 
     /// <summary>Kernel launches the pass makes: 1, or 2 for a split weight gradient (partials, then their sum).</summary>
     public int Launches => Parts > 1 ? 2 : 1;
 
     /// <summary>The name the pass's main launch has in <see cref="IlgpuBackend.Profile"/>, e.g. "Conv2dBackwardWeight(tiled split)".</summary>
-    public string LaunchName => $"Conv2d{Pass}({Kernel switch { GpuConvKernel.TiledGemm => "tiled", GpuConvKernel.Depthwise => "depthwise", _ => "direct" }}{(Parts > 1 ? " split" : "")})";
+    public string LaunchName => $"Conv2d{Pass}({Kernel switch { GpuConvKernel.TiledGemm => "tiled", GpuConvKernel.Tf32 => "tf32", GpuConvKernel.Depthwise => "depthwise", _ => "direct" }}{(Parts > 1 ? " split" : "")})";
 
     /// <summary>The split weight gradient's finishing launch in the profile.</summary>
     public const string FinishLaunchName = "Conv2dBackwardWeight(finish)";
@@ -44,6 +52,8 @@ public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Gro
     public override string ToString()
     {
         string split = (Parts > 1 ? $", split-K {Parts} parts of {Chunk} + finish" : "") + (Phases > 1 ? $", {Phases} stride phases" : "");
+        if (Kernel == GpuConvKernel.Tf32)
+            return $"{Pass}: TF32 tensor-core implicit GEMM (mma.sync m16n8k8), {Groups} x ({M} x {N}, K {K}), {TileM}x{TileN} tiles, {Tx * Ty} threads{split}";
         return Kernel == GpuConvKernel.TiledGemm
             ? $"{Pass}: tiled implicit GEMM, {Groups} x ({M} x {N}, K {K}), {TileM}x{TileN} tiles, {Tx}x{Ty} threads, {Micro}x{Micro} micro-tile{split}"
             : $"{Pass}: {(Kernel == GpuConvKernel.Depthwise ? "depthwise" : "direct")}, one thread per element of {Groups} x ({M} x {N}), sums of K {K}{split}";

@@ -32,6 +32,11 @@ public sealed partial class IlgpuBackend
     /// <inheritdoc cref="TiledConv"/>
     public int TiledConvMinOutChannels { get; set; } = 16;
 
+    /// <summary>Let the plan pick the tiled kernel's wide variant (8x8 micro-tiles on 128x128 block tiles,
+    /// <see cref="TiledGemm.BlockWide"/>; bit-identical results) where the thread group is 16x16 (devices allowing 256
+    /// threads per group, no <see cref="MatMulGroup"/> override) and the pass's GEMM has at least 128 rows. Default on.</summary>
+    public bool TiledConvWide { get; set; } = true;
+
     public void Conv2dForward(Tensor input, Tensor weight, Tensor? bias, Tensor dst, in Conv2dParams p)
     {
         switch (dst.DType)
@@ -63,16 +68,19 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>The plan a pass runs for a convolution of x (N, C, H, W) with w (O, C/groups, KH, KW) into y (N, O, OH, OW)
-    /// (the conv's shapes for every pass; ConvTranspose2d's forward is <see cref="GpuConvPass.BackwardInput"/>). Rules: the
-    /// tiled implicit GEMM where <see cref="TiledConv"/> is on, the pass's GEMM has at least
-    /// <see cref="TiledConvMinOutChannels"/> rows per group (forward and weight gradient: O/groups; input gradient:
-    /// C/groups) and the grid fits (the input gradient also needs stride or dilation 1 per axis: it runs one GEMM per
-    /// stride phase); else the depthwise (C/groups = O/groups = 1) or direct per-element kernels. The weight gradient splits its N·OH·OW reduction by <see cref="ConvWeightGradChunk"/> (at most 256 parts and 16M
-    /// partial elements), for every kernel.</summary>
-    public GpuConvPlan PlanConv(GpuConvPass pass, ReadOnlySpan<int> input, ReadOnlySpan<int> weight, ReadOnlySpan<int> output, in Conv2dParams p)
-        => Plan(pass, Geometry(input, weight, output, p), p.Groups);
+    /// of <paramref name="dtype"/> (the conv's shapes for every pass; ConvTranspose2d's forward is
+    /// <see cref="GpuConvPass.BackwardInput"/>). Rules: the tiled implicit GEMM where <see cref="TiledConv"/> is on, the
+    /// pass's GEMM has at least <see cref="TiledConvMinOutChannels"/> rows per group (forward and weight gradient: O/groups;
+    /// input gradient: C/groups) and the grid fits (the input gradient also needs stride or dilation 1 per axis: it runs one
+    /// GEMM per stride phase) — on the TF32 core (<see cref="GpuConvKernel.Tf32"/>) for float32 where
+    /// <see cref="AllowTf32"/> is on and the device can, else the FP32/FP64 core; else the depthwise
+    /// (C/groups = O/groups = 1) or direct per-element kernels. The weight gradient splits its N·OH·OW reduction by
+    /// <see cref="ConvWeightGradChunk"/> (at most 256 parts and 16M partial elements), for every kernel. On CUDA the first
+    /// float32 plan may run the TF32 self-check.</summary>
+    public GpuConvPlan PlanConv(GpuConvPass pass, DType dtype, ReadOnlySpan<int> input, ReadOnlySpan<int> weight, ReadOnlySpan<int> output, in Conv2dParams p)
+        => Plan(pass, Geometry(input, weight, output, p), p.Groups, dtype);
 
-    private GpuConvPlan Plan(GpuConvPass pass, in ConvArgs a, int groups)
+    private GpuConvPlan Plan(GpuConvPass pass, in ConvArgs a, int groups, DType dtype)
     {
         long pixels = (long)a.N * a.OH * a.OW, khw = a.KH * a.KW;
         var (m, n, k) = pass switch
@@ -106,12 +114,17 @@ public sealed partial class IlgpuBackend
                 (pn, pk, pmacs) = (Math.Max(pn, np), Math.Max(pk, kp), pmacs + groups * m * np * kp);
             }
         var (tx, ty) = GemmGroup();
+        // The wide tiles (8x8 micro-tiles, 128x128) where the group is 16x16 and the rows fill them.
+        int micro = TiledConvWide && (tx, ty) == (TiledGemm.WideSide, TiledGemm.WideSide) && m >= TiledGemm.WideTile ? TiledGemm.WideMicro : TiledGemm.Micro;
         long tn = phased ? pn : n;
-        long gx = (tn + TiledGemm.Micro * tx - 1) / (TiledGemm.Micro * tx), gy = (m + TiledGemm.Micro * ty - 1) / (TiledGemm.Micro * ty);
+        long gx = (tn + micro * tx - 1) / (micro * tx), gy = (m + micro * ty - 1) / (micro * ty);
         bool tiled = TiledConv && phasable && m >= TiledConvMinOutChannels && gx <= int.MaxValue && gy <= 65535 && (long)groups * parts * phases <= 65535;
-        var kernel = tiled ? GpuConvKernel.TiledGemm : a.Cg == 1 && a.Og == 1 ? GpuConvKernel.Depthwise : GpuConvKernel.Direct;
-        if (tiled && phased) return new GpuConvPlan(pass, kernel, groups, m, pn, pk, tx, ty, TiledGemm.Micro, parts, chunk, phases, pmacs);
-        return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, TiledGemm.Micro, parts, chunk, 1, groups * m * n * k);
+        // TF32's 128x128 tiles make a smaller grid than the FP32 tiles, so every tiled geometry fits it too.
+        bool tf32 = tiled && dtype == DType.Float32 && UseTf32;
+        var kernel = tf32 ? GpuConvKernel.Tf32 : tiled ? GpuConvKernel.TiledGemm : a.Cg == 1 && a.Og == 1 ? GpuConvKernel.Depthwise : GpuConvKernel.Direct;
+        if (tf32) (tx, ty, micro) = (Tf32Gemm.BN / Tf32Micro, Tf32Gemm.BM / Tf32Micro, Tf32Micro);
+        if (tiled && phased) return new GpuConvPlan(pass, kernel, groups, m, pn, pk, tx, ty, micro, parts, chunk, phases, pmacs);
+        return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, micro, parts, chunk, 1, groups * m * n * k);
     }
 
     private void ConvForward<T, TE>(Tensor x, Tensor w, Tensor? b, Tensor y, in Conv2dParams p) where T : unmanaged where TE : struct, IElement<T>
@@ -119,15 +132,14 @@ public sealed partial class IlgpuBackend
         var a = Args(x, w, y, p, written: y);
         if (b is not null) (a.BOff, a.BS, a.HasBias) = (b.Offset, b.Stride(0), 1);
         if (y.NumElements == 0) return;
-        var plan = Plan(GpuConvPass.Forward, a, p.Groups);
-        // TF32 tensor cores (IlgpuBackend.Tf32.cs) take a float32 forward the plan gives the tiled kernel, where allowed.
-        if (plan.Kernel == GpuConvKernel.TiledGemm && TryTf32ConvForward<T>(x, w, b, y, a, p.Groups)) return;
+        var plan = Plan(GpuConvPass.Forward, a, p.Groups, DTypeOf<T>());
+        if (plan.Kernel == GpuConvKernel.Tf32) { Tf32ConvForward(x, w, b, y, a, plan); return; }
         var (xv, wv, yv) = (View<T>(x), View<T>(w), View<T>(y));
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
         if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
-            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(("Forward", typeof(T)),
-                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(TiledConvKernel.Forward<T, TE>));
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd((plan.Micro == TiledGemm.WideMicro ? "ForwardWide" : "Forward", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(plan.Micro == TiledGemm.WideMicro ? TiledConvKernel.ForwardWide<T, TE> : TiledConvKernel.Forward<T, TE>));
             lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), xv, wv, bv, yv, a, plan.Tx, plan.Ty));
             return;
         }
@@ -139,12 +151,13 @@ public sealed partial class IlgpuBackend
     {
         var a = Args(dx, w, dy, p, written: dx);
         if (dx.NumElements == 0) return;
-        var plan = Plan(GpuConvPass.BackwardInput, a, p.Groups);
+        var plan = Plan(GpuConvPass.BackwardInput, a, p.Groups, DTypeOf<T>());
+        if (plan.Kernel == GpuConvKernel.Tf32) { Tf32ConvBackwardInput(dy, w, dx, a, plan); return; }
         var (yv, wv, xv) = (View<T>(dy), View<T>(w), View<T>(dx));
         if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
-            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd(("BackwardInput", typeof(T)),
-                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(TiledConvKernel.BackwardInput<T, TE>));
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>)_tiledConvKernels.GetOrAdd((plan.Micro == TiledGemm.WideMicro ? "BackwardInputWide" : "BackwardInput", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvArgs, int, int>(plan.Micro == TiledGemm.WideMicro ? TiledConvKernel.BackwardInputWide<T, TE> : TiledConvKernel.BackwardInput<T, TE>));
             lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), yv, wv, xv, a, plan.Tx, plan.Ty));
             return;
         }
@@ -157,20 +170,25 @@ public sealed partial class IlgpuBackend
         var a = Args(x, dw, dy, p, written: null);
         int weights = dw.NumElements;
         if (weights == 0) return;
-        var plan = Plan(GpuConvPass.BackwardWeight, a, p.Groups);
+        var plan = Plan(GpuConvPass.BackwardWeight, a, p.Groups, DTypeOf<T>());
         var (yv, xv, wv) = (View<T>(dy), View<T>(x), View<T>(dw));
         using var partials = plan.Parts > 1 ? New<T>(dw.DType, plan.Parts * weights, zeroed: false) : null;
         var dst = partials is null ? wv : partials.View;
-        if (plan.Kernel == GpuConvKernel.TiledGemm)
+        if (plan.Tiled)
         {
             var wa = new ConvWeightGradArgs
             {
                 C = a, Parts = plan.Parts, Chunk = plan.Chunk,
                 TapMajor = a.Cg > 1 && a.XsC == 1 && !(a.W > 1 && a.XsW == 1) ? 1 : 0,     // a channels-last x: channels across threads
             };
-            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>)_tiledConvKernels.GetOrAdd(("BackwardWeight", typeof(T)),
-                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>(TiledConvKernel.BackwardWeight<T, TE>));
+            // A TF32 plan is float32 only, so T is float here (the box is the cast the generic method cannot write).
+            if (plan.Kernel == GpuConvKernel.Tf32) Tf32ConvBackwardWeight(View<float>(dy), View<float>(x), (ArrayView1D<float, Stride1D.Dense>)(object)dst, wa, plan);
+            else
+            {
+            var kernel = (Action<KernelConfig, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>)_tiledConvKernels.GetOrAdd((plan.Micro == TiledGemm.WideMicro ? "BackwardWeightWide" : "BackwardWeight", typeof(T)),
+                _ => _accelerator.LoadStreamKernel<ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ArrayView1D<T, Stride1D.Dense>, ConvWeightGradArgs, int, int>(plan.Micro == TiledGemm.WideMicro ? TiledConvKernel.BackwardWeightWide<T, TE> : TiledConvKernel.BackwardWeight<T, TE>));
             lock (_gate) Timed(plan.LaunchName, Threads(plan), Detail(a, plan), () => kernel(Config(plan), yv, xv, dst, wa, plan.Tx, plan.Ty));
+            }
         }
         else
         {
@@ -195,6 +213,9 @@ public sealed partial class IlgpuBackend
         var c = Config(plan);
         return (long)c.GridDim.X * c.GridDim.Y * c.GridDim.Z * c.GroupDim.X;
     }
+
+    /// <summary>A TF32 plan's Micro: 256 threads on a 128x128 tile hold 8x8 accumulators each.</summary>
+    private const int Tf32Micro = 8;
 
     private const int MaxConvWeightParts = 256, MaxConvWeightPartials = 1 << 24;
 
@@ -228,6 +249,8 @@ public sealed partial class IlgpuBackend
             throw new ArgumentException($"Conv2d: input {ShapeUtil.Format(x)}, weight {ShapeUtil.Format(w)} and output {ShapeUtil.Format(y)} do not fit groups={groups}.");
         return a;
     }
+
+    private static DType DTypeOf<T>() where T : unmanaged => typeof(T) == typeof(float) ? DType.Float32 : DType.Float64;
 
     /// <summary>The profile's detail for a pass: the geometry and the plan that ran.</summary>
     private string Detail(in ConvArgs a, GpuConvPlan plan) => Profile is null ? "" : $"{Detail(a)} | {plan}";

@@ -10,7 +10,8 @@ namespace Sparkle.Gpu;
 
 /// <summary>
 /// TF32 tensor cores (docs/gpu.md "Tensor cores (TF32)"): float32 <see cref="MatMul"/> and the float32 convolution
-/// forward run on <see cref="Tf32Gemm"/> when <see cref="AllowTf32"/> is on and the device can (CUDA sm_80+, or the
+/// passes the plan gives the tiled implicit GEMM (forward, input and weight gradient: <see cref="GpuConvKernel.Tf32"/>)
+/// run on <see cref="Tf32Gemm"/> when <see cref="AllowTf32"/> is on and the device can (CUDA sm_80+, or the
 /// warp-32 CPU simulator, which runs the emulated mma). float64 never does. On a CUDA device the first use runs a small
 /// GEMM through both the TF32 and the FP32 kernel; if they disagree beyond TF32's error (<see cref="Tf32SelfCheckBound"/>)
 /// or the TF32 kernel fails to compile or launch, TF32 is switched off for this backend with one line on stderr.
@@ -19,9 +20,9 @@ public sealed partial class IlgpuBackend
 {
     private bool? _allowTf32;
     private int _tf32Checked;                      // 0 not yet, 1 passed (or not needed), -1 failed
-    private Delegate? _tf32MatMul, _tf32Conv;
+    private Delegate? _tf32MatMul, _tf32Conv, _tf32ConvInput, _tf32ConvWeight;
 
-    /// <summary>Run float32 GEMMs and convolution forwards on TF32 tensor cores (10-bit mantissa inputs, FP32 accumulation,
+    /// <summary>Run float32 GEMMs and convolutions (all three passes) on TF32 tensor cores (10-bit mantissa inputs, FP32 accumulation,
     /// as PyTorch's allow_tf32). Default: on for CUDA devices of compute capability 8.0 or newer unless the environment
     /// variable SPARKLE_TF32=0 (read once, on first use); off on the CPU simulator and OpenCL. Settable; setting it on has no
     /// effect on a device that cannot run the kernel (see <see cref="Tf32Capable"/>).</summary>
@@ -99,30 +100,50 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    /// <summary>The float32 convolution forward as a TF32 implicit GEMM per group (M = O/groups, N = N·OH·OW, K =
-    /// C/groups·KH·KW), where the FP32 path would use its tiled kernel; false: the caller runs the FP32 kernels.</summary>
-    private bool TryTf32ConvForward<T>(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvArgs a, int groups) where T : unmanaged
+    /// <summary>The float32 convolution forward of a <see cref="GpuConvKernel.Tf32"/> plan: per group W_g · im2col(X_g) + bias.</summary>
+    private void Tf32ConvForward(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvArgs a, GpuConvPlan plan)
     {
-        if (typeof(T) != typeof(float) || !TiledConv || a.Og < TiledConvMinOutChannels || y.NumElements == 0 || !UseTf32) return false;
-        long pixels = (long)a.N * a.OH * a.OW, gx = (pixels + Tf32Gemm.BN - 1) / Tf32Gemm.BN;
-        int gy = (a.Og + Tf32Gemm.BM - 1) / Tf32Gemm.BM;
-        if (gx > int.MaxValue || gy > 65535 || groups > 65535 || pixels > int.MaxValue) return false;
         var kernel = (Action<KernelConfig, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>,
             ArrayView1D<float, Stride1D.Dense>, ConvArgs, Tf32Shape>)(_tf32Conv ??= _accelerator.LoadStreamKernel<ArrayView1D<float, Stride1D.Dense>,
                 ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ConvArgs, Tf32Shape>(
                 Tf32Gemm.Gemm<ConvWeightA<float>, ConvIm2ColB<float>, ConvOutputStore<float, F32>, ConvArgs>));
         var (xv, wv, yv) = (View<float>(x), View<float>(w), View<float>(y));
         var bv = bias is null ? wv : View<float>(bias);            // unread when HasBias = 0
-        var shape = new Tf32Shape { M = a.Og, N = (int)pixels, K = a.Cg * a.KH * a.KW };
-        var config = new KernelConfig(new Index3D((int)gx, gy, groups), new Index3D(Tf32Gemm.Threads, 1, 1));
-        var args = a;
+        var shape = new Tf32Shape { M = (int)plan.M, N = (int)plan.N, K = (int)plan.K };
+        Tf32Launch(plan, a, () => kernel(Config(plan), wv, xv, yv, bv, a, shape));
+    }
+
+    /// <summary>The float32 input gradient of a <see cref="GpuConvKernel.Tf32"/> plan: one GEMM per group and stride phase.</summary>
+    private void Tf32ConvBackwardInput(Tensor dy, Tensor w, Tensor dx, ConvArgs a, GpuConvPlan plan)
+    {
+        var kernel = (Action<KernelConfig, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ConvArgs>)(
+            _tf32ConvInput ??= _accelerator.LoadStreamKernel<ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>,
+                ArrayView1D<float, Stride1D.Dense>, ConvArgs>(Tf32ConvKernel.BackwardInput));
+        var (yv, wv, xv) = (View<float>(dy), View<float>(w), View<float>(dx));
+        Tf32Launch(plan, a, () => kernel(Config(plan), yv, wv, xv, a));
+    }
+
+    /// <summary>The float32 weight gradient of a <see cref="GpuConvKernel.Tf32"/> plan into dw or the split-K partials
+    /// (<paramref name="dst"/>; the caller runs the finishing launch).</summary>
+    private void Tf32ConvBackwardWeight(ArrayView1D<float, Stride1D.Dense> yv, ArrayView1D<float, Stride1D.Dense> xv,
+        ArrayView1D<float, Stride1D.Dense> dst, ConvWeightGradArgs wa, GpuConvPlan plan)
+    {
+        var kernel = (Action<KernelConfig, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>, ConvWeightGradArgs>)(
+            _tf32ConvWeight ??= _accelerator.LoadStreamKernel<ArrayView1D<float, Stride1D.Dense>, ArrayView1D<float, Stride1D.Dense>,
+                ArrayView1D<float, Stride1D.Dense>, ConvWeightGradArgs>(Tf32ConvKernel.BackwardWeight));
+        Tf32Launch(plan, wa.C, () => kernel(Config(plan), yv, xv, dst, wa));
+    }
+
+    private void Tf32Launch(GpuConvPlan plan, in ConvArgs a, Action launch)
+    {
+        string detail = Detail(a, plan);
         lock (_gate)
         {
-            Timed("Conv2dForward(tf32)", config.GridDim.Size * (long)Tf32Gemm.Threads, Detail(a), () => kernel(config, wv, xv, yv, bv, args, shape));
+            Timed(plan.LaunchName, Threads(plan), detail, launch);
             Tf32Launches++;
         }
-        return true;
     }
+
     /// <summary>Runs <see cref="RunTf32SelfCheck"/> once, on the first TF32 use on a CUDA device (the simulator's emulated
     /// path is covered by the tests); on failure turns <see cref="AllowTf32"/> off and says so on stderr.</summary>
     private bool EnsureTf32SelfCheck()

@@ -20,6 +20,26 @@ public interface IGemmOperand<T, TArgs> where T : unmanaged where TArgs : struct
     bool ColumnFast(TArgs a);
 }
 
+/// <summary>An operand that also reads an int index view (the sparse convolution's neighbour map), for the
+/// <see cref="TiledGemm"/> core's indexed entry; <see cref="PlainOperand{T, TArgs, TOp}"/> lifts an
+/// <see cref="IGemmOperand{T, TArgs}"/> to it.</summary>
+public interface IGemmIndexedOperand<T, TArgs> where T : unmanaged where TArgs : struct
+{
+    T Load(ArrayView1D<T, Stride1D.Dense> v, ArrayView<int> index, TArgs a, int z, int row, int col);
+
+    /// <inheritdoc cref="IGemmOperand{T, TArgs}.ColumnFast"/>
+    bool ColumnFast(TArgs a);
+}
+
+/// <summary>An <see cref="IGemmOperand{T, TArgs}"/> as an <see cref="IGemmIndexedOperand{T, TArgs}"/> that ignores the index.</summary>
+public struct PlainOperand<T, TArgs, TOp> : IGemmIndexedOperand<T, TArgs>
+    where T : unmanaged where TArgs : struct where TOp : struct, IGemmOperand<T, TArgs>
+{
+    public readonly T Load(ArrayView1D<T, Stride1D.Dense> v, ArrayView<int> index, TArgs a, int z, int row, int col) =>
+        default(TOp).Load(v, a, z, row, col);
+    public readonly bool ColumnFast(TArgs a) => default(TOp).ColumnFast(a);
+}
+
 /// <summary>Writes one finished element C[z][row, col] (row &lt; M and col &lt; N are checked by the caller): adds a
 /// bias, accumulates, or writes a split-K partial, as the pass needs.</summary>
 public interface IGemmStore<T, TArgs> where T : unmanaged where TArgs : struct

@@ -73,6 +73,9 @@ public static class KernelCatalog
         {
             yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardInput), t, e);
             yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardWeight), t, e);
+            yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.ForwardWide), t, e);
+            yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardInputWide), t, e);
+            yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardWeightWide), t, e);
         }
         foreach (var (t, e) in Elements)
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.Reduce), t, e);

@@ -14,7 +14,9 @@ public struct Tf32Shape
 /// <summary>
 /// TF32 tensor-core GEMM core, float32 in and out, FP32 accumulation: C[z] = A[z] · B[z] through any
 /// <see cref="IGemmOperand{T, TArgs}"/> pair and <see cref="IGemmStore{T, TArgs}"/> (matmul, implicit-GEMM convolution).
-/// Explicitly grouped: grid (ceil(N/BN), ceil(M/BM), Z), 256 threads = 8 warps. Block tile 128x128, K in tiles of 16
+/// Explicitly grouped: grid (ceil(N/BN), ceil(M/BM), Z), 256 threads = 8 warps. <see cref="Block"/> is the core over one
+/// GEMM number z and a k range (the conv gradient entries of <see cref="Tf32ConvKernel"/> pick z's stride phase or split
+/// part); <see cref="Gemm"/> the entry for one whole GEMM per z. Block tile 128x128, K in tiles of 16
 /// staged in shared memory k-major ([k][m], [k][n], rows padded by 8 floats: the fragment reads of a warp hit 32
 /// distinct banks). Warp w owns rows (w % 2)·64.. and columns (w / 2)·32..: 4 x 4 tiles of
 /// <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>, 16 mma per k8 step, 64 accumulators per lane.
@@ -30,22 +32,41 @@ public static class Tf32Gemm
     public const int BM = 128, BN = 128, BK = 16, Threads = 256;
     private const int SA = BM + 8, SB = BN + 8;
 
+    /// <summary>The matmul / convolution-forward entry: grid z is the batch (or group), one GEMM of shape <paramref name="s"/> each.</summary>
     public static void Gemm<TA, TB, TS, TArgs>(ArrayView1D<float, Stride1D.Dense> a, ArrayView1D<float, Stride1D.Dense> b,
         ArrayView1D<float, Stride1D.Dense> dst, ArrayView1D<float, Stride1D.Dense> extra, TArgs args, Tf32Shape s)
         where TA : struct, IGemmOperand<float, TArgs> where TB : struct, IGemmOperand<float, TArgs>
         where TS : struct, IGemmStore<float, TArgs> where TArgs : struct
     {
-        var sa = SharedMemory.Allocate<float>(BK * SA);            // [k][m]
-        var sb = SharedMemory.Allocate<float>(BK * SB);            // [k][n]
+        var sa = SharedMemory.Allocate<float>(SharedA);
+        var sb = SharedMemory.Allocate<float>(SharedB);
         var emu = SharedMemory.Allocate<float>(Tf32MmaEmulation.Scratch);   // emulation only; unused (removed) on CUDA
         var acc = LocalMemory.Allocate<float>(64);                 // emulation only; on CUDA the tfc registers
+        Block<TA, TB, TS, TArgs>(sa, sb, emu, acc, a, b, dst, extra, args, Grid.IdxZ, s.M, s.N, 0, s.K);
+    }
+
+    /// <summary>Elements of the shared tiles an entry allocates and passes to <see cref="Block"/> (SharedMemory and
+    /// LocalMemory must be allocated in the entry): A [k][m], B [k][n], and the emulation's scratch.</summary>
+    public const int SharedA = BK * SA, SharedB = BK * SB;
+
+    /// <summary>One 128x128 block tile (Grid.IdxX, Grid.IdxY) of GEMM number <paramref name="z"/>, C[z][m, n] =
+    /// Σ_{k in [kBegin, kEnd)} A[z][m, k]·B[z][k, n], for M = <paramref name="m"/> and N = <paramref name="n"/> (the
+    /// store's bounds; the loaders return 0 beyond their own): the entries pick z's GEMM (a stride phase, a split-K part).
+    /// K tiles start at kBegin; elements at or past kEnd stage as 0 (a split part reads only its own range).</summary>
+    public static void Block<TA, TB, TS, TArgs>(ArrayView<float> sa, ArrayView<float> sb, ArrayView<float> emu, ArrayView<float> acc,
+        ArrayView1D<float, Stride1D.Dense> a, ArrayView1D<float, Stride1D.Dense> b,
+        ArrayView1D<float, Stride1D.Dense> dst, ArrayView1D<float, Stride1D.Dense> extra, TArgs args, int z, int m, int n, int kBegin, int kEnd)
+        where TA : struct, IGemmOperand<float, TArgs> where TB : struct, IGemmOperand<float, TArgs>
+        where TS : struct, IGemmStore<float, TArgs> where TArgs : struct
+    {
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
-        int m0 = Grid.IdxY * BM, n0 = Grid.IdxX * BN, z = Grid.IdxZ;
+        int m0 = Grid.IdxY * BM, n0 = Grid.IdxX * BN;
+        var s = new Tf32Shape { M = m, N = n, K = kEnd };
         bool aColFast = default(TA).ColumnFast(args), bColFast = default(TB).ColumnFast(args);
         if (CudaAsm.IsSupported) CudaAsm.Emit(Tf32Ptx.Declare);
         else for (int q = 0; q < 64; q++) acc[q] = 0.0f;
-        for (int k0 = 0; k0 < s.K; k0 += BK)
+        for (int k0 = kBegin; k0 < kEnd; k0 += BK)
         {
             // Each operand's unit-stride index across consecutive threads: coalesced global loads.
             for (int l = tid; l < BM * BK; l += Threads)
@@ -53,14 +74,14 @@ public static class Tf32Gemm
                 int mm, kk;
                 if (aColFast) { kk = l % BK; mm = l / BK; }
                 else { mm = l % BM; kk = l / BM; }
-                sa[kk * SA + mm] = default(TA).Load(a, args, z, m0 + mm, k0 + kk);
+                sa[kk * SA + mm] = k0 + kk < kEnd ? default(TA).Load(a, args, z, m0 + mm, k0 + kk) : 0.0f;
             }
             for (int l = tid; l < BK * BN; l += Threads)
             {
                 int kk, nn;
                 if (bColFast) { nn = l % BN; kk = l / BN; }
                 else { kk = l % BK; nn = l / BK; }
-                sb[kk * SB + nn] = default(TB).Load(b, args, z, k0 + kk, n0 + nn);
+                sb[kk * SB + nn] = k0 + kk < kEnd ? default(TB).Load(b, args, z, k0 + kk, n0 + nn) : 0.0f;
             }
             Group.Barrier();
             Step(sa, sb, emu, acc, 0, lane, warp, wm, wn);
@@ -172,5 +193,7 @@ public static partial class Tf32Kernels
     public static readonly System.Reflection.MethodInfo ConvForward = typeof(Tf32Gemm).GetMethod(nameof(Tf32Gemm.Gemm))!
         .MakeGenericMethod(typeof(ConvWeightA<float>), typeof(ConvIm2ColB<float>), typeof(ConvOutputStore<float, F32>), typeof(ConvArgs));
 
-    public static IEnumerable<System.Reflection.MethodInfo> Catalog() => [MatMul, ConvForward];
+    public static IEnumerable<System.Reflection.MethodInfo> Catalog() =>
+        [MatMul, ConvForward, typeof(Tf32ConvKernel).GetMethod(nameof(Tf32ConvKernel.BackwardInput))!,
+            typeof(Tf32ConvKernel).GetMethod(nameof(Tf32ConvKernel.BackwardWeight))!];
 }

@@ -2,13 +2,15 @@ using System.Diagnostics;
 using Sparkle.Gpu;
 using Sparkle.Nn;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 
 namespace Sparkle.GpuCheck;
 
 /// <summary>
 /// `sparkle-gpucheck tf32` (cuda:0, real sizes) / `tf32-sim` (the warp-32 CPU simulator, tiny sizes, emulated mma):
 /// the TF32 tensor-core path against the FP32 kernels on the same device — GEMMs (square, tall-skinny, long K, odd edges)
-/// and ResNet convolution forwards — with the normwise error ‖tf32 − fp32‖/‖fp32‖ (PASS at most
+/// and ResNet convolutions (forward, input gradient, weight gradient; a pass the plan does not give the TF32 kernel, such as
+/// the stem's 3-channel input gradient, is skipped) — with the normwise error ‖tf32 − fp32‖/‖fp32‖ (PASS at most
 /// <see cref="IlgpuBackend.Tf32SelfCheckBound"/>) and the median time and GFLOP/s of each path (5 synchronised launches
 /// after a warm-up). Exit code 1 on any failure.
 /// </summary>
@@ -60,9 +62,37 @@ public static class Tf32Check
             int oh = (c.H + 2 * c.P - c.Kk) / c.S + 1;
             double flops = 2.0 * c.N * c.O * oh * oh * c.C * c.Kk * c.Kk;
             failures += Compare(backend, $"conv {c.Name}", flops, () => Functional.Conv2d(x, w, bias, c.S, c.P), small);
+            var p = new Conv2dParams(c.S, c.S, c.P, c.P, 1, 1, 1);
+            int[] xs = [c.N, c.C, c.H, c.H], ws = [c.O, c.C, c.Kk, c.Kk], ys = [c.N, c.O, oh, oh];
+            var gy = Tensor.Randn(ys, new Generator(6), DType.Float32, backend.Device);
+            if (Tf32Planned(backend, c.Name, GpuConvPass.BackwardInput, xs, ws, ys, p))
+                failures += Compare(backend, $"conv {c.Name} dx", flops, () =>
+                {
+                    var gx = Tensor.Empty(xs, DType.Float32, backend.Device);
+                    backend.Conv2dBackwardInput(gy, w, gx, p);
+                    return gx;
+                }, small);
+            if (Tf32Planned(backend, c.Name, GpuConvPass.BackwardWeight, xs, ws, ys, p))
+                failures += Compare(backend, $"conv {c.Name} dw", flops, () =>
+                {
+                    var gw = Tensor.Empty(ws, DType.Float32, backend.Device);
+                    backend.Conv2dBackwardWeight(gy, x, gw, p);
+                    return gw;
+                }, small);
         }
         Console.WriteLine(failures == 0 ? "tf32: all checks passed" : $"tf32: {failures} check(s) FAILED");
         return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>Whether the float32 plan of the pass is TF32 with TF32 allowed; prints SKIP with the plan if not.</summary>
+    private static bool Tf32Planned(IlgpuBackend backend, string name, GpuConvPass pass, int[] x, int[] w, int[] y, in Conv2dParams p)
+    {
+        bool saved = backend.AllowTf32;
+        backend.AllowTf32 = true;
+        var plan = backend.PlanConv(pass, DType.Float32, x, w, y, p);
+        backend.AllowTf32 = saved;
+        if (plan.Kernel != GpuConvKernel.Tf32) Console.WriteLine($"SKIP conv {name} {pass} (plan: {plan})");
+        return plan.Kernel == GpuConvKernel.Tf32;
     }
 
     /// <summary>Runs <paramref name="op"/> with TF32 off and on, compares, times both; 1 on failure.</summary>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using ILGPU;
 using Sparkle.Gpu;
 using Sparkle.Nn;
 using Sparkle.Tensors;
@@ -138,7 +139,7 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var (cx, cy) = c.Kind == Kind.Conv ? (e.Gx.ShapeArray(), e.Y.ShapeArray()) : (e.Y.ShapeArray(), e.Gx.ShapeArray());
         var p = new Conv2dParams(c.Stride, c.Stride, c.Pad, c.Pad, c.Dilation, c.Dilation, c.Groups);
         var plans = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight }
-            .Select(pass => gpu.Backend.PlanConv(pass, cx, wShape, cy, p)).ToArray();
+            .Select(pass => gpu.Backend.PlanConv(pass, dtype, cx, wShape, cy, p)).ToArray();
         var expected = new Dictionary<string, int>();
         foreach (var plan in plans)
         {
@@ -229,7 +230,7 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         (be.ConvWeightGradChunk, be.TiledConvMinOutChannels) = (chunk, tiled ? 1 : 16);
         try
         {
-            var plan = be.PlanConv(GpuConvPass.BackwardWeight, [2, 4, 7, 7], [6, 2, 3, 3], [2, 6, 4, 4], p);
+            var plan = be.PlanConv(GpuConvPass.BackwardWeight, DType.Float64, [2, 4, 7, 7], [6, 2, 3, 3], [2, 6, 4, 4], p);
             Assert.Equal(tiled, plan.Kernel == GpuConvKernel.TiledGemm);
             Assert.Equal((32 + chunk - 1) / chunk, plan.Parts);
             be.Conv2dBackwardWeight(Gy(gyBase.To(gpu.Device)), X(xBase.To(gpu.Device)), actual, p);
@@ -244,26 +245,26 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
     {
         var be = gpu.Backend;
         var s1 = new Conv2dParams(1, 1, 1, 1, 1, 1, 1);
-        var r18 = be.PlanConv(GpuConvPass.BackwardWeight, [32, 64, 24, 24], [64, 64, 3, 3], [32, 64, 24, 24], s1);
+        var r18 = be.PlanConv(GpuConvPass.BackwardWeight, DType.Float32, [32, 64, 24, 24], [64, 64, 3, 3], [32, 64, 24, 24], s1);
         output.WriteLine(r18.ToString());
         Assert.Equal(GpuConvKernel.TiledGemm, r18.Kernel);
         Assert.Equal((64L, 576L, 32L * 24 * 24), (r18.M, r18.N, r18.K));
         Assert.Equal((32 * 24 * 24 + 4095) / 4096, r18.Parts);
         Assert.Equal(2, r18.Launches);
-        var dw = be.PlanConv(GpuConvPass.Forward, [32, 96, 24, 24], [96, 1, 7, 7], [32, 96, 24, 24], new Conv2dParams(1, 1, 3, 3, 1, 1, 96));
+        var dw = be.PlanConv(GpuConvPass.Forward, DType.Float32, [32, 96, 24, 24], [96, 1, 7, 7], [32, 96, 24, 24], new Conv2dParams(1, 1, 3, 3, 1, 1, 96));
         output.WriteLine(dw.ToString());
         Assert.Equal(GpuConvKernel.Depthwise, dw.Kernel);
-        var stem = be.PlanConv(GpuConvPass.BackwardInput, [32, 3, 96, 96], [64, 3, 7, 7], [32, 64, 48, 48], new Conv2dParams(2, 2, 3, 3, 1, 1, 1));
+        var stem = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [32, 3, 96, 96], [64, 3, 7, 7], [32, 64, 48, 48], new Conv2dParams(2, 2, 3, 3, 1, 1, 1));
         output.WriteLine(stem.ToString());
         Assert.Equal(GpuConvKernel.Direct, stem.Kernel);                    // 3 input channels: a 16-row tile would be mostly empty
         // The SparK decoder's ConvTranspose2d k4 s2 p1 (forward = the conv's input gradient): 4 stride phases of 2x2 taps,
         // a quarter of the all-taps GEMM's multiply-adds, still one launch.
-        var up = be.PlanConv(GpuConvPass.BackwardInput, [32, 256, 24, 24], [512, 256, 4, 4], [32, 512, 12, 12], new Conv2dParams(2, 2, 1, 1, 1, 1, 1));
+        var up = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [32, 256, 24, 24], [512, 256, 4, 4], [32, 512, 12, 12], new Conv2dParams(2, 2, 1, 1, 1, 1, 1));
         output.WriteLine(up.ToString());
         Assert.Equal((GpuConvKernel.TiledGemm, 4, 1), (up.Kernel, up.Phases, up.Launches));
         Assert.Equal((32L * 12 * 12, 512L * 4), (up.N, up.K));
         Assert.Equal(256L * (32 * 24 * 24) * (512 * 16) / 4, up.Macs);
-        var dil = be.PlanConv(GpuConvPass.BackwardInput, [2, 32, 9, 9], [32, 32, 3, 3], [2, 32, 3, 3], new Conv2dParams(2, 2, 2, 2, 2, 2, 1));
+        var dil = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [2, 32, 9, 9], [32, 32, 3, 3], [2, 32, 3, 3], new Conv2dParams(2, 2, 2, 2, 2, 2, 1));
         Assert.Equal(GpuConvKernel.Direct, dil.Kernel);                     // stride and dilation 2 on one axis: no exact phases
         Assert.Contains("tiled implicit GEMM", r18.ToString());
         Assert.Contains("split-K", r18.ToString());
@@ -341,5 +342,78 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var m = Regex.Match(profile.ToString(), @" in (\d+) launches");
         Assert.True(m.Success, profile.ToString());
         return int.Parse(m.Groups[1].Value);
+    }
+}
+
+/// <summary>The wide tiled kernel (8x8 micro-tiles on 128x128 tiles, 256 threads) on the warp-32 simulator, whose groups
+/// allow 256 threads: the plan picks it for GEMMs of 128+ rows, and every pass equals the 4x4 kernel bit for bit (same
+/// summation order), float32 and float64, the weight gradient whole and split.</summary>
+[Collection(Tf32SimulatorCollection.Name)]
+public class GpuConvWideTileTests(Tf32SimulatorFixture sim, ITestOutputHelper output)
+{
+    /// <summary>The wide entries' 64 accumulators (eight Row8 structs) stay in registers: no local memory in the PTX.</summary>
+    [Fact]
+    public void WidePtxHasNoLocalMemory()
+    {
+        using var context = ILGPU.Context.Create(b => b.EnableAlgorithms());
+        var arch = ILGPU.Runtime.Cuda.CudaArchitecture.SM_80;
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(arch), arch,
+            ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, null!);
+        foreach (var name in new[] { nameof(Sparkle.Gpu.Kernels.TiledConvKernel.ForwardWide), nameof(Sparkle.Gpu.Kernels.TiledConvKernel.BackwardInputWide),
+                     nameof(Sparkle.Gpu.Kernels.TiledConvKernel.BackwardWeightWide) })
+            foreach (var (t, e) in new[] { (typeof(float), typeof(Sparkle.Gpu.Kernels.F32)), (typeof(double), typeof(Sparkle.Gpu.Kernels.F64)) })
+            {
+                var kernel = typeof(Sparkle.Gpu.Kernels.TiledConvKernel).GetMethod(name)!.MakeGenericMethod(t, e);
+                var compiled = (ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(
+                    ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(kernel), ILGPU.Runtime.KernelSpecialization.Empty);
+                string ptx = compiled.PTXAssembly;
+                output.WriteLine($"{name}<{t.Name}>: {ptx.Length} chars");
+                Assert.DoesNotContain("ld.local", ptx);
+                Assert.DoesNotContain("st.local", ptx);
+            }
+    }
+
+    [Theory]
+    [InlineData("f32", int.MaxValue)]
+    [InlineData("f64", 5)]
+    public void WideTilesAreBitIdenticalToTheNarrowOnes(string dt, int chunk)
+    {
+        var be = sim.Backend;
+        var dtype = dt == "f32" ? DType.Float32 : DType.Float64;
+        var dev = be.Device;
+        var rng = new Random(17);
+        var p = new Conv2dParams(1, 1, 0, 0, 1, 1, 1);
+        int[] xs = [1, 130, 4, 4], ws = [130, 130, 1, 1], ys = [1, 130, 4, 4];
+        var x = TensorGen.Random(rng, xs, dtype).To(dev);
+        var w = TensorGen.Random(rng, ws, dtype).To(dev);
+        var dy = TensorGen.Random(rng, ys, dtype).To(dev);
+        double[][] RunAll()
+        {
+            var y = Tensor.Empty(ys, dtype, dev);
+            var gx = Tensor.Empty(xs, dtype, dev);
+            var gw = Tensor.Empty(ws, dtype, dev);
+            be.Conv2dForward(x, w, null, y, p);
+            be.Conv2dBackwardInput(dy, w, gx, p);
+            be.Conv2dBackwardWeight(dy, x, gw, p);
+            return [y.To(Device.Cpu).ToDoubleArray(), gx.To(Device.Cpu).ToDoubleArray(), gw.To(Device.Cpu).ToDoubleArray()];
+        }
+        var saved = (be.AllowTf32, be.TiledConvWide, be.ConvWeightGradChunk);
+        try
+        {
+            (be.AllowTf32, be.ConvWeightGradChunk) = (false, chunk);
+            var passes = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight };
+            foreach (var pass in passes)
+            {
+                var plan = be.PlanConv(pass, dtype, xs, ws, ys, p);
+                output.WriteLine(plan.ToString());
+                Assert.Equal((GpuConvKernel.TiledGemm, 8, 128, 128), (plan.Kernel, plan.Micro, plan.TileM, plan.TileN));
+            }
+            var wide = RunAll();
+            be.TiledConvWide = false;
+            Assert.Equal(4, be.PlanConv(GpuConvPass.Forward, dtype, xs, ws, ys, p).Micro);
+            var narrow = RunAll();
+            for (int i = 0; i < 3; i++) Assert.True(narrow[i].SequenceEqual(wide[i]), $"pass {passes[i]}: wide and 4x4 tiles differ");
+        }
+        finally { (be.AllowTf32, be.TiledConvWide, be.ConvWeightGradChunk) = saved; }
     }
 }

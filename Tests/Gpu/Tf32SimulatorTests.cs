@@ -2,6 +2,7 @@ using Sparkle.Gpu;
 using Sparkle.Gpu.Kernels;
 using Sparkle.Nn;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -88,6 +89,8 @@ public class Tf32SimulatorTests(Tf32SimulatorFixture sim, ITestOutputHelper outp
         var bias = Tensor.Randn([20], new Generator(9));
         B.AllowTf32 = true;
         B.TiledConvMinOutChannels = 8;
+        var plan = B.PlanConv(GpuConvPass.Forward, DType.Float32, [2, 6, 9, 9], [20, 3, 3, 3], [2, 20, 5, 5], new Conv2dParams(2, 2, 1, 1, 1, 1, 2));
+        Assert.Equal((GpuConvKernel.Tf32, "Conv2dForward(tf32)", 128, 256), (plan.Kernel, plan.LaunchName, plan.TileN, plan.Tx * plan.Ty));
         long before = B.Tf32Launches;
         var r = Functional.Conv2d(x.To(B.Device), w.To(B.Device), bias.To(B.Device), 2, 1, 1, 2).To(Device.Cpu).ToDoubleArray();
         B.TiledConvMinOutChannels = 16;
@@ -98,6 +101,75 @@ public class Tf32SimulatorTests(Tf32SimulatorFixture sim, ITestOutputHelper outp
         output.WriteLine($"conv: vs tf32-rounded inputs {eTf32:E2}, vs exact {eExact:E2}");
         Assert.True(eTf32 < 1e-6, $"emulated TF32 conv vs rounded-input CPU conv: {eTf32:E2}");
         Assert.True(eExact > 1e-4 && eExact < IlgpuBackend.Tf32SelfCheckBound, $"vs the exact conv: {eExact:E2}");
+    }
+
+    /// <summary>The float32 input and weight gradients on the TF32 core (the plan names it): against the CPU backend's
+    /// passes on tf32-rounded inputs (cvt.rna) and on the exact ones. Two groups, stride 2 and padding 1 (4 stride phases
+    /// of the input gradient); the weight gradient whole (Parts 1, through dw's strides) and split into chunks that do not
+    /// divide the 50 positions, with an NCHW and a channels-last x (tap-major columns).</summary>
+    [Theory]
+    [InlineData(int.MaxValue, false)]
+    [InlineData(16, false)]
+    [InlineData(7, true)]
+    public void ConvGradientsMatchTheHostTf32Reference(int chunk, bool channelsLast)
+    {
+        var p = new Conv2dParams(2, 2, 1, 1, 1, 1, 2);
+        int[] xs = [2, 16, 9, 9], ws = [20, 8, 3, 3], ys = [2, 20, 5, 5];
+        var x = Tensor.Randn(xs, new Generator(10));
+        var w = Tensor.Randn(ws, new Generator(11));
+        var dy = Tensor.Randn(ys, new Generator(12));
+        Tensor Dev(Tensor t) => channelsLast && t.Rank == 4 && t.Size(1) == 16
+            ? t.Permute(0, 2, 3, 1).Contiguous().To(B.Device).Permute(0, 3, 1, 2) : t.To(B.Device);
+        var saved = (B.TiledConvMinOutChannels, B.ConvWeightGradChunk);
+        (B.AllowTf32, B.TiledConvMinOutChannels, B.ConvWeightGradChunk) = (true, 8, chunk);
+        var profile = new KernelProfile();
+        B.Profile = profile;
+        double[] gx, gw;
+        GpuConvPlan inputPlan, weightPlan;
+        try
+        {
+            inputPlan = B.PlanConv(GpuConvPass.BackwardInput, DType.Float32, xs, ws, ys, p);
+            weightPlan = B.PlanConv(GpuConvPass.BackwardWeight, DType.Float32, xs, ws, ys, p);
+            Assert.Equal((GpuConvKernel.Tf32, 4), (inputPlan.Kernel, inputPlan.Phases));
+            Assert.Equal(GpuConvKernel.Tf32, weightPlan.Kernel);
+            Assert.Equal(chunk == int.MaxValue ? 1 : (50 + chunk - 1) / chunk, weightPlan.Parts);
+            Assert.Equal(GpuConvKernel.TiledGemm, B.PlanConv(GpuConvPass.BackwardWeight, DType.Float64, xs, ws, ys, p).Kernel);
+            long before = B.Tf32Launches;
+            var dgx = Tensor.Empty(xs, DType.Float32, B.Device);
+            var dgw = Tensor.Empty(ws, DType.Float32, B.Device);
+            B.Conv2dBackwardInput(dy.To(B.Device), w.To(B.Device), dgx, p);
+            B.Conv2dBackwardWeight(dy.To(B.Device), Dev(x), dgw, p);
+            Assert.Equal(before + 2, B.Tf32Launches);
+            (gx, gw) = (dgx.To(Device.Cpu).ToDoubleArray(), dgw.To(Device.Cpu).ToDoubleArray());
+        }
+        finally { (B.TiledConvMinOutChannels, B.ConvWeightGradChunk, B.Profile) = (saved.TiledConvMinOutChannels, saved.ConvWeightGradChunk, null); }
+        string prof = profile.ToString();
+        Assert.Contains(inputPlan.LaunchName, prof);
+        Assert.Contains(weightPlan.LaunchName, prof);
+        Assert.Contains(inputPlan.ToString(), prof);                    // the detail names the plan that ran
+        Assert.Contains(weightPlan.ToString(), prof);
+        Assert.Equal(weightPlan.Parts > 1, prof.Contains(GpuConvPlan.FinishLaunchName));
+
+        double[] CpuInput(Tensor dyt, Tensor wt)
+        {
+            var r = Tensor.Zeros(xs, DType.Float32);
+            dyt.Backend.Conv2dBackwardInput(dyt, wt, r, p);
+            return r.ToDoubleArray();
+        }
+        double[] CpuWeight(Tensor dyt, Tensor xt)
+        {
+            var r = Tensor.Zeros(ws, DType.Float32);
+            dyt.Backend.Conv2dBackwardWeight(dyt, xt, r, p);
+            return r.ToDoubleArray();
+        }
+        double eInTf32 = RelErr(gx, CpuInput(Round(dy), Round(w))), eInExact = RelErr(gx, CpuInput(dy, w));
+        double eWTf32 = RelErr(gw, CpuWeight(Round(dy), Round(x))), eWExact = RelErr(gw, CpuWeight(dy, x));
+        output.WriteLine($"chunk {chunk}{(channelsLast ? " channels-last" : "")}: input gradient vs tf32 {eInTf32:E2}, vs exact {eInExact:E2}; " +
+            $"weight gradient vs tf32 {eWTf32:E2}, vs exact {eWExact:E2}\n  {inputPlan}\n  {weightPlan}");
+        Assert.True(eInTf32 < 1e-6, $"emulated TF32 input gradient vs rounded-input CPU: {eInTf32:E2}");
+        Assert.True(eWTf32 < 1e-6, $"emulated TF32 weight gradient vs rounded-input CPU: {eWTf32:E2}");
+        Assert.True(eInExact > 1e-4 && eInExact < IlgpuBackend.Tf32SelfCheckBound, $"input gradient vs exact: {eInExact:E2}");
+        Assert.True(eWExact > 1e-4 && eWExact < IlgpuBackend.Tf32SelfCheckBound, $"weight gradient vs exact: {eWExact:E2}");
     }
 
     private static Tensor Round(Tensor t) =>

@@ -22,12 +22,16 @@ public class Tf32PtxTests(ITestOutputHelper output)
         var arch = sm == 80 ? CudaArchitecture.SM_80 : CudaArchitecture.SM_90;
         using var context = Context.Create(b => b.EnableAlgorithms());
         using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null!);
-        foreach (var kernel in Tf32Kernels.Catalog())
+        var kernels = Tf32Kernels.Catalog().ToArray();
+        Assert.Equal(4, kernels.Length);                     // matmul, conv forward, input gradient, weight gradient
+        foreach (var kernel in kernels)
         {
             var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
             string ptx = compiled.PTXAssembly;
+            // The generic Gemm entries by their A operand, the conv gradient entries by name.
+            string name = kernel.IsGenericMethod ? kernel.GetGenericArguments()[0].Name.Split('`')[0] : kernel.Name;
             if (Environment.GetEnvironmentVariable("SPARKLE_PTX_DUMP") is string dir)
-                File.WriteAllText(Path.Combine(dir, $"sm{sm}_tf32_{kernel.GetGenericArguments()[0].Name.Split('`')[0]}.ptx"), ptx);
+                File.WriteAllText(Path.Combine(dir, $"sm{sm}_tf32_{name}.ptx"), ptx);
             // Two k8 steps per K tile, each one asm block of 16 mma.
             Assert.Equal(32, Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count);
             Assert.Equal(48, Regex.Matches(ptx, @"cvt\.rna\.tf32\.f32").Count);
@@ -40,7 +44,7 @@ public class Tf32PtxTests(ITestOutputHelper output)
             Assert.DoesNotContain("ld.local", loop);
             Assert.DoesNotContain("st.local", loop);
             Assert.Equal(64, Regex.Matches(ptx, @"mov\.f32\s+%f\d+, tfc\d+;").Count);
-            output.WriteLine($"sm_{sm} {kernel.GetGenericArguments()[0].Name}: {ptx.Length} chars, ld.local {Regex.Matches(ptx, @"ld\.local").Count}, st.local {Regex.Matches(ptx, @"st\.local").Count}");
+            output.WriteLine($"sm_{sm} {name}: {ptx.Length} chars, ld.local {Regex.Matches(ptx, @"ld\.local").Count}, st.local {Regex.Matches(ptx, @"st\.local").Count}");
         }
     }
 }
