@@ -2,6 +2,7 @@ using Sparkle.Autograd;
 using Sparkle.Nn;
 using Sparkle.Nn.Layers;
 using Sparkle.Nn.Optim;
+using Sparkle.Nn.Parallel;
 using Sparkle.Tensors;
 using F = Sparkle.Nn.Functional;
 
@@ -24,6 +25,9 @@ public sealed record FinetuneOptions
     /// <summary>Global gradient-norm clip before the step; 0 disables.</summary>
     public double Clip { get; init; }
     public ulong Seed { get; init; } = 1;
+    /// <summary>With a group of more than one rank: synchronise the BN batch statistics over the group (the official
+    /// fine-tune recipe's optional SyncBN, SPARK.md §6.1). Off by default, as there; a single process never syncs.</summary>
+    public bool SyncBatchNorm { get; init; }
 }
 
 /// <summary>
@@ -67,14 +71,30 @@ public sealed class Classifier : Module
 /// The classification step loop: warm-up + cosine lr per iteration (the pre-training schedule's shape, constant wd),
 /// cross-entropy with label smoothing, AdamW or SGD, optional clipping, BN in train mode. The trained module maps a batch
 /// to logits: a whole <see cref="Classifier"/> for fine-tuning, or just its head on frozen features for a linear probe.
+/// Data parallel (a group of N ranks, the pre-training's <see cref="DataParallel"/> semantics): each rank steps on its
+/// B/N part of the global batch; the model starts from rank 0's state; the gradients are averaged after the backward
+/// and the returned loss is the ranks' mean, so every rank takes the same NaN stop and the same optimizer step.
 /// </summary>
 public sealed class Finetuner
 {
-    public Finetuner(Module model, FinetuneOptions options, long itersPerEpoch)
+    private readonly DataParallel _parallel;
+
+    public Finetuner(Module model, FinetuneOptions options, long itersPerEpoch, ICommunicator? group = null)
     {
         Model = model;
         Options = options;
         ItersPerEpoch = itersPerEpoch;
+        var trainable0 = model.Parameters().Where(p => p.RequiresGrad).ToList();
+        _parallel = new DataParallel(group, model, options.BatchSize, trainable0);
+        if (Group.Rank != 0)
+        {   // rank r drops other paths than rank 0 (whose stream stays the single-process one), as pre-training does
+            var rng = new Generator(DataParallel.RankSeed(options.Seed, Group.Rank));
+            foreach (var (_, m) in model.NamedModules())
+            {
+                if (m is DropPath dp) dp.Generator = rng;
+                if (m is Dropout d) d.Generator = rng;
+            }
+        }
         Schedule = LrWdSchedule.FromEpochs(options.Lr, options.WeightDecay, options.WeightDecay, options.Epochs, options.WarmupEpochs, itersPerEpoch);
         var trainable = model.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
         var groups = ParamGroups.Split(trainable);
@@ -88,6 +108,12 @@ public sealed class Finetuner
 
     public Module Model { get; }
     public FinetuneOptions Options { get; }
+
+    /// <summary>The data-parallel group (a <see cref="LocalCommunicator"/> for one process).</summary>
+    public ICommunicator Group => _parallel.Group;
+
+    /// <summary>The rank's part of the global batch.</summary>
+    public int LocalBatchSize => _parallel.LocalBatchSize;
     public long ItersPerEpoch { get; }
     public LrWdSchedule Schedule { get; }
     public Optimizer Optimizer { get; }
@@ -107,14 +133,30 @@ public sealed class Finetuner
         // here they stay readable after Step.
         Optimizer.ZeroGrad(setToNone: true);
         LastLr = Schedule.Apply(Optimizer, Iteration).Lr;
-        var loss = F.CrossEntropy(Model.Forward(inputs), labels, Options.LabelSmoothing);
-        double value = loss.Item();
-        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
-        loss.Backward();
+        double value;
+        // SyncBN (optional): the forward's BNs all-reduce their statistics, their backwards theirs.
+        using (SyncBatchNorm.Use(Group.Size > 1 && Options.SyncBatchNorm ? Group : null))
+        {
+            var loss = F.CrossEntropy(Model.Forward(inputs), labels, Options.LabelSmoothing);
+            // Averaged over the group before the check, so a NaN on one rank stops every rank at this step.
+            value = _parallel.MeanLoss(loss.Item());
+            if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
+            loss.Backward();
+        }
+        _parallel.AverageGradients();
         if (Options.Clip > 0) GradClipping.ClipGradNorm_(Optimizer.ParamGroups.SelectMany(g => g.Parameters), Options.Clip);
         Optimizer.Step();
         Iteration++;
         return value;
+    }
+
+    /// <summary>The global top-1 accuracy in percent from each rank's (correct, seen) counts, the same on every rank:
+    /// each rank evaluates its own chunk of the test set and the counts are summed over the group.</summary>
+    public static (double Top1, long Correct, long Seen) GlobalAccuracy(ICommunicator group, long correct, long seen)
+    {
+        Span<long> counts = [correct, seen];
+        group.AllReduceSum(counts);
+        return (counts[1] == 0 ? 0 : 100.0 * counts[0] / counts[1], counts[0], counts[1]);
     }
 
     /// <summary>Number of correct top-1 predictions of <paramref name="model"/> (eval mode, no graph) on a batch.</summary>

@@ -57,9 +57,7 @@ public sealed class Pretrainer
         Model = model;
         Options = options;
         ItersPerEpoch = itersPerEpoch;
-        Group = group ?? LocalCommunicator.Instance;
-        if (options.BatchSize % Group.Size != 0)
-            throw new ArgumentException($"The global batch size {options.BatchSize} is not divisible by the {Group.Size} ranks: choose a multiple of {Group.Size}.");
+        _parallel = new DataParallel(group, model, options.BatchSize);
         _rng = new Generator(RankSeed(options.Seed, Group.Rank));
         foreach (var (_, m) in model.NamedModules())
         {
@@ -76,29 +74,24 @@ public sealed class Pretrainer
             "sgd" => new Sgd(groups, peak, momentum: 0.9, nesterov: true),
             _ => throw new ArgumentException($"Unknown optimizer '{options.Optimizer}' (lamb, adamw or sgd)."),
         };
-        if (Group.Size > 1)
-        {
-            Group.BroadcastState(model);
-            _gradients = new GradientAllReduce(Group, model.Parameters());
-        }
     }
 
     /// <summary>Rank r's generator seed: the run seed itself for rank 0 (so one rank is the single-process run), a
     /// distinct, fixed stream for the others.</summary>
-    public static ulong RankSeed(ulong seed, int rank) => rank == 0 ? seed : unchecked(seed + 0x9E3779B97F4A7C15UL * (ulong)rank);
+    public static ulong RankSeed(ulong seed, int rank) => DataParallel.RankSeed(seed, rank);
 
     /// <summary>The data-parallel group (a <see cref="LocalCommunicator"/> for one process).</summary>
-    public ICommunicator Group { get; }
+    public ICommunicator Group => _parallel.Group;
 
     /// <summary>The rank's part of the global batch.</summary>
-    public int LocalBatchSize => Options.BatchSize / Group.Size;
+    public int LocalBatchSize => _parallel.LocalBatchSize;
 
     /// <summary>Seconds of the last step's gradient all-reduce and of its backward (0 in one process): the cost of
     /// data parallelism per step, for logs and docs/distributed.md.</summary>
-    public double LastAllReduceSeconds => _gradients?.LastSeconds ?? 0;
+    public double LastAllReduceSeconds => _parallel.LastAllReduceSeconds;
     public double LastBackwardSeconds { get; private set; }
 
-    private readonly GradientAllReduce? _gradients;
+    private readonly DataParallel _parallel;
 
     public SparkModel Model { get; }
     public PretrainOptions Options { get; }
@@ -160,9 +153,9 @@ public sealed class Pretrainer
         // The one host read, after backward was queued (a device runs forward and backward without waiting for the host);
         // before the update, so a NaN/Inf loss leaves the weights as they were. Averaged over the group first, so every
         // rank takes the same branch.
-        double value = Group.Mean(loss.Item());
+        double value = _parallel.MeanLoss(loss.Item());
         if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
-        _gradients?.Run();
+        _parallel.AverageGradients();
         _gradNormValue = null;
         _gradNorm = Optimizer is not Lamb && Options.Clip > 0 ? GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip) : null;
         Optimizer.Step();
@@ -194,8 +187,7 @@ public sealed class Pretrainer
             : throw new InvalidDataException($"{path}: not a resumable checkpoint (no '{key}' in its metadata).");
         Iteration = long.Parse(Need("iteration"), CultureInfo.InvariantCulture);
         int world = meta.TryGetValue("world_size", out var w) ? int.Parse(w, CultureInfo.InvariantCulture) : 1;
-        if (world != Group.Size)
-            throw new InvalidDataException($"{path}: written by a run of {world} rank(s), this one has {Group.Size}: an exact resume needs the same number of ranks (the sampler splits each epoch by rank).");
+        _parallel.CheckResumedWorldSize(world, path);
         // The checkpoint holds rank 0's generator; every rank draws the same amount per step (the same shapes), so rank
         // r continues its own stream at rank 0's offset.
         ulong seed = ulong.Parse(Need("rng_seed"), CultureInfo.InvariantCulture);

@@ -31,6 +31,21 @@ internal static class DistributedRun
     public static string? CheckBatch(string command, int globalBatch, ICommunicator group) => globalBatch % group.Size == 0 ? null
         : $"{command}: --batch-size {globalBatch} (the global batch) is not divisible by the {group.Size} ranks; use a multiple of {group.Size}.";
 
+    /// <summary>A command's distributed launch, the same for every command: opens the group (MPI only when
+    /// <paramref name="distributed"/>), makes the launch checks (rank 0 says a bad one and every rank ends with
+    /// <paramref name="failed"/>, exit 2), then runs <paramref name="body"/> under <see cref="Guard"/>.</summary>
+    public static T Launch<T>(bool distributed, string command, int globalBatch, Func<ICommunicator, T> body, Func<T> failed)
+    {
+        var group = Open(distributed, command);
+        if (CheckBatch(command, globalBatch, group) is { } bad)
+        {
+            group.Dispose();                                      // every rank is here: end together, rank 0 says why
+            if (group.Rank == 0) throw new UsageException(bad);
+            return failed();
+        }
+        return Guard(group, command, () => body(group));
+    }
+
     /// <summary>Runs <paramref name="body"/> as this rank; see the class summary for what failures do.</summary>
     public static T Guard<T>(ICommunicator group, string command, Func<T> body)
     {

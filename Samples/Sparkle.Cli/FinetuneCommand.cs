@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Sparkle.Data;
 using Sparkle.Models.Training;
+using Sparkle.Nn.Parallel;
 using Sparkle.Nn.Serialization;
 using Sparkle.Tensors;
 
@@ -33,6 +34,10 @@ public sealed record FinetuneArgs : ModelArgs
     /// <summary>Evaluate on at most this many test images (0 = all).</summary>
     public int TestLimit { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>Data-parallel over MPI (mpiexec -n N ... --distributed): --batch-size is the global batch.</summary>
+    public bool Distributed { get; init; }
+    /// <summary>--sync-bn: with --distributed, BN statistics over all ranks (the official recipe's optional SyncBN).</summary>
+    public bool SyncBn { get; init; }
 
     public double PeakLr => BaseLr * BatchSize / 256;
 
@@ -41,7 +46,7 @@ public sealed record FinetuneArgs : ModelArgs
         string cmd = linearProbe ? "linear-probe" : "finetune";
         string[] valued = [.. Valued, "data", "init-weight", "labels", "epochs", "ep", "warmup-epochs", "wp-ep", "batch-size", "bs", "base-lr", "wd", "opt",
             "clip", "smoothing", "dp", "output", "workers", "log-every", "test-limit"];
-        var a = Args.Parse(cmd, argv, valued, ["quiet"]);
+        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn"]);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = linearProbe
             ? new FinetuneArgs { LinearProbe = true, Epochs = 30, WarmupEpochs = 2, BaseLr = 0.04, Wd = 0, Output = Path.Combine("runs", "linear-probe") }
@@ -65,7 +70,12 @@ public sealed record FinetuneArgs : ModelArgs
             LogEvery = a.Int("log-every", d.LogEvery, 1),
             TestLimit = a.Int("test-limit", d.TestLimit, 0),
             Quiet = a.Bool("quiet", false),
+            Distributed = a.Bool("distributed", false),
+            SyncBn = a.Bool("sync-bn", false),
+            ThreadsGiven = a.Has("threads"),
         };
+        if (r.SyncBn && !r.Distributed) throw new UsageException($"{cmd}: --sync-bn needs --distributed (one process has nothing to sync).");
+        if (r.SyncBn && linearProbe) throw new UsageException("linear-probe: --sync-bn has no effect (the backbone is frozen, in eval mode; the head has no BN).");
         if (r.WarmupEpochs >= r.Epochs) throw new UsageException($"{cmd}: --warmup-epochs ({r.WarmupEpochs}) must be below --epochs ({r.Epochs}).");
         return r;
     }
@@ -73,7 +83,9 @@ public sealed record FinetuneArgs : ModelArgs
 
 public sealed record FinetuneResult(double Top1, int TrainImages, int TestImages, IReadOnlyList<double> EpochTop1, double Seconds)
 {
-    public int ExitCode => 0;
+    /// <summary>Set when the run did not start (a bad distributed launch, said by rank 0).</summary>
+    public int? FailureExit { get; init; }
+    public int ExitCode => FailureExit ?? 0;
 }
 
 /// <summary>An index subset of a dataset (label budget, hold-out split).</summary>
@@ -105,13 +117,20 @@ public sealed class SubsetDataset(IImageDataset inner, int[] indices) : IImageDa
 /// <summary>`sparkle finetune` and `sparkle linear-probe`, on <see cref="Finetuner"/>.</summary>
 public static class FinetuneCommand
 {
+    public const string ClassifierFile = "classifier.safetensors";
+
     public static FinetuneResult Run(FinetuneArgs o, TextWriter console)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
-        void Say(string s) { if (!o.Quiet) console.WriteLine(s); }
-        o.ApplyThreads();
-        Directory.CreateDirectory(o.Output);
-        var source = DataSources.Open(o.Data, msg => console.WriteLine(msg));
+        return DistributedRun.Launch(o.Distributed, cmd, o.BatchSize,
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, group),
+            () => new FinetuneResult(0, 0, 0, [], 0) { FailureExit = 2 });
+    }
+
+    /// <summary>The train and test sets of a run (label budget, hold-out split, test limit), the same on every rank.</summary>
+    internal static (IImageDataset Train, IImageDataset Test) Splits(FinetuneArgs o, DataSource source, Action<string> say)
+    {
+        string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         IImageDataset train = source.Train, test;
         if (train.Classes.Count < 2) throw new UsageException($"{cmd}: --data {o.Data} has no class labels (needs class sub-folders).");
         if (source.Test is { Count: > 0 } t) test = t;
@@ -120,10 +139,32 @@ public static class FinetuneCommand
             var all = Enumerable.Range(0, train.Count);
             test = new SubsetDataset(train, all.Where(i => i % 5 == 0).ToArray());
             train = new SubsetDataset(train, all.Where(i => i % 5 != 0).ToArray());
-            Say($"no test split in {o.Data}: holding out every 5th image ({test.Count}) for testing");
+            say($"no test split in {o.Data}: holding out every 5th image ({test.Count}) for testing");
         }
         if (o.TestLimit > 0 && test.Count > o.TestLimit) test = new SubsetDataset(test, SubsetDataset.ClassBalanced(test, o.TestLimit, o.Seed + 7));
         train = new SubsetDataset(train, SubsetDataset.ClassBalanced(train, o.Labels, o.Seed + 3));
+        return (train, test);
+    }
+
+    /// <summary>Rank r's contiguous chunk of an evaluation set (ceil(n/N) images; the last chunk may be shorter).</summary>
+    internal static IImageDataset Chunk(IImageDataset set, ICommunicator group)
+    {
+        if (group.Size == 1) return set;
+        int per = (set.Count + group.Size - 1) / group.Size, start = Math.Min(set.Count, group.Rank * per);
+        return new SubsetDataset(set, Enumerable.Range(start, Math.Min(per, set.Count - start)).ToArray());
+    }
+
+    /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
+    /// batch and evaluates its chunk of the test set; rank 0 alone prints, logs and writes the classifier.</summary>
+    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, ICommunicator group)
+    {
+        string cmd = o.LinearProbe ? "linear-probe" : "finetune";
+        bool lead = group.Rank == 0;
+        void Say(string s) { if (!o.Quiet && lead) console.WriteLine(s); }
+        o.ApplyThreads();
+        if (lead) Directory.CreateDirectory(o.Output);
+        var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
+        var (train, test) = Splits(o, source, Say);
         int classes = train.Classes.Count;
 
         var backbone = o.CreateBackbone(o.Dp, o.Seed);
@@ -139,12 +180,14 @@ public static class FinetuneCommand
         model.To(device.Device);
         Say($"sparkle {cmd}: {o.Model}{(o.UseSmallStem ? " (small stem)" : "")} {o.InputSize}px {init}; {train.Count} labelled training images " +
             $"({classes} classes), {test.Count} test images; {o.Epochs} epochs, batch {o.BatchSize}, {o.Opt} lr {Fmt.G(o.PeakLr, "G3")}, {o.Threads} threads");
+        if (group.Size > 1) Say($"distributed: {group.Description}; {o.BatchSize / group.Size} images per rank per step{(o.SyncBn ? ", SyncBN" : "")}, {o.Threads} thread(s) per rank");
+        var testChunk = Chunk(test, group);
 
-        using var log = new RunLog(Path.Combine(o.Output, PretrainCommand.LogFile), append: false);
-        log.Write(new Dictionary<string, object?>
+        using var log = lead ? new RunLog(Path.Combine(o.Output, PretrainCommand.LogFile), append: false) : null;
+        log?.Write(new Dictionary<string, object?>
         {
             ["type"] = "config", ["name"] = $"sparkle {cmd}", ["cmd"] = Environment.CommandLine, ["args"] = JsonSerializer.SerializeToElement(o),
-            ["data"] = source.Description, ["train_images"] = train.Count, ["test_images"] = test.Count, ["init"] = init,
+            ["data"] = source.Description, ["train_images"] = train.Count, ["test_images"] = test.Count, ["init"] = init, ["world_size"] = group.Size,
         });
         var clock = Stopwatch.StartNew();
         var evalTransform = EvalTransform.ForFineTune(o.InputSize);
@@ -152,38 +195,53 @@ public static class FinetuneCommand
         var options = new FinetuneOptions
         {
             Epochs = o.Epochs, WarmupEpochs = o.WarmupEpochs, BatchSize = o.BatchSize, Lr = o.PeakLr, WeightDecay = o.Wd, Optimizer = o.Opt,
-            LabelSmoothing = o.Smoothing, Clip = o.Clip, Seed = o.Seed,
+            LabelSmoothing = o.Smoothing, Clip = o.Clip, Seed = o.Seed, SyncBatchNorm = o.SyncBn,
         };
         double top1;
         if (o.LinearProbe)
         {
+            // Every rank holds the whole training set's features (a frozen backbone in eval mode: each image's features
+            // do not depend on the rank) and its own chunk of the test set's.
             var (xTrain, yTrain) = Features(model, train, evalTransform, o, device);
-            var (xTest, yTest) = Features(model, test, evalTransform, o, device);
-            Say($"features: {xTrain.Size(0)} x {xTrain.Size(1)} train, {xTest.Size(0)} test ({Fmt.Duration(clock.Elapsed.TotalSeconds)})");
+            var (xTest, yTest) = testChunk.Count > 0 ? Features(model, testChunk, evalTransform, o, device)
+                : (xTrain.Narrow(0, 0, 0), yTrain.Narrow(0, 0, 0));                  // a rank with no test images
+            Say($"features: {xTrain.Size(0)} x {xTrain.Size(1)} train, {test.Count} test ({Fmt.Duration(clock.Elapsed.TotalSeconds)})");
             int n = xTrain.Size(0), ipe = (n + o.BatchSize - 1) / o.BatchSize;
-            var tuner = new Finetuner(model.Head, options, ipe);
+            var tuner = new Finetuner(model.Head, options, ipe, group);
+            int local = tuner.LocalBatchSize;
             top1 = 0;
             for (int e = 0; e < o.Epochs; e++)
             {
-                var perm = device.Upload(Tensor.Randperm(n, new Generator(o.Seed + (ulong)e)));
+                var perm = Tensor.Randperm(n, new Generator(o.Seed + (ulong)e));
+                // Distributed: the epoch's order padded with its own first entries to ipe·B (as the loader's sampler
+                // does), so that every rank gets B/N rows of every global batch. One process keeps the short last batch.
+                if (group.Size > 1)
+                {
+                    var order = perm.ToArray<long>();
+                    perm = Tensor.FromArray(Enumerable.Range(0, ipe * o.BatchSize).Select(j => order[j % n]).ToArray(), [ipe * o.BatchSize]);
+                }
+                perm = device.Upload(perm);
                 double sum = 0;
                 for (int i = 0; i < ipe; i++)
                 {
-                    var idx = perm.Narrow(0, i * o.BatchSize, Math.Min(o.BatchSize, n - i * o.BatchSize));
+                    var idx = group.Size > 1 ? perm.Narrow(0, i * o.BatchSize + group.Rank * local, local)
+                        : perm.Narrow(0, i * o.BatchSize, Math.Min(o.BatchSize, n - i * o.BatchSize));
                     using var scope = device.StepScope();
                     sum += tuner.Step(xTrain.IndexSelect(0, idx), yTrain.IndexSelect(0, idx));
                 }
-                top1 = 100.0 * Finetuner.Correct(model.Head, xTest, yTest) / xTest.Size(0);
+                long seenHere = xTest.Size(0);
+                var acc = Finetuner.GlobalAccuracy(group, seenHere == 0 ? 0 : Finetuner.Correct(model.Head, xTest, yTest), seenHere);
+                top1 = acc.Top1;
                 epochTop1.Add(top1);
-                log.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = e + 1, ["loss"] = sum / ipe, ["top1"] = top1, ["lr"] = tuner.LastLr });
+                log?.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = e + 1, ["loss"] = sum / ipe, ["top1"] = top1, ["evaluated"] = acc.Seen, ["lr"] = tuner.LastLr });
                 if (e == o.Epochs - 1 || (e + 1) % 5 == 0) Say(string.Create(CultureInfo.InvariantCulture, $"epoch {e + 1}/{o.Epochs}: loss {sum / ipe:F4}, test top-1 {top1:F2} %"));
             }
         }
         else
         {
             using var loader = new DataLoader(train, new PretrainTransform(o.InputSize),
-                new LoaderOptions { BatchSize = o.BatchSize, Seed = o.Seed, Workers = o.Workers, Prefetch = 4 });
-            var tuner = new Finetuner(model, options, loader.IterationsPerEpoch);
+                new LoaderOptions { BatchSize = o.BatchSize, Seed = o.Seed, Workers = o.Workers, Prefetch = 4, Rank = group.Rank, WorldSize = group.Size });
+            var tuner = new Finetuner(model, options, loader.IterationsPerEpoch, group);
             top1 = 0;
             double sum = 0; int count = 0, images = 0;
             var interval = Stopwatch.StartNew();
@@ -191,28 +249,31 @@ public static class FinetuneCommand
             {
                 using (device.StepScope())
                     sum += tuner.Step(device.Upload(batch.Images), device.Upload(batch.Labels!));
-                count++; images += batch.Count;
+                count++; images += batch.Count * group.Size;            // the global batch
                 bool epochEnd = batch.Iteration == loader.IterationsPerEpoch - 1;
                 if (tuner.Iteration % o.LogEvery == 0 || epochEnd)
                 {
                     double ips = images / Math.Max(interval.Elapsed.TotalSeconds, 1e-9);
-                    log.Write(new Dictionary<string, object?> { ["type"] = "step", ["epoch"] = batch.Epoch + 1, ["iteration"] = tuner.Iteration, ["loss"] = sum / count, ["lr"] = tuner.LastLr, ["images_per_s"] = ips });
+                    log?.Write(new Dictionary<string, object?> { ["type"] = "step", ["epoch"] = batch.Epoch + 1, ["iteration"] = tuner.Iteration, ["loss"] = sum / count, ["lr"] = tuner.LastLr, ["images_per_s"] = ips });
                     Say(string.Create(CultureInfo.InvariantCulture, $"ep {batch.Epoch + 1}/{o.Epochs} step {batch.Iteration + 1}/{loader.IterationsPerEpoch}  loss {sum / count:F4}  lr {tuner.LastLr:E2}  {ips:F1} img/s"));
                     sum = 0; count = 0; images = 0; interval.Restart();
                 }
                 if (epochEnd)
                 {
-                    top1 = Evaluate(model, test, evalTransform, o, device);
+                    var (correct, seen) = Evaluate(model, testChunk, evalTransform, o, device);
+                    var acc = Finetuner.GlobalAccuracy(group, correct, seen);
+                    top1 = acc.Top1;
                     epochTop1.Add(top1);
-                    log.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = batch.Epoch + 1, ["top1"] = top1, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
+                    log?.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = batch.Epoch + 1, ["top1"] = top1, ["evaluated"] = acc.Seen, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
                     Say(string.Create(CultureInfo.InvariantCulture, $"epoch {batch.Epoch + 1}/{o.Epochs}: test top-1 {top1:F2} % ({Fmt.Duration(clock.Elapsed.TotalSeconds)})"));
                     interval.Restart();
                 }
             }
         }
-        SafeTensors.Save(Path.Combine(o.Output, "classifier.safetensors"), model.StateDict(),
-            new Dictionary<string, string> { ["arch"] = o.Model, ["top1"] = top1.ToString("R", CultureInfo.InvariantCulture), ["init"] = init });
-        log.Write(new Dictionary<string, object?> { ["type"] = "done", ["top1"] = top1, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
+        if (lead)
+            SafeTensors.Save(Path.Combine(o.Output, ClassifierFile), model.StateDict(),
+                new Dictionary<string, string> { ["arch"] = o.Model, ["top1"] = top1.ToString("R", CultureInfo.InvariantCulture), ["init"] = init });
+        log?.Write(new Dictionary<string, object?> { ["type"] = "done", ["top1"] = top1, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
         Say(string.Create(CultureInfo.InvariantCulture, $"{cmd} done in {Fmt.Duration(clock.Elapsed.TotalSeconds)}: test top-1 {top1:F2} % ({init}, {train.Count} labels)"));
         return new FinetuneResult(top1, train.Count, test.Count, epochTop1, clock.Elapsed.TotalSeconds);
     }
@@ -241,11 +302,13 @@ public static class FinetuneCommand
         return (Tensor.Cat(xs, 0), Tensor.Cat(ys, 0));
     }
 
-    private static double Evaluate(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o, DeviceSession device)
+    /// <summary>(correct, seen) of the model on a set (a rank's chunk; empty gives (0, 0)).</summary>
+    internal static (long Correct, long Seen) Evaluate(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o, DeviceSession device)
     {
+        if (set.Count == 0) return (0, 0);
         using var loader = new DataLoader(set, transform, new LoaderOptions { BatchSize = 128, Shuffle = false, LastBatch = LastBatch.Keep, Workers = o.Workers });
         long correct = 0, n = 0;
         foreach (var b in loader.Epoch(0)) { using (device.StepScope()) correct += Finetuner.Correct(model, device.Upload(b.Images), device.Upload(b.Labels!)); n += b.Count; }
-        return 100.0 * correct / n;
+        return (correct, n);
     }
 }

@@ -27,6 +27,9 @@ internal static class Help
               --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
               --output runs/{command}  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
               --device cpu                      cpu | cuda | opencl | ilgpu-cpu, optionally :INDEX
+              --distributed                     data parallel over MPI: mpiexec -n N sparkle {command} --distributed ... (MPICH;
+                                                --batch-size is global; rank 0 logs and writes; docs/distributed.md)
+              --sync-bn                         finetune with --distributed: BN statistics over all ranks (the official recipe's option)
             """,
         "reconstruct" => "sparkle reconstruct CKPT [--images 8] [--data SPEC] [--output FILE] [--seed 1]   picture grid from a with-decoder checkpoint",
         "export" => "sparkle export CKPT [--output FILE]   timm-style encoder file from a with-decoder checkpoint",

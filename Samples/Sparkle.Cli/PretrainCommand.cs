@@ -43,14 +43,9 @@ public static class PretrainCommand
 
     public static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel = default)
     {
-        var group = DistributedRun.Open(o.Distributed, "pretrain");
-        if (DistributedRun.CheckBatch("pretrain", o.BatchSize, group) is { } bad)
-        {
-            group.Dispose();                                      // every rank is here: end together, rank 0 says why
-            if (group.Rank == 0) throw new UsageException(bad);
-            return new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 };
-        }
-        return DistributedRun.Guard(group, "pretrain", () => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, cancel, group));
+        return DistributedRun.Launch(o.Distributed, "pretrain", o.BatchSize,
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, cancel, group),
+            () => new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 });
     }
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global

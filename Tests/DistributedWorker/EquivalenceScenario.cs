@@ -25,14 +25,29 @@ public static class EquivalenceScenario
         var encoder = new ResNet(new ResNetConfig([2, 2, 2, 2], false, SmallStem: true, BaseWidth: 8),
             new ModelOptions { DType = dtype, Generator = new Generator(11) });
         var model = new SparkModel(encoder, Size, decoderWidth: 32, dtype: dtype, generator: new Generator(12));
-        // The official init zeroes each block's last BN weight, which would zero most of the gradients compared below:
-        // give every BN weight and bias a generic value instead.
+        RandomiseNorms(model, dtype);
+        return model;
+    }
+
+    /// <summary>The official init zeroes each block's last BN weight, which would zero most of the gradients compared:
+    /// gives every 1-D weight and bias a generic value instead.</summary>
+    public static void RandomiseNorms(Sparkle.Nn.Module model, DType dtype)
+    {
         var g = new Generator(13);
         using (GradMode.NoGrad())
             foreach (var (name, p) in model.NamedParameters())
                 if (p.Rank == 1 && name.EndsWith(".weight", StringComparison.Ordinal)) p.Copy_(Tensor.Rand(p.ShapeArray(), g, dtype: dtype) + 0.5);
                 else if (p.Rank == 1 && name.EndsWith(".bias", StringComparison.Ordinal)) p.Copy_(Tensor.Randn(p.ShapeArray(), g, dtype: dtype) * 0.1);
-        return model;
+    }
+
+    /// <summary>Adds every parameter gradient and BN running statistic (and num_batches_tracked) to the record.</summary>
+    public static void RecordGradientsAndStats(Sparkle.Nn.Module model, Dictionary<string, Tensor> record)
+    {
+        foreach (var (name, p) in model.NamedParameters())
+            if (p.Grad is { } grad) record[$"grad.{name}"] = grad.Clone();
+        foreach (var (name, b) in model.NamedBuffers())
+            if (name.Contains("running_", StringComparison.Ordinal) || name.EndsWith("num_batches_tracked", StringComparison.Ordinal))
+                record[$"buffer.{name}"] = b.Clone();
     }
 
     public static PretrainOptions Options => new() { Epochs = 2, WarmupEpochs = 1, BatchSize = GlobalBatch, BaseLr = 0.05, Seed = 3 };
@@ -58,12 +73,7 @@ public static class EquivalenceScenario
             var (images, mask) = Batch(step, dtype, model);
             double loss = trainer.Step(images.Slice(0, first, first + local).Contiguous(), mask.Slice(0, first, first + local).Contiguous());
             record[$"loss.{step}"] = Tensor.FromArray(new[] { loss }, [1]);
-            if (step != 0) continue;
-            foreach (var (name, p) in model.NamedParameters())
-                if (p.Grad is { } grad) record[$"grad.{name}"] = grad.Clone();
-            foreach (var (name, b) in model.NamedBuffers())
-                if (name.Contains("running_", StringComparison.Ordinal) || name.EndsWith("num_batches_tracked", StringComparison.Ordinal))
-                    record[$"buffer.{name}"] = b.Clone();
+            if (step == 0) RecordGradientsAndStats(model, record);
         }
         foreach (var (name, p) in model.NamedParameters()) record[$"param.{name}"] = p.Detach().Clone();
         return record;

@@ -12,7 +12,7 @@ using Sparkle.Tensors;
 // with the rank, and the exit code is non-zero.
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: Sparkle.DistributedWorker collectives|equivalence|die|hang|allreduce-time <output folder> [float32|float64|resnet18|resnet50]");
+    Console.Error.WriteLine("usage: Sparkle.DistributedWorker collectives|equivalence|finetune-equivalence|die|hang|allreduce-time <output folder> [float32|float64|resnet18|resnet50]");
     return 2;
 }
 string mode = args[0], output = args[1];
@@ -32,6 +32,12 @@ using (group)
             var dtype = args.Length > 2 && args[2] == "float32" ? DType.Float32 : DType.Float64;
             var record = EquivalenceScenario.Run(dtype, group);
             if (group.Rank == 0) EquivalenceScenario.Save(Path.Combine(output, $"equivalence-{dtype.Name()}.safetensors"), record);
+            break;
+        }
+        case "finetune-equivalence":
+        {
+            var record = FinetuneScenario.Run(DType.Float64, group);
+            if (group.Rank == 0) EquivalenceScenario.Save(Path.Combine(output, "finetune-equivalence.safetensors"), record);
             break;
         }
         case "die":

@@ -1,0 +1,58 @@
+using Sparkle.Tensors;
+
+namespace Sparkle.Nn.Parallel;
+
+/// <summary>
+/// The data-parallel pieces every trainer shares (pre-training, fine-tuning, linear probing; docs/distributed.md):
+/// the global batch split by rank (with the launch error when it does not divide), the model's parameters and buffers
+/// broadcast from rank 0, the loss averaged over the ranks (so a NaN stops every rank at the same step), the bucketed
+/// gradient average after the backward, per-rank random streams, and the same-world-size rule for resuming. With a
+/// group of one process every call is an identity, so single-process training is unchanged.
+/// </summary>
+public sealed class DataParallel
+{
+    private readonly GradientAllReduce? _gradients;
+
+    /// <param name="group">The ranks (null: one process).</param>
+    /// <param name="model">Replicated: its state is broadcast from rank 0 now.</param>
+    /// <param name="globalBatch">The global batch, split evenly among the ranks.</param>
+    /// <param name="parameters">The trained parameters whose gradients are averaged (default: all of the model's).</param>
+    public DataParallel(ICommunicator? group, Module model, int globalBatch, IEnumerable<Tensor>? parameters = null)
+    {
+        Group = group ?? LocalCommunicator.Instance;
+        if (globalBatch % Group.Size != 0)
+            throw new ArgumentException($"The global batch size {globalBatch} is not divisible by the {Group.Size} ranks: choose a multiple of {Group.Size}.");
+        LocalBatchSize = globalBatch / Group.Size;
+        if (Group.Size > 1)
+        {
+            Group.BroadcastState(model);
+            _gradients = new GradientAllReduce(Group, parameters ?? model.Parameters());
+        }
+    }
+
+    public ICommunicator Group { get; }
+
+    /// <summary>The rank's part of the global batch.</summary>
+    public int LocalBatchSize { get; }
+
+    /// <summary>Seconds of the last gradient all-reduce (0 in one process).</summary>
+    public double LastAllReduceSeconds => _gradients?.LastSeconds ?? 0;
+
+    /// <summary>The mean of the ranks' losses: the same value on every rank.</summary>
+    public double MeanLoss(double localLoss) => Group.Mean(localLoss);
+
+    /// <summary>Averages the gradients over the ranks (after the backward, before clipping and the step).</summary>
+    public void AverageGradients() => _gradients?.Run();
+
+    /// <summary>Rank r's generator seed: the run seed itself for rank 0 (so one rank is the single-process run), a
+    /// distinct, fixed stream for the others.</summary>
+    public static ulong RankSeed(ulong seed, int rank) => rank == 0 ? seed : unchecked(seed + 0x9E3779B97F4A7C15UL * (ulong)rank);
+
+    /// <summary>Refuses a checkpoint of another world size: the sampler splits each epoch by rank, so only the same N
+    /// resumes exactly.</summary>
+    public void CheckResumedWorldSize(int savedWorldSize, string path)
+    {
+        if (savedWorldSize != Group.Size)
+            throw new InvalidDataException($"{path}: written by a run of {savedWorldSize} rank(s), this one has {Group.Size}: an exact resume needs the same number of ranks (the sampler splits each epoch by rank).");
+    }
+}
