@@ -336,6 +336,8 @@ internal static class SlabConv<T, TV, TS> where T : unmanaged, INumber<T> where 
     {
         public int Count => cg;
         public int K => tapKh.Length * og;
-        public T Get(int i, int p) { int t = p / og; return w.At(o0 + p % og, i, tapKh[t] * w.KW + tapKw[t]); }
+        public T[] Data => w.Data;
+        public int IndexOfI(int i) => i * w.SC;
+        public int IndexOfP(int p) { int t = p / og; return w.Offset + (o0 + p % og) * w.SO + tapKh[t] * w.SH + tapKw[t] * w.SW; }
     }
 }
