@@ -96,6 +96,9 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
         {
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g, o.GemmKernel); break;
+            case ConvAlgorithm.Slab when plan.Width == SimdWidth.V512: SlabWeightGradDirect<T, Vector512<T>, Simd512<T>>.Run(dya, xa, dwa, g); break;
+            case ConvAlgorithm.Slab when plan.Width == SimdWidth.V128: SlabWeightGradDirect<T, Vector128<T>, Simd128<T>>.Run(dya, xa, dwa, g); break;
+            case ConvAlgorithm.Slab: SlabWeightGradDirect<T, Vector256<T>, Simd256<T>>.Run(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;

@@ -16,7 +16,8 @@ internal enum ConvAlgorithm
     DepthwiseNchw,
     /// <summary>Depthwise, channels-last: per window of channels, vectorised along C.</summary>
     DepthwiseNhwc,
-    /// <summary>Weight gradient: packed GEMM whose packers copy from channels-last slabs of x and dy (any layout).</summary>
+    /// <summary>Weight gradient of the scalar family (and ConvDirect = false): packed GEMM whose packers copy from
+    /// channels-last slabs of x and dy (any layout). The vector families run <see cref="Slab"/>.</summary>
     SlabWeightGrad,
     /// <summary>Explicit im2col of a chunk of images + one GEMM over all their pixels (small maps, many channels): the
     /// weights are reused across the batch instead of streamed once per image. All three passes.</summary>
@@ -57,13 +58,14 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
         return new(ConvAlgorithm.Im2ColNchw, false, !ConvLayout.UnitW(dy), o.Width);
     }
 
-    /// <summary>Depthwise kernels vectorise along the input's unit-stride axis; everything else is the slab GEMM
-    /// (any layout, every micro-kernel).</summary>
+    /// <summary>Depthwise kernels vectorise along the input's unit-stride axis; everything else is the direct slab kernel
+    /// at the family's width, or the slab GEMM (the scalar family, ConvDirect = false; any layout, every micro-kernel).</summary>
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x, CpuKernelOptions o)
     {
         if (IsDepthwise(g, o)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x), o);
         if (UseBatched(g, o, BackwardBatchedMaxPixels(g, o))) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false, o.Width);
         if (UsePointwise(g, o)) return new(ConvAlgorithm.Pointwise, ConvLayout.UnitC(x), false, o.Width);
+        if (SlabWidth(o) is var sw and not SimdWidth.Scalar) return new(ConvAlgorithm.Slab, ConvLayout.UnitC(x), false, sw);
         return new(ConvAlgorithm.SlabWeightGrad, ConvLayout.UnitC(x), false, o.Width);
     }
 
