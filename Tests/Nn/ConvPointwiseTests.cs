@@ -142,7 +142,8 @@ public class ConvPointwiseTests
 
     /// <summary>The rule: ResNet-50's 1x1 convs at 56/28/14 (stride 1 and the stride-2 downsample) take the pointwise
     /// path; its 7x7 stage (small map, large weights) stays batched; padded or grouped 1x1 do not qualify; the 3x3 at
-    /// 14x14 with 256 channels runs its gradients batched (P = 196), its forward on the slab kernels.</summary>
+    /// 14x14 with 256 channels runs its input gradient batched (P = 196), its forward and weight gradient on the slab
+    /// kernels (the weight gradient's batched limit is 144 pixels).</summary>
     [Theory]
     [InlineData(64, 256, 1, 1, 0, 1, 56, "Pointwise", "Pointwise")]
     [InlineData(256, 512, 1, 2, 0, 1, 56, "Pointwise", "Pointwise")]
@@ -151,10 +152,10 @@ public class ConvPointwiseTests
     [InlineData(64, 64, 1, 1, 1, 1, 56, "Slab", "Slab")]
     [InlineData(64, 64, 1, 1, 0, 2, 56, "Slab", "Slab")]
     [InlineData(64, 64, 3, 1, 1, 1, 56, "Slab", "Slab")]
-    [InlineData(256, 256, 3, 1, 1, 1, 14, "Slab", "Batched")]
+    [InlineData(256, 256, 3, 1, 1, 1, 14, "Slab", "Batched", "Slab")]
     [InlineData(128, 128, 3, 1, 1, 1, 28, "Slab", "Slab")]
     [InlineData(64, 64, 3, 1, 1, 1, 14, "Slab", "Slab")] // small weights
-    public void PlanPicksPointwiseFor1x1(int cin, int cout, int k, int s, int p, int groups, int h, string forward, string backward)
+    public void PlanPicksPointwiseFor1x1(int cin, int cout, int k, int s, int p, int groups, int h, string forward, string backward, string? weightGrad = null)
     {
         int oh = (h + 2 * p - k) / s + 1;
         var sp = new Conv2dParams(s, s, p, p, 1, 1, groups);
@@ -165,7 +166,7 @@ public class ConvPointwiseTests
         var avx2 = new CpuKernelOptions { Isa = CpuIsa.Avx2 };
         Assert.Equal(forward, ConvPlan.Forward(g, x, y, avx2).Algorithm.ToString());
         Assert.Equal(backward, ConvPlan.BackwardInput(g, y, x, avx2).Algorithm.ToString());
-        Assert.Equal(backward, ConvPlan.BackwardWeight(g, y, x, avx2).Algorithm.ToString());
+        Assert.Equal(weightGrad ?? backward, ConvPlan.BackwardWeight(g, y, x, avx2).Algorithm.ToString());
         // The vector families run the same rule with their width's slab kernels (the plan names the width); the Scalar
         // family has no slab kernels: the packed im2col GEMM with the scalar micro-kernel.
         foreach (var (isa, width) in new[] { (CpuIsa.Avx512, "Vector512"), (CpuIsa.Avx2, "Vector256"), (CpuIsa.V128, "Vector128") })
@@ -176,9 +177,11 @@ public class ConvPointwiseTests
             Assert.Equal(backward, bi.Algorithm.ToString());
             Assert.StartsWith($"{forward} {width} ", f.ToString());
             Assert.StartsWith($"{backward} {width} ", bi.ToString());
+            Assert.StartsWith($"{weightGrad ?? backward} {width} ", ConvPlan.BackwardWeight(g, y, x, o).ToString());
         }
         var scalar = new CpuKernelOptions { Isa = CpuIsa.Scalar };
         string sf = ConvPlan.Forward(g, x, y, scalar).ToString(), sb = ConvPlan.BackwardInput(g, y, x, scalar).ToString();
-        Assert.True(!sf.StartsWith("Slab") && !sb.StartsWith("Slab"), $"Scalar: {sf}; {sb}");
+        string sw = ConvPlan.BackwardWeight(g, y, x, scalar).ToString();
+        Assert.True(!sf.StartsWith("Slab ") && !sb.StartsWith("Slab ") && !sw.StartsWith("Slab "), $"Scalar: {sf}; {sb}; {sw}");
     }
 }
