@@ -12,15 +12,24 @@ internal sealed class StepClock
     public const int WarmupSteps = 2;
     public const int Window = 50;
 
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Func<double> _now;
     private readonly Queue<double> _recent = new();
     private double _sum, _last;
     private int _steps;
 
+    public StepClock()
+    {
+        var watch = Stopwatch.StartNew();
+        _now = () => watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Tests: a clock reading <paramref name="now"/> (seconds; 0 at the start).</summary>
+    internal StepClock(Func<double> now) => _now = now;
+
     /// <summary>Marks the end of a step (call once per step, after it).</summary>
     public void Step()
     {
-        double now = _clock.Elapsed.TotalSeconds, dt = now - _last;
+        double now = _now(), dt = now - _last;
         _last = now;
         if (++_steps <= WarmupSteps) return;
         _recent.Enqueue(dt);
@@ -29,7 +38,7 @@ internal sealed class StepClock
     }
 
     /// <summary>Seconds since the clock started (the loop's start).</summary>
-    public double Elapsed => _clock.Elapsed.TotalSeconds;
+    public double Elapsed => _now();
 
     /// <summary>Mean seconds per step over the window; null before the first step after the warm-up.</summary>
     public double? SecondsPerStep => _recent.Count > 0 ? _sum / _recent.Count : null;
