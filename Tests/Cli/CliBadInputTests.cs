@@ -44,12 +44,15 @@ public class CliBadInputTests
         public void Dispose() => Tmp.Dispose();
     }
 
-    /// <summary>Runs the CLI in-process; asserts the exit code, one line on stderr holding every expected piece, no trace.</summary>
+    /// <summary>Runs the CLI in-process; asserts the exit code, one line on stderr holding every expected piece, no trace.
+    /// Ctrl+C is already "pressed": a run that gets past a missing check stops at its first step (exit 130, fast).</summary>
     private static void Fails(int code, string[] argv, params string[] expected)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int rc = Program.Run(argv, stdout, stderr);
+        using var ctrlC = new CancellationTokenSource();
+        ctrlC.Cancel();
+        int rc = Program.Run(argv, stdout, stderr, ctrlC.Token);
         string err = stderr.ToString().TrimEnd();
         string all = $"rc {rc}; stderr:\n{err}\nstdout:\n{stdout}";
         Assert.True(rc == code, $"expected exit {code}, got {all}");
