@@ -55,7 +55,9 @@ public sealed class Args
             else
             {
                 var known = valuedSet.Concat(flagSet).OrderBy(s => s, StringComparer.Ordinal).Select(s => "--" + s);
-                throw new UsageException($"{command}: unknown option --{name}. Options: {string.Join(" ", known)}.");
+                var owners = Help.CommandsTaking(name).Where(c => c != command).ToList();
+                string where = owners.Count > 0 ? $"--{name} is an option of {string.Join(", ", owners)}, not of {command}" : $"unknown option --{name}";
+                throw new UsageException($"{command}: {where}. Options: {string.Join(" ", known)}.");
             }
             if (!a._values.TryAdd(name, value)) throw new UsageException($"{command}: option --{name} given twice.");
         }

@@ -54,8 +54,8 @@ internal static class DistributedRun
         try { result = body(); }
         catch (Exception e)
         {
-            string message = e is UsageException ? $"sparkle {e.Message}" : $"sparkle {command}: {e.GetType().Name}: {e.Message}";
-            group.Abort(e is UsageException or ArgumentException ? 2 : 1, message);
+            var (code, message) = ErrorReport.Describe(e, command);
+            group.Abort(code, message);
             throw;                                               // not reached: Abort ends the process
         }
         group.Dispose();                                         // MPI_Finalize: every rank got here

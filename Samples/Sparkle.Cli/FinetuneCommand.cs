@@ -38,6 +38,8 @@ public sealed record FinetuneArgs : ModelArgs
     public bool Distributed { get; init; }
     /// <summary>--sync-bn: with --distributed, BN statistics over all ranks (the official recipe's optional SyncBN).</summary>
     public bool SyncBn { get; init; }
+    /// <summary>--overwrite: replace the previous run in a non-empty --output.</summary>
+    public bool Overwrite { get; init; }
 
     public double PeakLr => BaseLr * BatchSize / 256;
 
@@ -46,7 +48,7 @@ public sealed record FinetuneArgs : ModelArgs
         string cmd = linearProbe ? "linear-probe" : "finetune";
         string[] valued = [.. Valued, "data", "init-weight", "labels", "epochs", "ep", "warmup-epochs", "wp-ep", "batch-size", "bs", "base-lr", "wd", "opt",
             "clip", "smoothing", "dp", "output", "workers", "log-every", "test-limit"];
-        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn"]);
+        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn", "overwrite"]);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = linearProbe
             ? new FinetuneArgs { LinearProbe = true, Epochs = 30, WarmupEpochs = 2, BaseLr = 0.04, Wd = 0, Output = Path.Combine("runs", "linear-probe") }
@@ -72,6 +74,7 @@ public sealed record FinetuneArgs : ModelArgs
             Quiet = a.Bool("quiet", false),
             Distributed = a.Bool("distributed", false),
             SyncBn = a.Bool("sync-bn", false),
+            Overwrite = a.Bool("overwrite", false),
             ThreadsGiven = a.Has("threads"),
         };
         if (r.SyncBn && !r.Distributed) throw new UsageException($"{cmd}: --sync-bn needs --distributed (one process has nothing to sync).");
@@ -85,7 +88,9 @@ public sealed record FinetuneResult(double Top1, int TrainImages, int TestImages
 {
     /// <summary>Set when the run did not start (a bad distributed launch, said by rank 0).</summary>
     public int? FailureExit { get; init; }
-    public int ExitCode => FailureExit ?? 0;
+    /// <summary>Stopped by Ctrl+C (exit 130; nothing is written but the log and summary.csv so far).</summary>
+    public bool Signalled { get; init; }
+    public int ExitCode => FailureExit ?? (Signalled ? ExitCodes.Interrupted : ExitCodes.Ok);
 }
 
 /// <summary>An index subset of a dataset (label budget, hold-out split).</summary>
@@ -119,11 +124,11 @@ public static class FinetuneCommand
 {
     public const string ClassifierFile = "classifier.safetensors";
 
-    public static FinetuneResult Run(FinetuneArgs o, TextWriter console)
+    public static FinetuneResult Run(FinetuneArgs o, TextWriter console, CancellationToken cancel = default)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         return DistributedRun.Launch(o.Distributed, cmd, o.BatchSize,
-            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, group),
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, group, cancel),
             () => new FinetuneResult(0, 0, 0, [], 0) { FailureExit = 2 });
     }
 
@@ -156,13 +161,20 @@ public static class FinetuneCommand
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
     /// batch and evaluates its chunk of the test set; rank 0 alone prints, logs and writes the classifier.</summary>
-    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, ICommunicator group)
+    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, ICommunicator group, CancellationToken cancel)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         bool lead = group.Rank == 0;
         void Say(string s) { if (!o.Quiet && lead) console.WriteLine(s); }
         o.ApplyThreads();
-        if (lead) Directory.CreateDirectory(o.Output);
+        // Up-front checks, before any data is read or model built.
+        if (!o.LinearProbe)
+        {
+            int f = o.DeepestMap, perNorm = o.SyncBn ? o.BatchSize : o.BatchSize / group.Size;
+            o.CheckTrainBatchNorm(cmd, perNorm, f * f, "site(s)", "use a larger --batch-size or --input-size");
+        }
+        if (o.InitWeight is not null) InputFiles.Header(o.InitWeight, "--init-weight");
+        if (lead) RunFolder.Prepare(o.Output, cmd, resume: false, o.Overwrite, Say);
         var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
         var (train, test) = Splits(o, source, Say);
         int classes = train.Classes.Count;
@@ -172,7 +184,7 @@ public static class FinetuneCommand
         string init = "from scratch";
         if (o.InitWeight is not null)
         {
-            LoadEncoder(o.InitWeight, model);
+            InputFiles.Load(o.InitWeight, "--init-weight", () => LoadEncoder(o.InitWeight, model));
             init = $"from {o.InitWeight}";
         }
         if (o.LinearProbe) foreach (var p in model.Backbone.Parameters()) p.RequiresGrad = false;
@@ -184,6 +196,17 @@ public static class FinetuneCommand
         var testChunk = Chunk(test, group);
 
         using var log = lead ? new RunLog(Path.Combine(o.Output, PretrainCommand.LogFile), append: false) : null;
+        var summary = lead ? new SummaryCsv(o.Output, ["epoch", "train_loss", "lr", "epoch_s", "eval_top1"], append: false) : null;
+        var epochClock = Stopwatch.StartNew();
+        bool signalled = false;
+        // Every rank stops at the same step: a Ctrl+C that reached one rank first stops all of them.
+        bool StopRequested()
+        {
+            if (group.Size == 1) return cancel.IsCancellationRequested;
+            Span<double> flag = [cancel.IsCancellationRequested ? 1 : 0];
+            group.AllReduceMax(flag);
+            return flag[0] > 0;
+        }
         log?.Write(new Dictionary<string, object?>
         {
             ["type"] = "config", ["name"] = $"sparkle {cmd}", ["cmd"] = Environment.CommandLine, ["args"] = JsonSerializer.SerializeToElement(o),
@@ -222,6 +245,7 @@ public static class FinetuneCommand
                 }
                 perm = device.Upload(perm);
                 double sum = 0;
+                if (StopRequested()) { signalled = true; break; }
                 for (int i = 0; i < ipe; i++)
                 {
                     var idx = group.Size > 1 ? perm.Narrow(0, i * o.BatchSize + group.Rank * local, local)
@@ -234,6 +258,8 @@ public static class FinetuneCommand
                 top1 = acc.Top1;
                 epochTop1.Add(top1);
                 log?.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = e + 1, ["loss"] = sum / ipe, ["top1"] = top1, ["evaluated"] = acc.Seen, ["lr"] = tuner.LastLr });
+                summary?.Write(e + 1, sum / ipe, tuner.LastLr, epochClock.Elapsed.TotalSeconds, top1);
+                epochClock.Restart();
                 if (e == o.Epochs - 1 || (e + 1) % 5 == 0) Say(string.Create(CultureInfo.InvariantCulture, $"epoch {e + 1}/{o.Epochs}: loss {sum / ipe:F4}, test top-1 {top1:F2} %"));
             }
         }
@@ -243,12 +269,15 @@ public static class FinetuneCommand
                 new LoaderOptions { BatchSize = o.BatchSize, Seed = o.Seed, Workers = o.Workers, Prefetch = 4, Rank = group.Rank, WorldSize = group.Size });
             var tuner = new Finetuner(model, options, loader.IterationsPerEpoch, group);
             top1 = 0;
-            double sum = 0; int count = 0, images = 0;
+            double sum = 0, epochSum = 0; int count = 0, images = 0, epochCount = 0;
             var interval = Stopwatch.StartNew();
             foreach (var batch in loader.Batches(0, 0, o.Epochs))
             {
+                if (StopRequested()) { signalled = true; break; }
+                double loss;
                 using (device.StepScope())
-                    sum += tuner.Step(device.Upload(batch.Images), device.Upload(batch.Labels!));
+                    loss = tuner.Step(device.Upload(batch.Images), device.Upload(batch.Labels!));
+                sum += loss; epochSum += loss; epochCount++;
                 count++; images += batch.Count * group.Size;            // the global batch
                 bool epochEnd = batch.Iteration == loader.IterationsPerEpoch - 1;
                 if (tuner.Iteration % o.LogEvery == 0 || epochEnd)
@@ -265,10 +294,18 @@ public static class FinetuneCommand
                     top1 = acc.Top1;
                     epochTop1.Add(top1);
                     log?.Write(new Dictionary<string, object?> { ["type"] = "epoch", ["epoch"] = batch.Epoch + 1, ["top1"] = top1, ["evaluated"] = acc.Seen, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
+                    summary?.Write(batch.Epoch + 1, epochSum / epochCount, tuner.LastLr, epochClock.Elapsed.TotalSeconds, top1);
+                    epochSum = 0; epochCount = 0; epochClock.Restart();
                     Say(string.Create(CultureInfo.InvariantCulture, $"epoch {batch.Epoch + 1}/{o.Epochs}: test top-1 {top1:F2} % ({Fmt.Duration(clock.Elapsed.TotalSeconds)})"));
                     interval.Restart();
                 }
             }
+        }
+        if (signalled)
+        {
+            log?.Write(new Dictionary<string, object?> { ["type"] = "interrupted", ["epochs_done"] = epochTop1.Count, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
+            Say($"{cmd}: interrupted after {epochTop1.Count} of {o.Epochs} epoch(s); no classifier written (a fine-tune cannot be resumed)");
+            return new FinetuneResult(top1, train.Count, test.Count, epochTop1, clock.Elapsed.TotalSeconds) { Signalled = true };
         }
         if (lead)
             SafeTensors.Save(Path.Combine(o.Output, ClassifierFile), model.StateDict(),

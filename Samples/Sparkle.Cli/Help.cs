@@ -2,6 +2,20 @@ namespace Sparkle.Cli;
 
 internal static class Help
 {
+    public static readonly string[] Commands = ["pretrain", "finetune", "linear-probe", "reconstruct", "export", "info", "bench"];
+
+    /// <summary>The commands whose help lists --<paramref name="option"/> (for the error of an option given to the wrong command).</summary>
+    public static IEnumerable<string> CommandsTaking(string option) => Commands.Where(c =>
+    {
+        string text = For(c);
+        for (int i = text.IndexOf("--" + option, StringComparison.Ordinal); i >= 0; i = text.IndexOf("--" + option, i + 1, StringComparison.Ordinal))
+        {
+            int end = i + 2 + option.Length;
+            if (end == text.Length || !(char.IsAsciiLetterOrDigit(text[end]) || text[end] == '-')) return true;
+        }
+        return false;
+    });
+
     public static string For(string command) => command switch
     {
         "pretrain" => """
@@ -14,6 +28,7 @@ internal static class Help
               --dec-width 128                   decoder width (SparK: 768)
               --data SPEC                       builtin (default) | fashion-mnist | DIR (IDX files or ImageFolder)
               --output runs/pretrain  --resume CKPT  --init-weight FILE
+              --overwrite                       replace the run in a non-empty --output (refused otherwise, unless --resume)
               --seed 1  --threads N (all cores)  --workers N  --log-every 10  --vis-images 8  --quiet
               --device cpu                      cpu | cuda | opencl | ilgpu-cpu (ILGPU's CPU simulator, tests only), optionally :INDEX
               --distributed                     data parallel over MPI: mpiexec -n N sparkle pretrain --distributed ... (MPICH;
@@ -25,7 +40,7 @@ internal static class Help
               --labels 1000                     label budget, class-balanced (0 = all)
               --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 4 : 30)}  --warmup-epochs  --batch-size 64
               --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
-              --output runs/{command}  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
+              --output runs/{command}  --overwrite (replace the run there)  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
               --device cpu                      cpu | cuda | opencl | ilgpu-cpu, optionally :INDEX
               --distributed                     data parallel over MPI: mpiexec -n N sparkle {command} --distributed ... (MPICH;
                                                 --batch-size is global; rank 0 logs and writes; docs/distributed.md)
@@ -35,7 +50,8 @@ internal static class Help
         "export" => "sparkle export CKPT [--output FILE]   timm-style encoder file from a with-decoder checkpoint",
         "info" => "sparkle info [--model resnet50] [--input-size 224] [--dec-width 768] [--shapes]   parameter counts and shapes",
         "bench" => """
-            sparkle bench [pretrain options, --device too] [--reps 5]   timed SparK training steps on random data
+            sparkle bench [--model --input-size --small-stem --mask --batch-size --base-lr --opt --ada --clip --dp --dec-width
+                         --threads --device --seed] [--reps 5]   timed SparK training steps on random data
               e.g. --model resnet50 --input-size 224 --batch-size 64 --dec-width 768 --device cuda (SPARKLE_TF32=0: exact FP32)
               prints the step time, the per-step counters and one line for scripts:
               bench_result model=.. input=.. batch=.. ... step_ms=.. min_ms=.. img_s=.. peak_mb=.. launches_per_step=.. loss=..

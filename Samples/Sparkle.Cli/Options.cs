@@ -54,6 +54,20 @@ public record ModelArgs
 
     public void ApplyThreads() => CpuThreads.Count = Threads;
 
+    /// <summary>The side of the deepest feature map (the encoder's last stage) at --input-size.</summary>
+    public int DeepestMap => InputSize / DownsampleRatio;
+
+    /// <summary>Train-mode batch norm at the deepest scale needs more than one value per channel (PyTorch raises
+    /// otherwise): <paramref name="imagesPerNorm"/> images (those one BN call normalises over: the per-rank batch, or the
+    /// global one under SyncBN) × <paramref name="sitesPerImage"/> sites of the deepest map. ConvNeXts use LayerNorm.</summary>
+    public void CheckTrainBatchNorm(string command, int imagesPerNorm, int sitesPerImage, string sitesWhat, string fix)
+    {
+        if (!Model.StartsWith("resnet", StringComparison.Ordinal) || (long)imagesPerNorm * sitesPerImage > 1) return;
+        int f = DeepestMap;
+        throw new UsageException($"{command}: the deepest feature map is {f}x{f} with {sitesPerImage} {sitesWhat} per image and " +
+                                 $"{imagesPerNorm} image(s) per batch-norm call: batch norm in train mode needs more than one value per channel; {fix}.");
+    }
+
     /// <summary>Opens --device for the run (the caller disposes it at the end).</summary>
     public DeviceSession OpenDevice(string command) => DeviceSession.Open(Device, command);
 
@@ -94,14 +108,27 @@ public sealed record PretrainArgs : ModelArgs
     public bool Quiet { get; init; }
     /// <summary>Data-parallel over MPI (launch with mpiexec -n N): --batch-size is the global batch (docs/distributed.md).</summary>
     public bool Distributed { get; init; }
+    /// <summary>--overwrite: replace the previous run in a non-empty --output (its files of sparkle's names are removed first).</summary>
+    public bool Overwrite { get; init; }
+
+    /// <summary>The boolean flags of pretrain.</summary>
+    public static readonly string[] FlagNames = ["quiet", "distributed", "overwrite"];
 
     public static readonly string[] ValuedNames = [.. Valued, "mask", "batch-size", "bs", "base-lr", "wd", "wde", "epochs", "ep", "warmup-epochs", "wp-ep",
         "opt", "ada", "clip", "dp", "dec-width", "output", "resume", "init-weight", "data", "workers", "log-every", "vis-images", "stop-at", "nan-at"];
 
-    public static PretrainArgs Parse(IReadOnlyList<string> argv)
+    /// <summary>Parses and checks the options, the mask geometry included (<see cref="CheckMaskGeometry"/>).</summary>
+    public static PretrainArgs Parse(IReadOnlyList<string> argv, string cmd = "pretrain")
     {
-        const string cmd = "pretrain";
-        var a = Args.Parse(cmd, argv, ValuedNames, ["quiet", "distributed"]);
+        var r = ParseOptions(argv, cmd);
+        r.CheckMaskGeometry(cmd);
+        return r;
+    }
+
+    /// <summary>Parses the options without the mask-geometry check (bench with a test's own model).</summary>
+    internal static PretrainArgs ParseOptions(IReadOnlyList<string> argv, string cmd = "pretrain")
+    {
+        var a = Args.Parse(cmd, argv, ValuedNames, FlagNames);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = new PretrainArgs();
         var r = ParseModel(d, a, cmd) with
@@ -129,12 +156,37 @@ public sealed record PretrainArgs : ModelArgs
             NanAt = a.Has("nan-at") ? a.Long("nan-at", 0) : null,
             Quiet = a.Bool("quiet", false),
             Distributed = a.Bool("distributed", false),
+            Overwrite = a.Bool("overwrite", false),
             ThreadsGiven = a.Has("threads"),
         };
         if (r.DecWidth % 16 != 0) throw new UsageException($"{cmd}: --dec-width must be a multiple of 16 (it halves per decoder block), got {r.DecWidth}.");
         if (r.WarmupEpochs >= r.Epochs) throw new UsageException($"{cmd}: --warmup-epochs ({r.WarmupEpochs}) must be below --epochs ({r.Epochs}).");
         if (r.Resume is not null && r.InitWeight is not null) throw new UsageException($"{cmd}: give --resume or --init-weight, not both.");
+        if (r.Resume is not null && r.Overwrite) throw new UsageException($"{cmd}: give --resume (continue the run in --output) or --overwrite (replace it), not both.");
         return r;
+    }
+
+    /// <summary>The mask grid side (input size / total stride) and the visible patches per image (SparK's len_keep).</summary>
+    public int Grid => InputSize / DownsampleRatio;
+    public int LenKeep => Sparkle.Models.Spark.MaskSampler.LenKeep(Grid, Mask);
+
+    /// <summary>SparK needs at least one visible patch (the encoder's input) and one masked patch (the loss's) per image,
+    /// and train-mode BN at the deepest scale more than one visible site over the batch (SyncBN: the global batch).</summary>
+    public void CheckMaskGeometry(string cmd)
+    {
+        int patches = Grid * Grid, keep = LenKeep;
+        string geometry = string.Create(CultureInfo.InvariantCulture,
+            $"--input-size {InputSize} gives {Model}{(UseSmallStem ? " (small stem)" : "")} a {Grid}x{Grid} mask grid of {DownsampleRatio} px patches");
+        if (patches < 2)
+            throw new UsageException($"{cmd}: {geometry}: SparK needs at least 2 patches per image (one visible, one masked); " +
+                                     $"use --input-size {2 * DownsampleRatio} or more.");
+        if (keep < 1)
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"{cmd}: --mask {Mask} leaves no visible patch of the {patches} per image ({geometry}); the encoder would see nothing. Use --mask {Math.Floor((1 - 0.5 / patches) * 100) / 100} or less."));
+        if (keep >= patches)
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"{cmd}: --mask {Mask} masks none of the {patches} patches per image ({geometry}), so the loss (over masked patches) would be 0. Use --mask {Math.Ceiling(0.5 / patches * 100) / 100} or more."));
+        CheckTrainBatchNorm(cmd, BatchSize, keep, $"visible site(s) (--mask {Mask.ToString(CultureInfo.InvariantCulture)})", "use a larger --batch-size or a lower --mask");
     }
 
     public double Beta2 => Ada > 0 ? Ada : Model.StartsWith("convnext", StringComparison.Ordinal) ? 0.999 : 0.95;

@@ -21,10 +21,12 @@ public sealed record PretrainResult(
     bool NonFinite,
     double Seconds)
 {
-    public const int ExitNonFinite = 3;
+    public const int ExitNonFinite = ExitCodes.NonFiniteLoss;
     /// <summary>Set when the run did not start (a bad distributed launch, said by rank 0).</summary>
     public int? FailureExit { get; init; }
-    public int ExitCode => FailureExit ?? (NonFinite ? ExitNonFinite : 0);
+    /// <summary>Stopped by Ctrl+C (not by the test hook --stop-at): exit 130 after the checkpoint.</summary>
+    public bool Signalled { get; init; }
+    public int ExitCode => FailureExit ?? (NonFinite ? ExitNonFinite : Signalled ? ExitCodes.Interrupted : ExitCodes.Ok);
 }
 
 /// <summary>
@@ -54,8 +56,11 @@ public static class PretrainCommand
     {
         o.ApplyThreads();
         bool lead = group.Rank == 0;
-        if (lead) Directory.CreateDirectory(o.Output);
         void Say(string s) { if (!o.Quiet && lead) console.WriteLine(s); }
+        // Up-front checks, before any data is read or model built: the input files' headers, then the run folder.
+        if (o.Resume is not null) InputFiles.WithDecoder(o.Resume, "--resume", "pretrain --resume");
+        if (o.InitWeight is not null) InputFiles.Header(o.InitWeight, "--init-weight");
+        if (lead) RunFolder.Prepare(o.Output, "pretrain", resume: o.Resume is not null, o.Overwrite, Say);
 
         var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
         if (source.Train.Count == 0) throw new UsageException($"pretrain: the data set '{o.Data}' holds no images.");
@@ -77,25 +82,28 @@ public static class PretrainCommand
         string encoderPath = Path.Combine(o.Output, o.EncoderFileName);
         if (o.Resume is not null)
         {
-            if (!File.Exists(o.Resume)) throw new UsageException($"pretrain: --resume {o.Resume}: no such file.");
-            var meta = trainer.Resume(o.Resume);
+            var meta = InputFiles.Load(o.Resume, "--resume", () => trainer.Resume(o.Resume));
             if (meta.TryGetValue("iters_per_epoch", out var saved) && long.Parse(saved, CultureInfo.InvariantCulture) != ipe)
                 throw new UsageException($"pretrain: --resume {o.Resume}: the checkpoint had {saved} iterations per epoch, this run has {ipe} " +
                                          "(same --data and --batch-size are needed for an exact resume).");
-            if (meta.TryGetValue("loss_history", out var h)) history.AddRange(ParseHistory(h));
-            if (meta.TryGetValue("epoch_losses", out var el) && el.Length > 0)
-                epochLosses.AddRange(el.Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)));
+            InputFiles.Load(o.Resume, "--resume", () =>
+            {
+                if (meta.TryGetValue("loss_history", out var h)) history.AddRange(ParseHistory(h));
+                if (meta.TryGetValue("epoch_losses", out var el) && el.Length > 0)
+                    epochLosses.AddRange(el.Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)));
+            });
             Say($"resumed from {o.Resume} at iteration {trainer.Iteration} (epoch {trainer.Epoch + 1}, step {trainer.Iteration % ipe + 1})");
         }
         else if (o.InitWeight is not null)
         {
-            LoadInitWeight(o.InitWeight, model);
+            InputFiles.Load(o.InitWeight, "--init-weight", () => LoadInitWeight(o.InitWeight, model));
             Say($"initial weights from {o.InitWeight}");
         }
 
         var vis = VisualBatch(source, o, model);
         vis = (device.Upload(vis.Images), device.Upload(vis.Mask));
         using var log = lead ? new RunLog(Path.Combine(o.Output, LogFile), append: o.Resume is not null) : null;
+        var summary = lead ? new SummaryCsv(o.Output, ["epoch", "train_loss", "lr", "epoch_s"], append: o.Resume is not null) : null;
         log?.Write(new Dictionary<string, object?>
         {
             ["type"] = "config", ["name"] = "sparkle pretrain", ["cmd"] = Environment.CommandLine, ["model"] = o.Model,
@@ -111,8 +119,9 @@ public static class PretrainCommand
 
         long start = trainer.Iteration, total = trainer.TotalIterations;
         var losses = new List<double>();
-        var clock = Stopwatch.StartNew();
+        var clock = new StepClock();                              // elapsed time and the ETA (a moving average past the warm-up)
         var interval = Stopwatch.StartNew();
+        var epochClock = Stopwatch.StartNew();
         double intervalSum = 0; int intervalCount = 0, intervalImages = 0;
         double epochSum = 0; int epochCount = 0;                 // the current epoch's losses so far (saved in mid-epoch checkpoints)
         if (o.Resume is not null && start % ipe != 0)
@@ -121,7 +130,7 @@ public static class PretrainCommand
             epochSum = m.TryGetValue("epoch_loss_sum", out var es) ? double.Parse(es, CultureInfo.InvariantCulture) : double.NaN;
             epochCount = m.TryGetValue("epoch_loss_count", out var ec) ? int.Parse(ec, CultureInfo.InvariantCulture) : 0;
         }
-        bool interrupted = false, nonFinite = false;
+        bool interrupted = false, nonFinite = false, signalled = false;
         var meta0 = new Dictionary<string, string>
         {
             [ArgsKey] = JsonSerializer.Serialize(o), ["iters_per_epoch"] = ipe.ToString(CultureInfo.InvariantCulture), ["arch"] = o.Model,
@@ -142,18 +151,20 @@ public static class PretrainCommand
 
         foreach (var batch in loader.Batches((int)(start / ipe), (int)(start % ipe), o.Epochs))
         {
-            // Every rank stops at the same step: a Ctrl+C that reached one rank first stops all of them.
-            bool stopNow = cancel.IsCancellationRequested || (o.StopAt is { } stop && trainer.Iteration >= stop);
+            // Every rank stops at the same step: a Ctrl+C that reached one rank first stops all of them
+            // (2 = Ctrl+C, exit 130; 1 = the --stop-at test hook, exit 0).
+            double stopKind = cancel.IsCancellationRequested ? 2 : o.StopAt is { } stop && trainer.Iteration >= stop ? 1 : 0;
             if (group.Size > 1)
             {
-                Span<double> flag = [stopNow ? 1 : 0];
+                Span<double> flag = [stopKind];
                 group.AllReduceMax(flag);
-                stopNow = flag[0] > 0;
+                stopKind = flag[0];
             }
-            if (stopNow)
+            if (stopKind > 0)
             {
+                signalled = stopKind == 2;
                 if (lead) trainer.SaveCheckpoint(withDecoder, Meta());
-                log?.Write(new Dictionary<string, object?> { ["type"] = "interrupted", ["iteration"] = trainer.Iteration, ["checkpoint"] = withDecoder });
+                log?.Write(new Dictionary<string, object?> { ["type"] = "interrupted", ["iteration"] = trainer.Iteration, ["checkpoint"] = withDecoder, ["by"] = signalled ? "ctrl+c" : "--stop-at" });
                 Say($"interrupted at iteration {trainer.Iteration}: checkpoint written to {withDecoder}; continue with --resume {withDecoder}");
                 interrupted = true;
                 break;
@@ -173,6 +184,7 @@ public static class PretrainCommand
                 break;
             }
             losses.Add(loss);
+            clock.Step();
             intervalSum += loss; intervalCount++; intervalImages += batch.Count * group.Size;   // the global batch
             epochSum += loss; epochCount++;
             long it = trainer.Iteration;                          // steps done
@@ -181,7 +193,7 @@ public static class PretrainCommand
             {
                 double mean = intervalSum / intervalCount, secs = interval.Elapsed.TotalSeconds;
                 double ips = intervalImages / Math.Max(secs, 1e-9);
-                double eta = clock.Elapsed.TotalSeconds / (it - start) * (total - it);
+                double? eta = clock.Eta(total - it);
                 history.Add((it, mean));
                 log?.Write(new Dictionary<string, object?>
                 {
@@ -191,7 +203,7 @@ public static class PretrainCommand
                     ["backward_s"] = group.Size > 1 ? trainer.LastBackwardSeconds : null,
                 });
                 Say(string.Create(CultureInfo.InvariantCulture,
-                    $"ep {batch.Epoch + 1}/{o.Epochs} step {batch.Iteration + 1}/{ipe}  loss {mean:F4}  lr {trainer.LastLr:E2}  wd {trainer.LastWd:F3}  |g| {trainer.LastGradNorm:F3}  {ips:F1} img/s  ETA {Fmt.Duration(eta)}"));
+                    $"ep {batch.Epoch + 1}/{o.Epochs} step {batch.Iteration + 1}/{ipe}  loss {mean:F4}  lr {trainer.LastLr:E2}  wd {trainer.LastWd:F3}  |g| {trainer.LastGradNorm:F3}  {ips:F1} img/s  ETA {Fmt.Duration(eta ?? double.NaN)}"));
                 intervalSum = 0; intervalCount = 0; intervalImages = 0; interval.Restart();
             }
             if (epochEnd)
@@ -208,7 +220,9 @@ public static class PretrainCommand
                     "iteration", "loss"));
                 trainer.SaveCheckpoint(withDecoder, Meta());
                 SparkCheckpoint.SaveEncoder(encoderPath, model, new Dictionary<string, string> { ["arch"] = o.Model, ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture), [ArgsKey] = JsonSerializer.Serialize(o) });
-                double elapsed = clock.Elapsed.TotalSeconds, rema = elapsed / (it - start) * (total - it);
+                double elapsed = clock.Elapsed, rema = clock.Eta(total - it) ?? elapsed / (it - start) * (total - it);
+                summary!.Write(epoch, double.IsFinite(epochMean) ? epochMean : null, trainer.LastLr, epochClock.Elapsed.TotalSeconds);
+                epochClock.Restart();
                 log!.Write(new Dictionary<string, object?>
                 {
                     ["type"] = "epoch", ["cur_ep"] = $"{epoch}/{o.Epochs}", ["last_L"] = double.IsFinite(epochMean) ? epochMean : null,
@@ -223,10 +237,10 @@ public static class PretrainCommand
         bool completed = !interrupted && !nonFinite && trainer.Iteration >= total;
         if (completed)
         {
-            log?.Write(new Dictionary<string, object?> { ["type"] = "done", ["iteration"] = trainer.Iteration, ["elapsed_s"] = clock.Elapsed.TotalSeconds });
-            Say($"done in {Fmt.Duration(clock.Elapsed.TotalSeconds)}: {o.WithDecoderFileName} (resume/reconstruct), {o.EncoderFileName} (finetune --init-weight), {LossChart}, {LogFile}");
+            log?.Write(new Dictionary<string, object?> { ["type"] = "done", ["iteration"] = trainer.Iteration, ["elapsed_s"] = clock.Elapsed });
+            Say($"done in {Fmt.Duration(clock.Elapsed)}: {o.WithDecoderFileName} (resume/reconstruct), {o.EncoderFileName} (finetune --init-weight), {LossChart}, {SummaryCsv.FileName}, {LogFile}");
         }
-        return new PretrainResult(o.Output, losses, start, trainer.Iteration, completed, interrupted, nonFinite, clock.Elapsed.TotalSeconds);
+        return new PretrainResult(o.Output, losses, start, trainer.Iteration, completed, interrupted, nonFinite, clock.Elapsed) { Signalled = signalled };
     }
 
     internal static IEnumerable<(long, double)> ParseHistory(string s) => s.Length == 0 ? [] : s.Split(',').Select(p =>

@@ -17,6 +17,8 @@ public static class Program
           bench          a timed SparK training step
 
         `sparkle <command> --help` lists a command's options; docs/cli.md describes them all.
+        Exit codes: 0 done, 1 bad input or error, 2 usage, 3 non-finite loss, 130 stopped by Ctrl+C.
+        Errors are one line; --debug (or SPARKLE_DEBUG=1) adds the stack trace.
         """;
 
     public static int Main(string[] args)
@@ -24,7 +26,11 @@ public static class Program
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
-            if (cts.IsCancellationRequested) return;              // a second Ctrl+C kills
+            if (cts.IsCancellationRequested)
+            {   // A second Ctrl+C ends the process now: remove the temp file of a checkpoint write it cuts short.
+                if (RunFolder.Active is { } dir) RunFolder.RemoveTempFiles(dir);
+                return;
+            }
             e.Cancel = true;
             cts.Cancel();
             Console.Error.WriteLine("sparkle: stopping after this step (Ctrl+C again to abort without a checkpoint)...");
@@ -32,66 +38,62 @@ public static class Program
         return Run(args, Console.Out, Console.Error, cts.Token);
     }
 
+    /// <summary>Runs one command; returns its exit code (<see cref="ExitCodes"/>). Errors end with one line on
+    /// <paramref name="stderr"/>; the stack trace only with --debug (any position) or SPARKLE_DEBUG=1.</summary>
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel = default)
     {
+        bool debug = args.Contains(ErrorReport.DebugFlag) || ErrorReport.DebugFromEnvironment;
+        args = args.Where(a => a != ErrorReport.DebugFlag).ToList();
         if (args.Count == 0 || args[0] is "-h" or "--help" or "help")
         {
             stdout.WriteLine(Usage);
-            return args.Count == 0 ? 2 : 0;
+            return args.Count == 0 ? ExitCodes.Usage : ExitCodes.Ok;
         }
         var rest = args.Skip(1).ToList();
         if (rest.Contains("--help") || rest.Contains("-h"))
         {
             stdout.WriteLine(Help.For(args[0]));
-            return 0;
+            return ExitCodes.Ok;
         }
         try
         {
-            switch (args[0])
-            {
-                case "pretrain":
-                    return PretrainCommand.Run(PretrainArgs.Parse(rest), stdout, cancel).ExitCode;
-                case "finetune":
-                    return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: false), stdout).ExitCode;
-                case "linear-probe":
-                    return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: true), stdout).ExitCode;
-                case "reconstruct":
-                    ToolCommands.Reconstruct(rest, stdout);
-                    return 0;
-                case "export":
-                    ToolCommands.Export(rest, stdout);
-                    return 0;
-                case "info":
-                    ToolCommands.Info(rest, stdout);
-                    return 0;
-                case "bench":
-                    ToolCommands.Bench(rest, stdout);
-                    return 0;
-                default:
-                    stderr.WriteLine($"sparkle: unknown command '{args[0]}'.");
-                    stderr.WriteLine(Usage);
-                    return 2;
-            }
+            return Dispatch(args[0], rest, stdout, stderr, cancel);
         }
-        catch (UsageException e)
+        catch (Exception e)
         {
-            stderr.WriteLine($"sparkle {e.Message}");
-            return 2;
+            var (code, message) = ErrorReport.Describe(e, args[0]);
+            stderr.WriteLine(message);
+            if (debug) stderr.WriteLine(e.ToString());
+            return code;
         }
-        catch (ArgumentException e)
+    }
+
+    private static int Dispatch(string command, List<string> rest, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        switch (command)
         {
-            stderr.WriteLine($"sparkle {args[0]}: {e.Message}");
-            return 2;
-        }
-        catch (DeviceUnavailableException e)
-        {
-            stderr.WriteLine($"sparkle {e.Message}");
-            return 1;
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
-        {
-            stderr.WriteLine($"sparkle {args[0]}: {e.Message}");
-            return 1;
+            case "pretrain":
+                return PretrainCommand.Run(PretrainArgs.Parse(rest), stdout, cancel).ExitCode;
+            case "finetune":
+                return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: false), stdout, cancel).ExitCode;
+            case "linear-probe":
+                return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: true), stdout, cancel).ExitCode;
+            case "reconstruct":
+                ToolCommands.Reconstruct(rest, stdout);
+                return ExitCodes.Ok;
+            case "export":
+                ToolCommands.Export(rest, stdout);
+                return ExitCodes.Ok;
+            case "info":
+                ToolCommands.Info(rest, stdout);
+                return ExitCodes.Ok;
+            case "bench":
+                ToolCommands.Bench(rest, stdout);
+                return ExitCodes.Ok;
+            default:
+                stderr.WriteLine($"sparkle: unknown command '{command}'.");
+                stderr.WriteLine(Usage);
+                return ExitCodes.Usage;
         }
     }
 }

@@ -30,6 +30,36 @@ public sealed class RunLog : IDisposable
         File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 }
 
+/// <summary>
+/// timm's summary.csv beside log.jsonl: one row per finished epoch (epoch, train_loss, lr, epoch_s, and the eval metrics
+/// the command has), header first, numbers in the invariant culture, an empty cell for a missing value. A resumed run
+/// appends to it.
+/// </summary>
+public sealed class SummaryCsv
+{
+    public const string FileName = "summary.csv";
+    private readonly string _path;
+    private readonly IReadOnlyList<string> _columns;
+
+    public SummaryCsv(string dir, IReadOnlyList<string> columns, bool append)
+    {
+        _path = System.IO.Path.Combine(dir, FileName);
+        _columns = columns;
+        if (!append || !File.Exists(_path) || new FileInfo(_path).Length == 0)
+            File.WriteAllText(_path, string.Join(",", columns) + "\n", new UTF8Encoding(false));
+    }
+
+    public void Write(params double?[] values)
+    {
+        if (values.Length != _columns.Count) throw new ArgumentException($"summary.csv: {values.Length} values for {_columns.Count} columns.");
+        File.AppendAllText(_path, string.Join(",", values.Select(v => v is double d ? d.ToString("R", CultureInfo.InvariantCulture) : "")) + "\n",
+            new UTF8Encoding(false));
+    }
+
+    /// <summary>The rows of a summary.csv (header first), for tests and tools.</summary>
+    public static List<string[]> Read(string path) => File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => l.Split(',')).ToList();
+}
+
 internal static class Fmt
 {
     public static string Duration(double seconds)

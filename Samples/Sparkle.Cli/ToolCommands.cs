@@ -15,11 +15,17 @@ public static class ToolCommands
     /// <summary>Rebuilds the pretrain arguments a with-decoder checkpoint was written with (its metadata).</summary>
     internal static PretrainArgs ArgsOf(string checkpoint, string command)
     {
-        if (!File.Exists(checkpoint)) throw new UsageException($"{command}: {checkpoint}: no such file.");
-        var header = SafeTensors.ReadHeader(checkpoint);
+        var header = InputFiles.WithDecoder(checkpoint, "checkpoint", command);
         if (!header.Metadata.TryGetValue(PretrainCommand.ArgsKey, out var json))
-            throw new InvalidDataException($"{checkpoint}: no '{PretrainCommand.ArgsKey}' metadata; not a checkpoint written by sparkle pretrain.");
-        return JsonSerializer.Deserialize<PretrainArgs>(json) ?? throw new InvalidDataException($"{checkpoint}: unreadable '{PretrainCommand.ArgsKey}'.");
+            throw CliError.Input($"checkpoint {checkpoint}: no '{PretrainCommand.ArgsKey}' metadata; not a checkpoint written by sparkle pretrain.");
+        try
+        {
+            return JsonSerializer.Deserialize<PretrainArgs>(json) ?? throw new JsonException("null");
+        }
+        catch (JsonException e)
+        {
+            throw CliError.Input($"checkpoint {checkpoint}: unreadable '{PretrainCommand.ArgsKey}' metadata ({e.Message}).", e);
+        }
     }
 
     /// <summary>`sparkle reconstruct CHECKPOINT [--images N] [--data SPEC] [--output FILE] [--seed S]`.</summary>
@@ -29,11 +35,12 @@ public static class ToolCommands
         string checkpoint = a.String("checkpoint") ?? (a.Positionals.Count == 1 ? a.Positionals[0]
             : throw new UsageException("reconstruct: give the with-decoder checkpoint: sparkle reconstruct PATH [--images N] [--output FILE]"));
         var o = ArgsOf(checkpoint, "reconstruct") with { Threads = a.Int("threads", Environment.ProcessorCount, 1), Seed = (ulong)a.Long("seed", 1) };
+        int rows = a.Int("images", 8, 1);
         o.ApplyThreads();
-        var model = o.CreateSpark();
-        SparkCheckpoint.LoadWithDecoder(checkpoint, model, null);
+        var model = InputFiles.Load(checkpoint, "checkpoint", o.CreateSpark);
+        InputFiles.Load(checkpoint, "checkpoint", () => SparkCheckpoint.LoadWithDecoder(checkpoint, model, null));
         var source = DataSources.Open(a.String("data", o.Data), msg => console.WriteLine(msg));
-        var (images, mask) = PretrainCommand.VisualBatch(source, o, model, a.Int("images", 8, 1));
+        var (images, mask) = PretrainCommand.VisualBatch(source, o, model, rows);
         string output = a.String("output") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, "reconstruct.png");
         PretrainCommand.SavePictures(model, images, mask, output);
         console.WriteLine($"wrote {output}: {images.Size(0)} rows of input | masked ({o.Mask:P0} of {o.DownsampleRatio}x{o.DownsampleRatio} patches hidden) | reconstruction");
@@ -47,8 +54,8 @@ public static class ToolCommands
         string checkpoint = a.String("checkpoint") ?? (a.Positionals.Count == 1 ? a.Positionals[0]
             : throw new UsageException("export: give the with-decoder checkpoint: sparkle export PATH [--output FILE]"));
         var o = ArgsOf(checkpoint, "export");
-        var model = o.CreateSpark();
-        SparkCheckpoint.LoadWithDecoder(checkpoint, model, null);
+        var model = InputFiles.Load(checkpoint, "checkpoint", o.CreateSpark);
+        InputFiles.Load(checkpoint, "checkpoint", () => SparkCheckpoint.LoadWithDecoder(checkpoint, model, null));
         string output = a.String("output") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, o.EncoderFileName);
         SparkCheckpoint.SaveEncoder(output, model, new Dictionary<string, string> { ["arch"] = o.Model, [PretrainCommand.ArgsKey] = JsonSerializer.Serialize(o) });
         console.WriteLine($"wrote {output}: {model.Encoder.StateDict().Count} tensors, {model.Encoder.NumParameters():N0} parameters ({o.Model}, timm keys)");
@@ -75,6 +82,10 @@ public static class ToolCommands
             foreach (var (k, v) in backbone.StateDict()) console.WriteLine($"  {k} {ShapeUtil.Format(v.Shape)}");
     }
 
+    /// <summary>The pretrain options that shape a bench step; the others (data, output, schedule length, logging) would
+    /// be silently ignored, so bench refuses them.</summary>
+    internal static readonly string[] BenchOptions = [.. ModelArgs.Valued, "mask", "batch-size", "bs", "base-lr", "opt", "ada", "clip", "dp", "dec-width"];
+
     /// <summary>`sparkle bench [pretrain options] [--reps N]`: timed <see cref="Pretrainer"/> steps (the step pretrain runs:
     /// schedule, mask, forward, loss, backward, clipping, update, memory scopes) on random data after one warm-up step, then
     /// the device's per-step counters over the timed steps (<see cref="Sparkle.Tensors.Backend.StepCounters"/>).</summary>
@@ -84,12 +95,14 @@ public static class ToolCommands
     /// fits in a test); everything else is the command's.</param>
     internal static void Bench(IReadOnlyList<string> argv, TextWriter console, Func<SparkModel>? createSpark)
     {
+        var a = Args.Parse("bench", argv, [.. BenchOptions, "reps"]);
+        if (a.Positionals.Count > 0) throw new UsageException($"bench: unexpected argument '{a.Positionals[0]}'.");
+        int reps = a.Int("reps", 5, 1);
         var list = argv.ToList();
-        int reps = 5;
-        int at = list.IndexOf("--reps");
-        if (at >= 0 && at + 1 < list.Count) { reps = int.Parse(list[at + 1], CultureInfo.InvariantCulture); list.RemoveRange(at, 2); }
-        if (reps < 1) throw new UsageException("bench: --reps must be at least 1.");
-        var o = PretrainArgs.Parse(list);
+        int at = list.FindIndex(s => s == "--reps" || s.StartsWith("--reps=", StringComparison.Ordinal));
+        if (at >= 0) list.RemoveRange(at, list[at] == "--reps" ? 2 : 1);
+        // A test's own model (createSpark) has its own geometry: the mask checks are pretrain's --model's.
+        var o = createSpark is null ? PretrainArgs.Parse(list, "bench") : PretrainArgs.ParseOptions(list, "bench");
         o.ApplyThreads();
         using var device = o.OpenDevice("bench");
         var model = createSpark?.Invoke() ?? o.CreateSpark();

@@ -105,10 +105,9 @@ public class CliArgsTests
         Assert.Contains("unknown command 'train'", err.ToString());
     }
 
-    [Fact]
+    [FactWithoutFashionMnist]
     public void MissingFashionMnistIsAClearMessage()
     {
-        if (Directory.Exists("/usr/share/datasets/fashion-mnist")) return;
         var err = new StringWriter();
         int rc = Program.Run(["pretrain", "--data", "fashion-mnist", "--quiet"], new StringWriter(), err);
         Assert.Equal(1, rc);

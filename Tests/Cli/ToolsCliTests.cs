@@ -47,7 +47,7 @@ public class ToolsCliTests
 
         // A checkpoint of another model does not load silently.
         var err = new StringWriter();
-        Assert.Equal(1, Program.Run(["finetune", "--data", data, "--init-weight", exported, "--model", "resnet34", "--input-size", "16", "--quiet"], TextWriter.Null, err));
+        Assert.Equal(1, Program.Run(["finetune", "--data", data, "--init-weight", exported, "--model", "resnet34", "--input-size", "16", "--output", tmp.Dir("ft34"), "--quiet"], TextWriter.Null, err));
         Assert.Contains("does not fit", err.ToString());
     }
 

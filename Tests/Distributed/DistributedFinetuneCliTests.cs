@@ -33,7 +33,7 @@ public class DistributedFinetuneCliTests
         var args = Tiny(cmd, data, output);
         var r = MpiLauncher.Run(2, MpiLauncher.Cli, args, Limit);
         Assert.True(r.ExitCode == 0, r.Output);
-        Assert.Equal([FinetuneCommand.ClassifierFile, "log.jsonl"], Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal([FinetuneCommand.ClassifierFile, "log.jsonl", SummaryCsv.FileName], Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(1, Count(r.StdOut, $"sparkle {cmd}: resnet18"));            // rank 0 alone prints
         Assert.Equal(1, Count(r.StdOut, $"{cmd} done in"));
         Assert.Contains("distributed: MPICH", r.StdOut);

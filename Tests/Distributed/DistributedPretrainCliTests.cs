@@ -32,7 +32,7 @@ public class DistributedPretrainCliTests
         string data = tmp.ImageFolder(), full = tmp.Dir("full");
         var r = MpiLauncher.Run(2, MpiLauncher.Cli, Tiny(data, full), Limit);
         Assert.True(r.ExitCode == 0, r.Output);
-        Assert.Equal(["log.jsonl", "loss.svg", "reconstruction-ep001.png", "reconstruction-ep002.png", Encoder, WithDecoder],
+        Assert.Equal(["log.jsonl", "loss.svg", "reconstruction-ep001.png", "reconstruction-ep002.png", Encoder, WithDecoder, SummaryCsv.FileName],
             Directory.GetFiles(full).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(1, Count(r.StdOut, "sparkle pretrain: resnet18"));             // rank 0 alone prints
         Assert.Contains("distributed: MPICH", r.StdOut);
