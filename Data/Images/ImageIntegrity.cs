@@ -65,11 +65,11 @@ public static class ImageIntegrity
             while (true)
             {
                 int k = d[p..].IndexOf((byte)0xFF);
-                if (k < 0) return new ImageDefect(TruncatedJpeg, $"the file ends inside the scan data at byte {n} (no EOI marker){ScanNote(scans, n - start)}");
+                if (k < 0) return ScanEnd(scans, n - start, n);
                 p += k;
                 int q = p + 1;
                 while (q < n && d[q] == 0xFF) q++;
-                if (q >= n) return new ImageDefect(TruncatedJpeg, $"the file ends inside the scan data at byte {n} (no EOI marker){ScanNote(scans, n - start)}");
+                if (q >= n) return ScanEnd(scans, n - start, n);
                 if (d[q] == 0x00 || d[q] is >= 0xD0 and <= 0xD7) { p = q + 1; continue; }
                 break;                                                 // p is at the marker that ends the scan
             }
@@ -78,8 +78,8 @@ public static class ImageIntegrity
         }
     }
 
-    private static string ScanNote(int scansBefore, int scanBytes) =>
-        $", {scanBytes} bytes into scan {scansBefore + 1}";
+    private static ImageDefect ScanEnd(int scansBefore, int scanBytes, int n) =>
+        new(TruncatedJpeg, $"no EOI marker: the file ends {scanBytes} bytes into scan {scansBefore + 1}, at byte {n}");
 
     private static ImageDefect JpegEnd(int scans, bool frame, int n) => new(TruncatedJpeg,
         scans > 0 ? $"no EOI marker; the file ends at byte {n}"

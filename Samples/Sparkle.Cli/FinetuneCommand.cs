@@ -34,6 +34,8 @@ public sealed record FinetuneArgs : ModelArgs
     /// <summary>Evaluate on at most this many test images (0 = all).</summary>
     public int TestLimit { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>--strict-images: a bad image file (truncated, CRC error) stops the run (exit 1) instead of being skipped.</summary>
+    public bool StrictImages { get; init; }
     /// <summary>Data-parallel over MPI (mpiexec -n N ... --distributed): --batch-size is the global batch.</summary>
     public bool Distributed { get; init; }
     /// <summary>--sync-bn: with --distributed, BN statistics over all ranks (the official recipe's optional SyncBN).</summary>
@@ -46,7 +48,7 @@ public sealed record FinetuneArgs : ModelArgs
         string cmd = linearProbe ? "linear-probe" : "finetune";
         string[] valued = [.. Valued, "data", "init-weight", "labels", "epochs", "ep", "warmup-epochs", "wp-ep", "batch-size", "bs", "base-lr", "wd", "opt",
             "clip", "smoothing", "dp", "output", "workers", "log-every", "test-limit"];
-        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn"]);
+        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn", "strict-images"]);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = linearProbe
             ? new FinetuneArgs { LinearProbe = true, Epochs = 30, WarmupEpochs = 2, BaseLr = 0.04, Wd = 0, Output = Path.Combine("runs", "linear-probe") }
@@ -70,6 +72,7 @@ public sealed record FinetuneArgs : ModelArgs
             LogEvery = a.Int("log-every", d.LogEvery, 1),
             TestLimit = a.Int("test-limit", d.TestLimit, 0),
             Quiet = a.Bool("quiet", false),
+            StrictImages = a.Bool("strict-images", false),
             Distributed = a.Bool("distributed", false),
             SyncBn = a.Bool("sync-bn", false),
             ThreadsGiven = a.Has("threads"),
@@ -119,11 +122,12 @@ public static class FinetuneCommand
 {
     public const string ClassifierFile = "classifier.safetensors";
 
-    public static FinetuneResult Run(FinetuneArgs o, TextWriter console)
+    /// <summary>Runs the command; <paramref name="errors"/> (stderr by default) gets the data warnings (skipped images).</summary>
+    public static FinetuneResult Run(FinetuneArgs o, TextWriter console, TextWriter? errors = null)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         return DistributedRun.Launch(o.Distributed, cmd, o.BatchSize,
-            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, group),
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, errors ?? Console.Error, group),
             () => new FinetuneResult(0, 0, 0, [], 0) { FailureExit = 2 });
     }
 
@@ -156,14 +160,14 @@ public static class FinetuneCommand
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
     /// batch and evaluates its chunk of the test set; rank 0 alone prints, logs and writes the classifier.</summary>
-    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, ICommunicator group)
+    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, TextWriter errors, ICommunicator group)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         bool lead = group.Rank == 0;
         void Say(string s) { if (!o.Quiet && lead) console.WriteLine(s); }
         o.ApplyThreads();
         if (lead) Directory.CreateDirectory(o.Output);
-        var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
+        var source = DataSources.Open(o.Data, msg => { if (lead) errors.WriteLine(msg); }, o.StrictImages);
         var (train, test) = Splits(o, source, Say);
         int classes = train.Classes.Count;
 

@@ -92,6 +92,8 @@ public sealed record PretrainArgs : ModelArgs
     /// <summary>Test hook: put a NaN into the batch of this global iteration.</summary>
     public long? NanAt { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>--strict-images: a bad image file (truncated, CRC error) stops the run (exit 1) instead of being skipped.</summary>
+    public bool StrictImages { get; init; }
     /// <summary>Data-parallel over MPI (launch with mpiexec -n N): --batch-size is the global batch (docs/distributed.md).</summary>
     public bool Distributed { get; init; }
 
@@ -101,7 +103,7 @@ public sealed record PretrainArgs : ModelArgs
     public static PretrainArgs Parse(IReadOnlyList<string> argv)
     {
         const string cmd = "pretrain";
-        var a = Args.Parse(cmd, argv, ValuedNames, ["quiet", "distributed"]);
+        var a = Args.Parse(cmd, argv, ValuedNames, ["quiet", "distributed", "strict-images"]);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = new PretrainArgs();
         var r = ParseModel(d, a, cmd) with
@@ -128,6 +130,7 @@ public sealed record PretrainArgs : ModelArgs
             StopAt = a.Has("stop-at") ? a.Long("stop-at", 0) : null,
             NanAt = a.Has("nan-at") ? a.Long("nan-at", 0) : null,
             Quiet = a.Bool("quiet", false),
+            StrictImages = a.Bool("strict-images", false),
             Distributed = a.Bool("distributed", false),
             ThreadsGiven = a.Has("threads"),
         };

@@ -41,23 +41,24 @@ public static class PretrainCommand
 
     public static string PictureFile(int epoch) => $"reconstruction-ep{epoch:D3}.png";
 
-    public static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel = default)
+    /// <summary>Runs the command; <paramref name="errors"/> (stderr by default) gets the data warnings (skipped images).</summary>
+    public static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel = default, TextWriter? errors = null)
     {
         return DistributedRun.Launch(o.Distributed, "pretrain", o.BatchSize,
-            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, cancel, group),
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, errors ?? Console.Error, cancel, group),
             () => new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 });
     }
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
     /// batch; only rank 0 prints, logs, draws and writes checkpoints.</summary>
-    private static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel, ICommunicator group)
+    private static PretrainResult Run(PretrainArgs o, TextWriter console, TextWriter errors, CancellationToken cancel, ICommunicator group)
     {
         o.ApplyThreads();
         bool lead = group.Rank == 0;
         if (lead) Directory.CreateDirectory(o.Output);
         void Say(string s) { if (!o.Quiet && lead) console.WriteLine(s); }
 
-        var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
+        var source = DataSources.Open(o.Data, msg => { if (lead) errors.WriteLine(msg); }, o.StrictImages);
         if (source.Train.Count == 0) throw new UsageException($"pretrain: the data set '{o.Data}' holds no images.");
         using var device = o.OpenDevice("pretrain");
         var model = o.CreateSpark();

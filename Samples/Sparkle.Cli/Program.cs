@@ -50,13 +50,13 @@ public static class Program
             switch (args[0])
             {
                 case "pretrain":
-                    return PretrainCommand.Run(PretrainArgs.Parse(rest), stdout, cancel).ExitCode;
+                    return PretrainCommand.Run(PretrainArgs.Parse(rest), stdout, cancel, stderr).ExitCode;
                 case "finetune":
-                    return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: false), stdout).ExitCode;
+                    return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: false), stdout, stderr).ExitCode;
                 case "linear-probe":
-                    return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: true), stdout).ExitCode;
+                    return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: true), stdout, stderr).ExitCode;
                 case "reconstruct":
-                    ToolCommands.Reconstruct(rest, stdout);
+                    ToolCommands.Reconstruct(rest, stdout, stderr);
                     return 0;
                 case "export":
                     ToolCommands.Export(rest, stdout);
