@@ -137,7 +137,7 @@ public static class PretrainCommand
             };
             m["epoch_loss_sum"] = epochSum.ToString("R", CultureInfo.InvariantCulture);
             m["epoch_loss_count"] = epochCount.ToString(CultureInfo.InvariantCulture);
-            if (epochLosses.Count > 0) m["performance_desc"] = $"{epochLosses.Min():F4} {epochLosses[^1]:F4}";
+            if (epochLosses.Count > 0) m["performance_desc"] = string.Create(CultureInfo.InvariantCulture, $"{epochLosses.Min():F4} {epochLosses[^1]:F4}");
             return m;
         }
 
