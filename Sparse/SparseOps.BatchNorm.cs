@@ -26,8 +26,8 @@ public static partial class SparseOps
             throw new InvalidOperationException($"{op} needs float32 or float64, got {input.DType.Name()}.");
         var sites = ctx.Sites(input.Size(2), input.Size(3)).On(input.Device);
         bool batchStats = training || runningMean is null || runningVar is null;
-        if (batchStats && sites.Count <= 1)
-            throw new ArgumentException($"{op}: expected more than 1 active site per channel when training, got {sites.Count} (input {ShapeUtil.Format(input.Shape)}).");
+        if (batchStats && sites.Count <= 1)   // the official BatchNorm1d sees the (n, C) rows of the active sites
+            throw BatchNormShape.TooFewValues(op, [sites.Count, input.Size(1)], $" ({sites.Count} active site(s) of input {ShapeUtil.Format(input.Shape)})");
         var rows = GatherRows(input, sites);
         var y = Functional.BatchNorm(rows, runningMean, runningVar, weight, bias, batchStats, momentum, eps, activation);
         return ScatterRows(y, sites, input.IsChannelsLast);

@@ -1,5 +1,6 @@
 using Sparkle.Nn;
 using Sparkle.Tensors;
+using Sparkle.Tensors.Backend;
 
 namespace Sparkle.Sparse;
 
@@ -83,7 +84,10 @@ public static class MaskedDense
         if (training || runningMean is null || runningVar is null)
         {
             // Σ m counted on the host from the context's site list: m.Sum().Item() cost a device sync per BN layer.
-            double n = ctx.Sites(input.Size(2), input.Size(3)).Count;
+            int sites = ctx.Sites(input.Size(2), input.Size(3)).Count;
+            if (sites <= 1)   // as SparseOps.BatchNorm2d: n/(n − 1) would write inf or NaN into running_var
+                throw BatchNormShape.TooFewValues("MaskedDense.BatchNorm2d", [sites, c], $" ({sites} active site(s) of input {ShapeUtil.Format(input.Shape)})");
+            double n = sites;
             var x = input * m;
             mean = x.Sum([0, 2, 3], keepDim: true) / n;
             variance = ((input - mean).Square() * m).Sum([0, 2, 3], keepDim: true) / n;

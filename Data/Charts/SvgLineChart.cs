@@ -47,13 +47,15 @@ public static class SvgLineChart
         sb.Append(CultureInfo.InvariantCulture, $"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n");
         sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{width / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{Escape(title)}</text>\n");
         sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(left)}\" y=\"{F(top)}\" width=\"{F(pw)}\" height=\"{F(ph)}\" fill=\"none\" stroke=\"#333\"/>\n");
-        for (int t = 0; t <= 5; t++)
+        foreach (var (xv, label) in NiceTicks(x0, x1))
         {
-            double xv = x0 + (x1 - x0) * t / 5, yv = y0 + (y1 - y0) * t / 5;
             sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(Sx(xv))}\" y1=\"{F(top + ph)}\" x2=\"{F(Sx(xv))}\" y2=\"{F(top + ph + 5)}\" stroke=\"#333\"/>");
-            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Sx(xv))}\" y=\"{F(top + ph + 18)}\" text-anchor=\"middle\">{Tick(xv)}</text>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Sx(xv))}\" y=\"{F(top + ph + 18)}\" text-anchor=\"middle\">{label}</text>\n");
+        }
+        foreach (var (yv, label) in logY ? LogTicks(y0, y1) : NiceTicks(y0, y1))
+        {
             sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(left)}\" y1=\"{F(Sy(yv))}\" x2=\"{F(left + pw)}\" y2=\"{F(Sy(yv))}\" stroke=\"#ddd\"/>");
-            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left - 6)}\" y=\"{F(Sy(yv) + 4)}\" text-anchor=\"end\">{Tick(logY ? Math.Pow(10, yv) : yv)}</text>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left - 6)}\" y=\"{F(Sy(yv) + 4)}\" text-anchor=\"end\">{label}</text>\n");
         }
         sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + pw / 2)}\" y=\"{height - 10}\" text-anchor=\"middle\">{Escape(xLabel)}</text>\n");
         sb.Append(CultureInfo.InvariantCulture, $"<text x=\"16\" y=\"{F(top + ph / 2)}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {F(top + ph / 2)})\">{Escape(yLabel + (logY ? " (log)" : ""))}</text>\n");
@@ -79,7 +81,47 @@ public static class SvgLineChart
 
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 
-    private static string Tick(double v) => v.ToString(Math.Abs(v) >= 1e4 || (v != 0 && Math.Abs(v) < 1e-3) ? "0.##e0" : "0.####", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// Ticks on a linear axis at multiples of a step of 1, 2 or 5 × 10^k (the matplotlib/d3 rule), the largest such step
+    /// that gives at least <paramref name="target"/> ticks inside [lo, hi] (so 4 to 11 of them), labelled with the step's
+    /// decimals: 0.58 0.60 0.62 ..., never 0.5826.
+    /// </summary>
+    internal static IEnumerable<(double Value, string Label)> NiceTicks(double lo, double hi, int target = 4)
+    {
+        if (!(hi > lo) || !double.IsFinite(hi - lo)) yield break;
+        int k = (int)Math.Floor(Math.Log10((hi - lo) / target));
+        double step = 0;
+        int decimals = 0;
+        foreach (int e in new[] { k + 1, k })                          // 5, 2, 1 × 10^(k+1), then × 10^k
+            foreach (int m in new[] { 5, 2, 1 })
+                if (step == 0 && Math.Floor(hi / (m * Math.Pow(10, e))) - Math.Ceiling(lo / (m * Math.Pow(10, e))) + 1 >= target)
+                    (step, decimals) = (m * Math.Pow(10, e), Math.Max(0, -e));
+        if (step == 0) (step, decimals) = (Math.Pow(10, k - 1), Math.Max(0, 1 - k));
+        for (long i = (long)Math.Ceiling(lo / step); i * step <= hi; i++)
+        {
+            double v = decimals > 0 ? Math.Round(i * step, decimals) : i * step;
+            yield return (v, Label(v, decimals));
+        }
+    }
+
+    /// <summary>A log axis (values are log10): ticks at 1, 2, 5 × 10^k inside the range, only the powers of ten when they
+    /// are enough (at least 3).</summary>
+    internal static IEnumerable<(double Value, string Label)> LogTicks(double lo, double hi)
+    {
+        if (!(hi > lo) || !double.IsFinite(hi - lo)) yield break;
+        int e0 = (int)Math.Floor(lo), e1 = (int)Math.Ceiling(hi);
+        int[] mantissas = Enumerable.Range(e0, e1 - e0 + 1).Count(e => e >= lo && e <= hi) >= 3 ? [1] : [1, 2, 5];
+        for (int e = e0; e <= e1; e++)
+            foreach (int m in mantissas)
+            {
+                double v = Math.Log10(m) + e;
+                if (v >= lo && v <= hi) yield return (v, Label(m * Math.Pow(10, e), Math.Max(0, -e)));
+            }
+    }
+
+    private static string Label(double v, int decimals) =>
+        Math.Abs(v) >= 1e5 || (v != 0 && Math.Abs(v) < 1e-4) ? v.ToString("0.#e0", CultureInfo.InvariantCulture)
+        : v.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     private static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;");
 }

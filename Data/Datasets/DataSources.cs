@@ -13,12 +13,14 @@ public sealed record DataSource(string Description, IImageDataset Train, IImageD
 /// plus ImageFolder(val) when a <c>val/</c> sub-folder exists;</item>
 /// <item>any other directory: ImageFolder of it (class sub-folders, or one flat unlabeled folder).</item>
 /// </list>
+/// Image folders leave out files that fail <see cref="ImageIntegrity"/> (one log line each, then one summary line,
+/// "skipped 3 of 265 files: 2 truncated JPEG, 1 bad PNG CRC"); with <c>strictImages</c> the first one throws.
 /// </summary>
 public static class DataSources
 {
     public const string Builtin = "fashion-mnist-mini";
 
-    public static DataSource Open(string? spec, Action<string>? log = null)
+    public static DataSource Open(string? spec, Action<string>? log = null, bool strictImages = false)
     {
         if (string.IsNullOrWhiteSpace(spec) || spec is "builtin" or Builtin)
         {
@@ -41,12 +43,19 @@ public static class DataSources
         if (Directory.Exists(train))
         {
             var val = Path.Combine(spec, "val");
-            var trainSet = new ImageFolder(train, log: log);
-            var valSet = Directory.Exists(val) ? new ImageFolder(val, log: log) : null;
+            var trainSet = new ImageFolder(train, log: log, strict: strictImages);
+            var valSet = Directory.Exists(val) ? new ImageFolder(val, log: log, strict: strictImages) : null;
+            Report(log, valSet is null ? [trainSet] : [trainSet, valSet]);
             return new DataSource($"ImageFolder {trainSet.Root} ({trainSet.Count} images, {trainSet.Classes.Count} classes)" +
                                   (valSet is null ? "" : $", val {valSet.Count}"), trainSet, valSet);
         }
-        var set = new ImageFolder(spec, log: log);
+        var set = new ImageFolder(spec, log: log, strict: strictImages);
+        Report(log, [set]);
         return new DataSource($"ImageFolder {set.Root} ({set.Count} images, {set.Classes.Count} classes)", set, null);
+    }
+
+    private static void Report(Action<string>? log, ImageFolder[] folders)
+    {
+        if (ImageFolder.Summary(folders) is { } line) (log ?? Console.Error.WriteLine)(line);
     }
 }

@@ -5,7 +5,9 @@ namespace Sparkle.Data;
 /// <summary>
 /// Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PSD and PNM bytes with StbImageSharp (a managed port of stb_image).
 /// Like PIL's <c>convert('RGB')</c> in the official SparK loader, alpha is dropped (not composited); grey images stay
-/// one channel (transforms replicate them to 3), everything else becomes RGB.
+/// one channel (transforms replicate them to 3), everything else becomes RGB. A file whose structure is broken (a
+/// truncated JPEG or PNG, a PNG CRC error: <see cref="ImageIntegrity"/>) is refused before stb_image sees it, which would
+/// decode a truncated JPEG into a picture with a flat grey part.
 /// </summary>
 public static class ImageDecoder
 {
@@ -14,6 +16,7 @@ public static class ImageDecoder
     public static DecodedImage Decode(byte[] bytes, string name)
     {
         ArgumentNullException.ThrowIfNull(bytes);
+        if (ImageIntegrity.Check(bytes) is { } defect) throw new InvalidDataException($"{name}: {defect}.");
         ImageResult r;
         try
         {
@@ -21,7 +24,7 @@ public static class ImageDecoder
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"{name}: not a decodable image ({e.Message}).", e);
+            throw new InvalidDataException($"{name}: not a decodable image ({Readable(e.Message)}).", e);
         }
         if (r is null || r.Data is null || r.Width <= 0 || r.Height <= 0)
             throw new InvalidDataException($"{name}: not a decodable image (the decoder returned nothing).");
@@ -43,6 +46,14 @@ public static class ImageDecoder
             for (int c = 0; c < dstC; c++)
                 px[i * dstC + c] = r.Data[i * src + c];
         return new DecodedImage(r.Width, r.Height, dstC, px);
+    }
+
+    /// <summary>stb_image's reason without the NUL padding and control characters its port leaves in (a truncated PNG's
+    /// reason printed as 25 NUL bytes).</summary>
+    internal static string Readable(string? reason)
+    {
+        var s = new string((reason ?? "").Where(ch => !char.IsControl(ch)).ToArray()).Trim();
+        return s.Length > 0 ? s : "the decoder gave no reason";
     }
 
     /// <summary>Reads and decodes a file; I/O and format problems throw with the path in the message.</summary>

@@ -231,6 +231,8 @@ public sealed class DataLoader : IDisposable
                 _consumed = g + 1;
                 Monitor.PulseAll(_gate);
             }
+            if (r.Error is InvalidDataException)   // bad data (a strict ImageFolder's bad file) stays a data error for the caller
+                throw new InvalidDataException($"DataLoader: making batch {g} failed: {r.Error.Message}", r.Error);
             if (r.Error is not null)
                 throw new InvalidOperationException($"DataLoader: making batch {g} failed: {r.Error.Message}", r.Error);
             return r.Batch!;

@@ -33,7 +33,8 @@ public sealed record PretrainOptions
 
 /// <summary>Thrown when a step's loss is NaN or infinite: the run stops and the last good checkpoint stays.</summary>
 public sealed class NonFiniteLossException(long iteration, double loss)
-    : Exception($"The loss became {loss} at iteration {iteration}; training stopped. The last checkpoint written before it is intact.")
+    : Exception(string.Create(CultureInfo.InvariantCulture,   // the message goes into log.jsonl: "Infinity", not "∞"
+        $"The loss became {loss} at iteration {iteration}; training stopped. The last checkpoint written before it is intact."))
 {
     public long Iteration { get; } = iteration;
 }

@@ -49,8 +49,7 @@ public static partial class Functional
         if (training)
         {
             int count = input.NumElements / Math.Max(c, 1);
-            if (count <= 1)
-                throw new ArgumentException($"BatchNorm: expected more than 1 value per channel when training, got input {ShapeUtil.Format(input.Shape)}.");
+            if (count <= 1) throw BatchNormShape.TooFewValues("BatchNorm", input.Shape);
             mean = input.Mean(axes, keepDim: true);
             variance = input.Var(axes, correction: 0, keepDim: true);
             if (runningMean is not null && runningVar is not null)
@@ -81,8 +80,7 @@ public static partial class Functional
         int c = input.Size(1);
         // A dense channels-last NCHW tensor is a contiguous (N·H·W, C) rows matrix: the rows kernel reads it in place.
         bool rowsView = input.Rank == 4 && !input.IsContiguous && input.Permute(0, 2, 3, 1).IsContiguous;
-        if (input.NumElements / Math.Max(c, 1) <= 1)
-            throw new ArgumentException($"BatchNorm: expected more than 1 value per channel when training, got input {ShapeUtil.Format(input.Shape)}.");
+        if (input.NumElements / Math.Max(c, 1) <= 1) throw BatchNormShape.TooFewValues("BatchNorm", input.Shape);
         foreach (var (t, name) in new[] { (weight, "weight"), (bias, "bias"), (runningMean, "running_mean"), (runningVar, "running_var") })
             if (t is not null && (t.Device != input.Device || t.Rank != 1 || t.Size(0) != c))
                 throw new ArgumentException($"BatchNorm: {name} {ShapeUtil.Format(t.Shape)} on {t.Device} must be ({c}) on the input's device {input.Device}; input {ShapeUtil.Format(input.Shape)}.");

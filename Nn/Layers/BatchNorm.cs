@@ -51,9 +51,11 @@ public class BatchNorm : Module
         if (!ok || input.Size(1) != NumFeatures)
             throw new ArgumentException($"{this}: expected {(_rank == 2 ? "(N, C, H, W)" : "(N, C) or (N, C, L)")} input with C = {NumFeatures}, got shape {ShapeUtil.Format(input.Shape)}.");
         bool useBatchStats = Training || RunningMean is null;
+        var y = Functional.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, training: useBatchStats, momentum: Momentum, eps: Eps, activation: activation);
+        // Counted after the forward, which throws before writing anything for a batch it refuses (PyTorch counts before).
         if (Training && NumBatchesTracked is not null)
             using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
-        return Functional.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, training: useBatchStats, momentum: Momentum, eps: Eps, activation: activation);
+        return y;
     }
 
     public override string ToString() => $"{GetType().Name}({NumFeatures}, eps={Eps}, momentum={Momentum})";

@@ -61,7 +61,7 @@ public static class SyncBatchNorm
         group.AllReduceSum(stats);
         double n = stats[2 * c];
         if (n <= 1)
-            throw new ArgumentException($"SyncBatchNorm: expected more than 1 value per channel over the group's batch when training, got {n} (this rank's input {ShapeUtil.Format(input.Shape)}).");
+            throw BatchNormShape.TooFewValues("SyncBatchNorm", input.Shape, $" ({(long)n} value(s) per channel over the group's batch)");
         var mean = new double[c];
         var invStd = new double[c];
         var unbiased = new double[c];

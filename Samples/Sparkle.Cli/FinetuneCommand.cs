@@ -34,6 +34,8 @@ public sealed record FinetuneArgs : ModelArgs
     /// <summary>Evaluate on at most this many test images (0 = all).</summary>
     public int TestLimit { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>--strict-images: a bad image file (truncated, CRC error) stops the run (exit 1) instead of being skipped.</summary>
+    public bool StrictImages { get; init; }
     /// <summary>Data-parallel over MPI (mpiexec -n N ... --distributed): --batch-size is the global batch.</summary>
     public bool Distributed { get; init; }
     /// <summary>--sync-bn: with --distributed, BN statistics over all ranks (the official recipe's optional SyncBN).</summary>
@@ -48,7 +50,7 @@ public sealed record FinetuneArgs : ModelArgs
         string cmd = linearProbe ? "linear-probe" : "finetune";
         string[] valued = [.. Valued, "data", "init-weight", "labels", "epochs", "ep", "warmup-epochs", "wp-ep", "batch-size", "bs", "base-lr", "wd", "opt",
             "clip", "smoothing", "dp", "output", "workers", "log-every", "test-limit"];
-        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn", "overwrite"]);
+        var a = Args.Parse(cmd, argv, valued, ["quiet", "distributed", "sync-bn", "overwrite", "strict-images"]);
         if (a.Positionals.Count > 0) throw new UsageException($"{cmd}: unexpected argument '{a.Positionals[0]}'.");
         var d = linearProbe
             ? new FinetuneArgs { LinearProbe = true, Epochs = 30, WarmupEpochs = 2, BaseLr = 0.04, Wd = 0, Output = Path.Combine("runs", "linear-probe") }
@@ -72,6 +74,7 @@ public sealed record FinetuneArgs : ModelArgs
             LogEvery = a.Int("log-every", d.LogEvery, 1),
             TestLimit = a.Int("test-limit", d.TestLimit, 0),
             Quiet = a.Bool("quiet", false),
+            StrictImages = a.Bool("strict-images", false),
             Distributed = a.Bool("distributed", false),
             SyncBn = a.Bool("sync-bn", false),
             Overwrite = a.Bool("overwrite", false),
@@ -124,11 +127,12 @@ public static class FinetuneCommand
 {
     public const string ClassifierFile = "classifier.safetensors";
 
-    public static FinetuneResult Run(FinetuneArgs o, TextWriter console, CancellationToken cancel = default)
+    /// <summary>Runs the command; <paramref name="errors"/> (stderr by default) gets the data warnings (skipped images).</summary>
+    public static FinetuneResult Run(FinetuneArgs o, TextWriter console, CancellationToken cancel = default, TextWriter? errors = null)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         return DistributedRun.Launch(o.Distributed, cmd, o.BatchSize,
-            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, group, cancel),
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, errors ?? Console.Error, group, cancel),
             () => new FinetuneResult(0, 0, 0, [], 0) { FailureExit = 2 });
     }
 
@@ -161,7 +165,7 @@ public static class FinetuneCommand
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
     /// batch and evaluates its chunk of the test set; rank 0 alone prints, logs and writes the classifier.</summary>
-    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, ICommunicator group, CancellationToken cancel)
+    private static FinetuneResult Run(FinetuneArgs o, TextWriter console, TextWriter errors, ICommunicator group, CancellationToken cancel)
     {
         string cmd = o.LinearProbe ? "linear-probe" : "finetune";
         bool lead = group.Rank == 0;
@@ -175,7 +179,7 @@ public static class FinetuneCommand
         }
         if (o.InitWeight is not null) InputFiles.Header(o.InitWeight, "--init-weight");
         if (lead) RunFolder.Prepare(o.Output, cmd, resume: false, o.Overwrite, Say);
-        var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
+        var source = DataSources.Open(o.Data, msg => { if (lead) errors.WriteLine(msg); }, o.StrictImages);
         var (train, test) = Splits(o, source, Say);
         int classes = train.Classes.Count;
 

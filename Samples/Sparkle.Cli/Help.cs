@@ -27,6 +27,7 @@ internal static class Help
               --opt lamb|adamw|sgd  --ada 0 (β2; 0 = 0.95 ResNet / 0.999 ConvNeXt)  --clip 5  --dp 0 (0 = per-model default)
               --dec-width 128                   decoder width (SparK: 768)
               --data SPEC                       builtin (default) | fashion-mnist | DIR (IDX files or ImageFolder)
+              --strict-images                   stop (exit 1) at the first truncated/corrupt image instead of skipping it
               --output runs/pretrain  --resume CKPT  --init-weight FILE
               --overwrite                       replace the run in a non-empty --output (refused otherwise, unless --resume)
               --seed 1  --threads N (all cores)  --workers N  --log-every 10  --vis-images 8  --quiet
@@ -41,12 +42,13 @@ internal static class Help
               --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 4 : 30)}  --warmup-epochs  --batch-size 64
               --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
               --output runs/{command}  --overwrite (replace the run there)  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
+              --strict-images                   stop (exit 1) at the first truncated/corrupt image instead of skipping it
               --device cpu                      cpu | cuda | opencl | ilgpu-cpu, optionally :INDEX
               --distributed                     data parallel over MPI: mpiexec -n N sparkle {command} --distributed ... (MPICH;
                                                 --batch-size is global; rank 0 logs and writes; docs/distributed.md)
               --sync-bn                         finetune with --distributed: BN statistics over all ranks (the official recipe's option)
             """,
-        "reconstruct" => "sparkle reconstruct CKPT [--images 8] [--data SPEC] [--output FILE] [--seed 1]   picture grid from a with-decoder checkpoint",
+        "reconstruct" => "sparkle reconstruct CKPT [--images 8] [--data SPEC] [--output FILE] [--seed 1] [--strict-images]   picture grid from a with-decoder checkpoint",
         "export" => "sparkle export CKPT [--output FILE]   timm-style encoder file from a with-decoder checkpoint",
         "info" => "sparkle info [--model resnet50] [--input-size 224] [--dec-width 768] [--shapes]   parameter counts and shapes",
         "bench" => """

@@ -106,13 +106,15 @@ public sealed record PretrainArgs : ModelArgs
     /// <summary>Test hook: put a NaN into the batch of this global iteration.</summary>
     public long? NanAt { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>--strict-images: a bad image file (truncated, CRC error) stops the run (exit 1) instead of being skipped.</summary>
+    public bool StrictImages { get; init; }
     /// <summary>Data-parallel over MPI (launch with mpiexec -n N): --batch-size is the global batch (docs/distributed.md).</summary>
     public bool Distributed { get; init; }
     /// <summary>--overwrite: replace the previous run in a non-empty --output (its files of sparkle's names are removed first).</summary>
     public bool Overwrite { get; init; }
 
     /// <summary>The boolean flags of pretrain.</summary>
-    public static readonly string[] FlagNames = ["quiet", "distributed", "overwrite"];
+    public static readonly string[] FlagNames = ["quiet", "distributed", "overwrite", "strict-images"];
 
     public static readonly string[] ValuedNames = [.. Valued, "mask", "batch-size", "bs", "base-lr", "wd", "wde", "epochs", "ep", "warmup-epochs", "wp-ep",
         "opt", "ada", "clip", "dp", "dec-width", "output", "resume", "init-weight", "data", "workers", "log-every", "vis-images", "stop-at", "nan-at"];
@@ -155,6 +157,7 @@ public sealed record PretrainArgs : ModelArgs
             StopAt = a.Has("stop-at") ? a.Long("stop-at", 0) : null,
             NanAt = a.Has("nan-at") ? a.Long("nan-at", 0) : null,
             Quiet = a.Bool("quiet", false),
+            StrictImages = a.Bool("strict-images", false),
             Distributed = a.Bool("distributed", false),
             Overwrite = a.Bool("overwrite", false),
             ThreadsGiven = a.Has("threads"),

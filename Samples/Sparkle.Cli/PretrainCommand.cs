@@ -43,16 +43,17 @@ public static class PretrainCommand
 
     public static string PictureFile(int epoch) => $"reconstruction-ep{epoch:D3}.png";
 
-    public static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel = default)
+    /// <summary>Runs the command; <paramref name="errors"/> (stderr by default) gets the data warnings (skipped images).</summary>
+    public static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel = default, TextWriter? errors = null)
     {
         return DistributedRun.Launch(o.Distributed, "pretrain", o.BatchSize,
-            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, cancel, group),
+            group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, errors ?? Console.Error, cancel, group),
             () => new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 });
     }
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
     /// batch; only rank 0 prints, logs, draws and writes checkpoints.</summary>
-    private static PretrainResult Run(PretrainArgs o, TextWriter console, CancellationToken cancel, ICommunicator group)
+    private static PretrainResult Run(PretrainArgs o, TextWriter console, TextWriter errors, CancellationToken cancel, ICommunicator group)
     {
         o.ApplyThreads();
         bool lead = group.Rank == 0;
@@ -62,7 +63,7 @@ public static class PretrainCommand
         if (o.InitWeight is not null) InputFiles.Header(o.InitWeight, "--init-weight");
         if (lead) RunFolder.Prepare(o.Output, "pretrain", resume: o.Resume is not null, o.Overwrite, Say);
 
-        var source = DataSources.Open(o.Data, msg => { if (lead) console.WriteLine(msg); });
+        var source = DataSources.Open(o.Data, msg => { if (lead) errors.WriteLine(msg); }, o.StrictImages);
         if (source.Train.Count == 0) throw new UsageException($"pretrain: the data set '{o.Data}' holds no images.");
         using var device = o.OpenDevice("pretrain");
         var model = o.CreateSpark();
@@ -145,7 +146,7 @@ public static class PretrainCommand
             };
             m["epoch_loss_sum"] = epochSum.ToString("R", CultureInfo.InvariantCulture);
             m["epoch_loss_count"] = epochCount.ToString(CultureInfo.InvariantCulture);
-            if (epochLosses.Count > 0) m["performance_desc"] = $"{epochLosses.Min():F4} {epochLosses[^1]:F4}";
+            if (epochLosses.Count > 0) m["performance_desc"] = string.Create(CultureInfo.InvariantCulture, $"{epochLosses.Min():F4} {epochLosses[^1]:F4}");
             return m;
         }
 

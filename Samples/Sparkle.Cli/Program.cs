@@ -73,13 +73,13 @@ public static class Program
         switch (command)
         {
             case "pretrain":
-                return PretrainCommand.Run(PretrainArgs.Parse(rest), stdout, cancel).ExitCode;
+                return PretrainCommand.Run(PretrainArgs.Parse(rest), stdout, cancel, stderr).ExitCode;
             case "finetune":
-                return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: false), stdout, cancel).ExitCode;
+                return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: false), stdout, cancel, stderr).ExitCode;
             case "linear-probe":
-                return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: true), stdout, cancel).ExitCode;
+                return FinetuneCommand.Run(FinetuneArgs.Parse(rest, linearProbe: true), stdout, cancel, stderr).ExitCode;
             case "reconstruct":
-                ToolCommands.Reconstruct(rest, stdout);
+                ToolCommands.Reconstruct(rest, stdout, stderr);
                 return ExitCodes.Ok;
             case "export":
                 ToolCommands.Export(rest, stdout);

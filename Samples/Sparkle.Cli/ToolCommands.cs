@@ -28,10 +28,11 @@ public static class ToolCommands
         }
     }
 
-    /// <summary>`sparkle reconstruct CHECKPOINT [--images N] [--data SPEC] [--output FILE] [--seed S]`.</summary>
-    public static string Reconstruct(IReadOnlyList<string> argv, TextWriter console)
+    /// <summary>`sparkle reconstruct CHECKPOINT [--images N] [--data SPEC] [--output FILE] [--seed S] [--strict-images]`;
+    /// <paramref name="errors"/> (stderr by default) gets the data warnings (skipped images).</summary>
+    public static string Reconstruct(IReadOnlyList<string> argv, TextWriter console, TextWriter? errors = null)
     {
-        var a = Args.Parse("reconstruct", argv, ["checkpoint", "images", "data", "output", "seed", "threads"]);
+        var a = Args.Parse("reconstruct", argv, ["checkpoint", "images", "data", "output", "seed", "threads"], ["strict-images"]);
         string checkpoint = a.String("checkpoint") ?? (a.Positionals.Count == 1 ? a.Positionals[0]
             : throw new UsageException("reconstruct: give the with-decoder checkpoint: sparkle reconstruct PATH [--images N] [--output FILE]"));
         var o = ArgsOf(checkpoint, "reconstruct") with { Threads = a.Int("threads", Environment.ProcessorCount, 1), Seed = (ulong)a.Long("seed", 1) };
@@ -39,7 +40,7 @@ public static class ToolCommands
         o.ApplyThreads();
         var model = InputFiles.Load(checkpoint, "checkpoint", o.CreateSpark);
         InputFiles.Load(checkpoint, "checkpoint", () => SparkCheckpoint.LoadWithDecoder(checkpoint, model, null));
-        var source = DataSources.Open(a.String("data", o.Data), msg => console.WriteLine(msg));
+        var source = DataSources.Open(a.String("data", o.Data), (errors ?? Console.Error).WriteLine, a.Bool("strict-images", false));
         var (images, mask) = PretrainCommand.VisualBatch(source, o, model, rows);
         string output = a.String("output") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, "reconstruct.png");
         PretrainCommand.SavePictures(model, images, mask, output);

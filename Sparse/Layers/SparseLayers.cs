@@ -76,11 +76,12 @@ public sealed class SparseBatchNorm2d : SparseLayer
     {
         if (input.Rank != 4 || input.Size(1) != Bn.NumFeatures)
             throw new ArgumentException($"{this}: expected (N, {Bn.NumFeatures}, H, W) input, got {ShapeUtil.Format(input.Shape)}.");
-        if (Training && NumBatchesTracked is not null)
-            using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
-        return SparseMode.UseOracle
+        var y = SparseMode.UseOracle
             ? MaskedDense.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps)
             : SparseOps.BatchNorm2d(input, RunningMean, RunningVar, Weight, Bias, Training, Bn.Momentum, Bn.Eps);
+        if (Training && NumBatchesTracked is not null)   // after the forward, which refuses a batch before writing anything
+            using (Autograd.GradMode.NoGrad()) NumBatchesTracked.Add_(1);
+        return y;
     }
 
     public override string ToString() => $"SparseBatchNorm2d({Bn.NumFeatures}, eps={Bn.Eps}, momentum={Bn.Momentum})";

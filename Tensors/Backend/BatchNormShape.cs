@@ -22,8 +22,13 @@ public readonly record struct BatchNormShape(int Batch, int Channels, int Inner)
         int n = x.Size(0), c = x.Size(1);
         int inner = c == 0 || n == 0 ? 1 : x.NumElements / (n * c);
         var s = new BatchNormShape(n, c, inner);
-        if (s.Count <= 1)
-            throw new ArgumentException($"{op}: expected more than 1 value per channel when training, got input {ShapeUtil.Format(x.Shape)}.");
+        if (s.Count <= 1) throw TooFewValues(op, x.Shape);
         return s;
     }
+
+    /// <summary>PyTorch's error for train-mode batch statistics over at most one value per channel (its
+    /// <c>_verify_batch_size</c>), the same on every path: "Expected more than 1 value per channel when training, got input
+    /// size [1, 64, 1, 1]". Every path throws it before writing output or running statistics.</summary>
+    public static ArgumentException TooFewValues(string op, ReadOnlySpan<int> shape, string? note = null) =>
+        new($"{op}: Expected more than 1 value per channel when training, got input size [{string.Join(", ", shape.ToArray())}]{note}.");
 }

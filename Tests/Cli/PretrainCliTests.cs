@@ -77,13 +77,16 @@ public class PretrainCliTests
         Assert.Contains(log, e => e.GetProperty("type").GetString() == "interrupted");
     }
 
+    /// <summary>Run under a comma-decimal culture (de-DE): the files it writes hold invariant numbers
+    /// (<see cref="InvariantFilesCliTests.CheckInvariantNumbers"/>).</summary>
     [Fact]
     public void ANonFiniteLossStopsTheRunAndKeepsTheLastCheckpoint()
     {
         using var tmp = new CliTemp();
         string data = tmp.ImageFolder(), output = tmp.Dir("run");
         var console = new StringWriter();
-        int rc = Program.Run(["pretrain", .. Tiny(data, output, "--nan-at", "4")], console, console);
+        int rc;
+        using (Support.CommaCulture.Use()) rc = Program.Run(["pretrain", .. Tiny(data, output, "--nan-at", "4")], console, console);
         Assert.Equal(PretrainResult.ExitNonFinite, rc);
         Assert.Contains("iteration 4", console.ToString());
         Assert.Contains("Last good checkpoint", console.ToString());
@@ -93,5 +96,6 @@ public class PretrainCliTests
         Assert.Equal("non_finite_loss", log[^1].GetProperty("type").GetString());
         Assert.Equal(4, log[^1].GetProperty("iteration").GetInt64());
         Assert.False(File.Exists(Path.Combine(output, "reconstruction-ep002.png")));
+        InvariantFilesCliTests.CheckInvariantNumbers(output);
     }
 }

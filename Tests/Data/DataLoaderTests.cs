@@ -119,14 +119,18 @@ public class DataLoaderTests
     [Fact]
     public void TransformErrorsReachTheConsumer()
     {
-        using var loader = new DataLoader(Synthetic(10), new Throwing(), new LoaderOptions { BatchSize = 2, Workers = 2 });
+        using var loader = new DataLoader(Synthetic(10), new Throwing(() => new ArithmeticException("boom")), new LoaderOptions { BatchSize = 2, Workers = 2 });
         var e = Assert.Throws<InvalidOperationException>(() => loader.Epoch(0).ToList());
         Assert.Contains("boom", e.Message);
+        // A data error (a strict ImageFolder's bad file) stays one, so the CLI reports it as bad input.
+        using var strict = new DataLoader(Synthetic(10), new Throwing(() => new InvalidDataException("bad file")), new LoaderOptions { BatchSize = 2, Workers = 2 });
+        var d = Assert.Throws<InvalidDataException>(() => strict.Epoch(0).ToList());
+        Assert.Contains("bad file", d.Message);
     }
 
-    private sealed class Throwing : ISampleTransform
+    private sealed class Throwing(Func<Exception> error) : ISampleTransform
     {
         public int OutputSize => 4;
-        public void Apply(DecodedImage image, SampleRandom random, Span<float> dst) => throw new InvalidDataException("boom");
+        public void Apply(DecodedImage image, SampleRandom random, Span<float> dst) => throw error();
     }
 }

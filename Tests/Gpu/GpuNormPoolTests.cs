@@ -105,20 +105,45 @@ public class GpuNormPoolTests(IlgpuFixture gpu)
     [Fact]
     public void BatchNormNeedsMoreThanOneValuePerChannelOnEveryDevice()
     {
+        const string torch = Sparkle.Tests.Nn.BatchNormOneValueTests.TorchWords;
         foreach (var device in new[] { Device.Cpu, gpu.Device })
             foreach (var shape in new[] { new[] { 1, 3 }, new[] { 1, 3, 1, 1 } })
             {
-                var rv = Tensor.Ones([3]).To(device);
+                string size = "[" + string.Join(", ", shape) + "]";
+                var rm = Tensor.FromArray(new[] { 0.5f, -1f, 2f }, [3]).To(device);
+                var rv = Tensor.FromArray(new[] { 1.5f, 2f, 3f }, [3]).To(device);
                 var x = Tensor.Ones(shape).To(device);
-                var e = Assert.Throws<ArgumentException>(() => Functional.BatchNorm(x, Tensor.Zeros([3]).To(device), rv, null, null, training: true));
-                Assert.Contains("more than 1 value per channel", e.Message);
-                // The seam refuses too, before writing anything.
-                var y = Tensor.Empty(shape, DType.Float32, device);
-                var (m, s) = (Tensor.Empty([3], DType.Float64, device), Tensor.Empty([3], DType.Float64, device));
-                e = Assert.Throws<ArgumentException>(() => x.Backend.BatchNormTrainForward(x, null, null, 1e-5, Activation.None, y, m, s, Tensor.Zeros([3]).To(device), rv));
-                Assert.Contains("more than 1 value per channel", e.Message);
-                Assert.Equal([1.0, 1.0, 1.0], rv.ToDoubleArray());
+                var e = Assert.Throws<ArgumentException>(() => Functional.BatchNorm(x, rm, rv, null, null, training: true, activation: Activation.Relu));
+                Assert.Contains(torch + size, e.Message);
+                // The seam refuses too, before writing anything: output, saved statistics, running statistics.
+                var y = Tensor.Full(shape, 7.0, DType.Float32, device);
+                var (m, s) = (Tensor.Full([3], 7.0, DType.Float64, device), Tensor.Full([3], 7.0, DType.Float64, device));
+                e = Assert.Throws<ArgumentException>(() => x.Backend.BatchNormTrainForward(x, null, null, 1e-5, Activation.None, y, m, s, rm, rv));
+                Assert.Contains(torch + size, e.Message);
+                Assert.Equal([0.5, -1.0, 2.0], rm.ToDoubleArray());
+                Assert.Equal([1.5, 2.0, 3.0], rv.ToDoubleArray());
+                Assert.All(y.ToDoubleArray().Concat(m.ToDoubleArray()).Concat(s.ToDoubleArray()), v => Assert.Equal(7.0, v));
             }
+    }
+
+    [Fact]
+    public void SparseBatchNormNeedsMoreThanOneActiveSiteOnTheDevice()
+    {
+        var x = Tensor.Rand([2, 3, 2, 2], new Generator(4)).To(gpu.Device);
+        var rm = Tensor.Zeros([3]).To(gpu.Device);
+        var rv = Tensor.Ones([3]).To(gpu.Device);
+        using var ctx = Sparkle.Sparse.SparseContext.Begin(new Sparkle.Sparse.ActiveMask(2, 2, 2, [false, false, true, false, false, false, false, false]));
+        foreach (var run in new Action[]
+                 {
+                     () => Sparkle.Sparse.SparseOps.BatchNorm2d(x, rm, rv, null, null, training: true),
+                     () => Sparkle.Sparse.MaskedDense.BatchNorm2d(x, rm, rv, null, null, training: true),
+                 })
+        {
+            var e = Assert.Throws<ArgumentException>(run);
+            Assert.Contains(Sparkle.Tests.Nn.BatchNormOneValueTests.TorchWords + "[1, 3]", e.Message);
+            Assert.Equal([0.0, 0.0, 0.0], rm.ToDoubleArray());
+            Assert.Equal([1.0, 1.0, 1.0], rv.ToDoubleArray());
+        }
     }
 
     /// <summary>Outputs, int32 winners (through the seam) and gradients (through Functional) equal the CPU's exactly:
