@@ -52,17 +52,17 @@ public sealed partial class EncoderWeights
         var state = new Dictionary<string, Tensor>();
         foreach (var (k, v) in saved)
             if (EncoderKey(k, withDecoder) is { } key) state[key] = v;
-        if (state.ContainsKey("stem.0.weight"))
-        {
-            state = state.ToDictionary(kv => FromTimmConvNeXt(kv.Key), kv => kv.Value);
-            notes.Add("renamed timm's ConvNeXt keys (stem, stages.i.blocks.j, conv_dw, mlp.fc1/2) to the official ones");
-        }
         var head = state.Keys.Where(IsHead).ToList();
         if (head.Count > 0)
         {
             notes.Add($"ignored the classifier head ({head.Count} tensors, not part of an encoder): " +
                       string.Join(", ", head.Select(k => $"{k} {ShapeUtil.Format(state[k].Shape)}")));
             foreach (var k in head) state.Remove(k);
+        }
+        if (state.ContainsKey("stem.0.weight"))
+        {
+            state = state.ToDictionary(kv => FromTimmConvNeXt(kv.Key), kv => kv.Value);
+            notes.Add("renamed timm's ConvNeXt keys (stem, stages.i.blocks.j, conv_dw, mlp.fc1/2) to the official ones");
         }
         return new EncoderWeights(state, notes);
     }
@@ -137,14 +137,13 @@ public sealed partial class EncoderWeights
     private static bool IsHead(string key) =>
         key.StartsWith("fc.", StringComparison.Ordinal) || key.StartsWith("head.", StringComparison.Ordinal) || key.StartsWith("norm.", StringComparison.Ordinal);
 
-    /// <summary>timm ConvNeXt key -> official key (timm's checkpoint_filter_fn, backwards).</summary>
+    /// <summary>timm ConvNeXt key -> official key (timm's checkpoint_filter_fn, backwards; the head is gone by then).</summary>
     private static string FromTimmConvNeXt(string key)
     {
         if (key.StartsWith("stem.", StringComparison.Ordinal)) return "downsample_layers.0." + key["stem.".Length..];
         key = TimmDownsample().Replace(key, "downsample_layers.$1.$2.");
         key = TimmBlock().Replace(key, "stages.$1.$2.");
-        return key.Replace(".conv_dw.", ".dwconv.", StringComparison.Ordinal).Replace(".mlp.fc", ".pwconv", StringComparison.Ordinal)
-            .Replace("head.norm.", "norm.", StringComparison.Ordinal).Replace("head.fc.", "head.", StringComparison.Ordinal);
+        return key.Replace(".conv_dw.", ".dwconv.", StringComparison.Ordinal).Replace(".mlp.fc", ".pwconv", StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"^stages\.(\d+)\.downsample\.(\d+)\.")]

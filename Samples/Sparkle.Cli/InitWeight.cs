@@ -26,7 +26,11 @@ internal static class InitWeight
         if (o.SmallStem is not null)
             throw new UsageException($"{command}: --init-weight {path} has the {EncoderWeights.StemName(small)} stem (conv1.weight), " +
                                      $"--small-stem {(o.SmallStem == true ? "true" : "false")} asks for the other one: pass {flag} or leave it out.");
-        return (T)(o with { SmallStem = small });
+        var fitted = (T)(o with { SmallStem = small });
+        if (o.InputSize % fitted.DownsampleRatio != 0)
+            throw new UsageException($"{command}: --init-weight {path} has the {EncoderWeights.StemName(small)} stem (total stride {fitted.DownsampleRatio}), " +
+                                     $"so --input-size must be a multiple of {fitted.DownsampleRatio}, got {o.InputSize}.");
+        return fitted;
     }
 
     /// <summary>The file's encoder weights into <paramref name="backbone"/>; <paramref name="say"/> gets what was ignored or renamed.</summary>
