@@ -241,9 +241,9 @@ public static class PretrainCommand
     {
         var file = InitWeight.Read(path);
         InitWeight.Load(path, file, model.Encoder, arch, say);
+        if (!file.Tensors.Keys.Any(k => k.StartsWith("sparse_encoder.", StringComparison.Ordinal))) return;
         var decoder = file.Tensors.Where(kv => !kv.Key.StartsWith("sparse_encoder.", StringComparison.Ordinal) && !kv.Key.StartsWith("optimizer.", StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key, kv => kv.Value);
-        if (decoder.Count == 0 || !file.Tensors.Keys.Any(k => k.StartsWith("sparse_encoder.", StringComparison.Ordinal))) return;
+            .ToDictionary(kv => kv.Key, kv => kv.Value);                // decoder, densify layers, mask tokens
         try { model.LoadStateDict(decoder, strict: false); }
         catch (InvalidOperationException e)
         {

@@ -164,6 +164,17 @@ public class InitWeightCliTests
     }
 
     [Fact]
+    public void FinetuneHelpListsTheStemFlag()
+    {
+        foreach (var command in new[] { "finetune", "linear-probe" })
+        {
+            var help = new StringWriter();
+            Assert.Equal(0, Program.Run([command, "--help"], help, TextWriter.Null));
+            Assert.Contains("--small-stem true|false", help.ToString());
+        }
+    }
+
+    [Fact]
     public void APickleIsRefusedWithHowToConvertIt()
     {
         using var tmp = new CliTemp();
