@@ -41,15 +41,33 @@ public sealed class ConvNeXt : Module, IHierarchicalEncoder
         if (options.Initialize) ModelInit.ConvNeXtWeights(this, g);
     }
 
-    public static ConvNeXt Tiny(ModelOptions? o = null) => new([3, 3, 9, 3], [96, 192, 384, 768], o);
-    public static ConvNeXt Small(ModelOptions? o = null) => new([3, 3, 27, 3], [96, 192, 384, 768], o);
-    public static ConvNeXt Base(ModelOptions? o = null) => new([3, 3, 27, 3], [128, 256, 512, 1024], o);
-    public static ConvNeXt Large(ModelOptions? o = null) => new([3, 3, 27, 3], [192, 384, 768, 1536], o);
-    // timm's small sizes (depths/dims), with the official block.
-    public static ConvNeXt Atto(ModelOptions? o = null) => new([2, 2, 6, 2], [40, 80, 160, 320], o);
-    public static ConvNeXt Femto(ModelOptions? o = null) => new([2, 2, 6, 2], [48, 96, 192, 384], o);
-    public static ConvNeXt Pico(ModelOptions? o = null) => new([2, 2, 6, 2], [64, 128, 256, 512], o);
-    public static ConvNeXt Nano(ModelOptions? o = null) => new([2, 2, 8, 2], [80, 160, 320, 640], o);
+    public static ConvNeXt Tiny(ModelOptions? o = null) => Variant("convnext_tiny", o);
+    public static ConvNeXt Small(ModelOptions? o = null) => Variant("convnext_small", o);
+    public static ConvNeXt Base(ModelOptions? o = null) => Variant("convnext_base", o);
+    public static ConvNeXt Large(ModelOptions? o = null) => Variant("convnext_large", o);
+    public static ConvNeXt Atto(ModelOptions? o = null) => Variant("convnext_atto", o);
+    public static ConvNeXt Femto(ModelOptions? o = null) => Variant("convnext_femto", o);
+    public static ConvNeXt Pico(ModelOptions? o = null) => Variant("convnext_pico", o);
+    public static ConvNeXt Nano(ModelOptions? o = null) => Variant("convnext_nano", o);
+
+    /// <summary>The official sizes (tiny..large) and timm's small ones (atto..nano, with the official block): depths, dims.</summary>
+    private static readonly (string Name, int[] Depths, int[] Dims)[] Variants =
+    [
+        ("convnext_atto", [2, 2, 6, 2], [40, 80, 160, 320]), ("convnext_femto", [2, 2, 6, 2], [48, 96, 192, 384]),
+        ("convnext_pico", [2, 2, 6, 2], [64, 128, 256, 512]), ("convnext_nano", [2, 2, 8, 2], [80, 160, 320, 640]),
+        ("convnext_tiny", [3, 3, 9, 3], [96, 192, 384, 768]), ("convnext_small", [3, 3, 27, 3], [96, 192, 384, 768]),
+        ("convnext_base", [3, 3, 27, 3], [128, 256, 512, 1024]), ("convnext_large", [3, 3, 27, 3], [192, 384, 768, 1536]),
+    ];
+
+    private static ConvNeXt Variant(string name, ModelOptions? o)
+    {
+        var v = Variants.Single(v => v.Name == name);
+        return new(v.Depths, v.Dims, o);
+    }
+
+    /// <summary>The name of a ConvNeXt of these depths and widths (null: none).</summary>
+    public static string? VariantName(IReadOnlyList<int> depths, IReadOnlyList<int> dims) =>
+        Variants.FirstOrDefault(v => v.Depths.SequenceEqual(depths) && v.Dims.SequenceEqual(dims)).Name;
 
     /// <summary>SparK's pre-training drop-path defaults (SPARK.md §4.2): S 0.2, B 0.3, L 0.4 (T and the small sizes: 0.1, our choice).</summary>
     public static double PretrainDropPath(string name) => name switch

@@ -60,12 +60,29 @@ public sealed class ResNet : Module, IHierarchicalEncoder
         }
     }
 
-    public static ResNet ResNet18(ModelOptions? o = null, bool smallStem = false) => new(new ResNetConfig([2, 2, 2, 2], false, smallStem), o);
-    public static ResNet ResNet34(ModelOptions? o = null, bool smallStem = false) => new(new ResNetConfig([3, 4, 6, 3], false, smallStem), o);
-    public static ResNet ResNet50(ModelOptions? o = null, bool smallStem = false) => new(new ResNetConfig([3, 4, 6, 3], true, smallStem), o);
-    public static ResNet ResNet101(ModelOptions? o = null, bool smallStem = false) => new(new ResNetConfig([3, 4, 23, 3], true, smallStem), o);
-    public static ResNet ResNet152(ModelOptions? o = null, bool smallStem = false) => new(new ResNetConfig([3, 8, 36, 3], true, smallStem), o);
-    public static ResNet ResNet200(ModelOptions? o = null, bool smallStem = false) => new(new ResNetConfig([3, 24, 36, 3], true, smallStem), o);
+    public static ResNet ResNet18(ModelOptions? o = null, bool smallStem = false) => Variant("resnet18", o, smallStem);
+    public static ResNet ResNet34(ModelOptions? o = null, bool smallStem = false) => Variant("resnet34", o, smallStem);
+    public static ResNet ResNet50(ModelOptions? o = null, bool smallStem = false) => Variant("resnet50", o, smallStem);
+    public static ResNet ResNet101(ModelOptions? o = null, bool smallStem = false) => Variant("resnet101", o, smallStem);
+    public static ResNet ResNet152(ModelOptions? o = null, bool smallStem = false) => Variant("resnet152", o, smallStem);
+    public static ResNet ResNet200(ModelOptions? o = null, bool smallStem = false) => Variant("resnet200", o, smallStem);
+
+    /// <summary>timm's ResNet sizes: blocks per stage and block type (BasicBlock or Bottleneck).</summary>
+    private static readonly (string Name, int[] Depths, bool Bottleneck)[] Variants =
+    [
+        ("resnet18", [2, 2, 2, 2], false), ("resnet34", [3, 4, 6, 3], false), ("resnet50", [3, 4, 6, 3], true),
+        ("resnet101", [3, 4, 23, 3], true), ("resnet152", [3, 8, 36, 3], true), ("resnet200", [3, 24, 36, 3], true),
+    ];
+
+    private static ResNet Variant(string name, ModelOptions? o, bool smallStem)
+    {
+        var v = Variants.Single(v => v.Name == name);
+        return new(new ResNetConfig(v.Depths, v.Bottleneck, smallStem), o);
+    }
+
+    /// <summary>The timm name of a ResNet of these depths and block type at the standard width 64 (null: none).</summary>
+    public static string? VariantName(IReadOnlyList<int> depths, bool bottleneck) =>
+        Variants.FirstOrDefault(v => v.Bottleneck == bottleneck && v.Depths.SequenceEqual(depths)).Name;
 
     /// <summary>SparK's pre-training drop-path defaults (SPARK.md §4.1): R50 0.05, R101 0.08, R152 0.10, R200 0.15; 0 for R18/34.</summary>
     public static double PretrainDropPath(string name) => name switch

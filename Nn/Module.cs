@@ -178,8 +178,8 @@ public abstract class Module
 
     /// <summary>
     /// Copies values into this module's parameters and buffers (in place, so optimizers keep their references).
-    /// Strict mode throws when keys are missing or unexpected; shapes must always match. Values are converted
-    /// to each target's dtype and device. Returns the keys that were missing and unexpected (non-strict use).
+    /// Strict mode throws when keys are missing or unexpected; shapes must always match (<see cref="ShapeFits"/>). Values
+    /// are converted to each target's dtype and device. Returns the keys that were missing and unexpected (non-strict use).
     /// </summary>
     public StateDictLoadResult LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
     {
@@ -187,7 +187,7 @@ public abstract class Module
         var own = StateDict();
         var missing = own.Keys.Where(k => !state.ContainsKey(k)).ToList();
         var unexpected = state.Keys.Where(k => !own.ContainsKey(k)).ToList();
-        var misShaped = own.Where(kv => state.TryGetValue(kv.Key, out var v) && !ShapeUtil.SameShape(v.Shape, kv.Value.Shape))
+        var misShaped = own.Where(kv => state.TryGetValue(kv.Key, out var v) && !ShapeFits(kv.Value.Shape, v.Shape))
             .Select(kv => $"{kv.Key}: expected {ShapeUtil.Format(kv.Value.Shape)}, got {ShapeUtil.Format(state[kv.Key].Shape)}").ToList();
         if (misShaped.Count > 0 || (strict && (missing.Count > 0 || unexpected.Count > 0)))
         {
@@ -201,10 +201,16 @@ public abstract class Module
         {
             foreach (var (key, target) in own)
                 if (state.TryGetValue(key, out var value))
-                    target.Copy_(value.To(target.Device));
+                    target.Copy_((value.Rank == target.Rank ? value : value.Reshape()).To(target.Device));
         }
         return new StateDictLoadResult(missing, unexpected);
     }
+
+    /// <summary>Whether a saved tensor of shape <paramref name="saved"/> loads into <paramref name="target"/>: the same
+    /// shape, or a shape-(1) value for a 0-d target (torch's _load_from_state_dict accepts it: scalars such as BN's
+    /// num_batches_tracked were saved with shape (1) before torch 0.4, and some converters still write them so).</summary>
+    public static bool ShapeFits(ReadOnlySpan<int> target, ReadOnlySpan<int> saved) =>
+        ShapeUtil.SameShape(target, saved) || (target.Length == 0 && saved.Length == 1 && saved[0] == 1);
 }
 
 /// <summary>Keys of <see cref="Module.LoadStateDict"/> that were not found in the state, and state keys the module does not have.</summary>

@@ -188,7 +188,7 @@ public static class FinetuneCommand
         string init = "from scratch";
         if (o.InitWeight is not null)
         {
-            InputFiles.Load(o.InitWeight, "--init-weight", () => LoadEncoder(o.InitWeight, model));
+            InputFiles.Load(o.InitWeight, "--init-weight", () => LoadEncoder(o.InitWeight, model, o.Model, Say));
             init = $"from {o.InitWeight}";
         }
         if (o.LinearProbe) foreach (var p in model.Backbone.Parameters()) p.RequiresGrad = false;
@@ -319,21 +319,10 @@ public static class FinetuneCommand
         return new FinetuneResult(top1, train.Count, test.Count, epochTop1, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Loads a timm-style encoder file (or the encoder part of a with-decoder checkpoint) into the classifier's backbone.</summary>
-    internal static void LoadEncoder(string path, Classifier model)
-    {
-        if (!File.Exists(path)) throw new UsageException($"--init-weight {path}: no such file.");
-        var file = SafeTensors.Load(path);
-        const string prefix = "sparse_encoder.sp_cnn.";
-        var state = file.Tensors.Keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal))
-            ? file.Tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value)
-            : file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
-        try { model.Backbone.LoadStateDict(state, strict: true); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException)
-        {
-            throw new InvalidDataException($"--init-weight {path} does not fit this --model/--input-size: {e.Message}");
-        }
-    }
+    /// <summary>Loads an encoder file (ours, timm's, torchvision's) or the encoder part of a with-decoder checkpoint into
+    /// the classifier's backbone (<see cref="InitWeight"/>).</summary>
+    internal static void LoadEncoder(string path, Classifier model, string arch, Action<string> say) =>
+        InitWeight.Load(path, model.Backbone, arch, say);
 
     private static (Tensor X, Tensor Y) Features(Classifier model, IImageDataset set, ISampleTransform transform, FinetuneArgs o, DeviceSession device)
     {

@@ -22,13 +22,16 @@ internal static class Help
             sparkle pretrain [options]          SparK pre-training (SPARK.md §5; defaults: a small run on the built-in data)
               --model resnet18                  resnet18..200, convnext_atto..large
               --input-size 32                   ResNets below 128 px use the small stem (total stride 8); --small-stem true|false overrides
+                                                (with --init-weight, the file's stem is the default)
               --mask 0.6  --batch-size 32 (--bs)  --base-lr 0.032 (lr = base_lr·batch/256 = 4e-3)
               --wd 0.04  --wde 0.2  --epochs 2 (--ep)  --warmup-epochs 0.2 (--wp-ep)
               --opt lamb|adamw|sgd  --ada 0 (β2; 0 = 0.95 ResNet / 0.999 ConvNeXt)  --clip 5  --dp 0 (0 = per-model default)
               --dec-width 128                   decoder width (SparK: 768)
               --data SPEC                       builtin (default) | fashion-mnist | DIR (IDX files or ImageFolder)
               --strict-images                   stop (exit 1) at the first truncated/corrupt image instead of skipping it
-              --output runs/pretrain  --resume CKPT  --init-weight FILE
+              --output runs/pretrain  --resume CKPT
+              --init-weight FILE                an encoder state dict (safetensors: pretrain/export output, timm, torchvision; head ignored)
+                                                or a with-decoder checkpoint
               --overwrite                       replace the run in a non-empty --output (refused otherwise, unless --resume)
               --seed 1  --threads N (all cores)  --workers N  --log-every 10  --vis-images 8  --quiet
               --device cpu                      cpu | cuda | opencl | ilgpu-cpu (ILGPU's CPU simulator, tests only), optionally :INDEX
@@ -37,9 +40,11 @@ internal static class Help
             """,
         "finetune" or "linear-probe" => $"""
             sparkle {command} [options]          classification on the test split, top-1
-              --init-weight FILE                a timm-style encoder (pretrain/export output) or a with-decoder checkpoint; absent = from scratch
+              --init-weight FILE                an encoder state dict (safetensors: pretrain/export output, timm, torchvision; the
+                                                classifier head is ignored) or a with-decoder checkpoint; absent = from scratch
               --labels 1000                     label budget, class-balanced (0 = all)
               --model resnet18  --input-size 32  --data SPEC  --epochs {(command == "finetune" ? 4 : 30)}  --warmup-epochs  --batch-size 64
+              --small-stem true|false           ResNets: the 3x3 stride-1 stem, total stride 8 (default: below 128 px, or --init-weight's stem)
               --base-lr {(command == "finetune" ? "4e-3" : "0.04")} (lr = base_lr·batch/256)  --wd  --opt adamw|sgd  --smoothing 0.1  --clip 0  --dp 0
               --output runs/{command}  --overwrite (replace the run there)  --seed 1  --threads N  --workers N  --test-limit 0  --quiet
               --strict-images                   stop (exit 1) at the first truncated/corrupt image instead of skipping it

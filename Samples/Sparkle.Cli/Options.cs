@@ -11,7 +11,7 @@ public record ModelArgs
 {
     public string Model { get; init; } = "resnet18";
     public int InputSize { get; init; } = 32;
-    /// <summary>null: automatic (ResNets below 128 px use the small stem, total stride 8).</summary>
+    /// <summary>null: automatic (ResNets below 128 px use the small stem, total stride 8); with --init-weight, the file's stem.</summary>
     public bool? SmallStem { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
     public string Device { get; init; } = "cpu";
@@ -44,6 +44,7 @@ public record ModelArgs
             Device = device,
             Seed = (ulong)a.Long("seed", (long)d.Seed),
         };
+        r = InitWeight.FitStem(r, a.String("init-weight"), command);
         if (r.SmallStem == true && !model.StartsWith("resnet", StringComparison.Ordinal))
             throw new UsageException($"{command}: --small-stem exists for ResNets only.");
         if (r.InputSize % r.DownsampleRatio != 0)

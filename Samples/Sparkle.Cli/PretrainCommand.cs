@@ -97,7 +97,7 @@ public static class PretrainCommand
         }
         else if (o.InitWeight is not null)
         {
-            InputFiles.Load(o.InitWeight, "--init-weight", () => LoadInitWeight(o.InitWeight, model));
+            InputFiles.Load(o.InitWeight, "--init-weight", () => LoadInitWeight(o.InitWeight, model, o.Model, Say));
             Say($"initial weights from {o.InitWeight}");
         }
 
@@ -250,17 +250,20 @@ public static class PretrainCommand
         return (long.Parse(p[..c], CultureInfo.InvariantCulture), double.Parse(p[(c + 1)..], CultureInfo.InvariantCulture));
     });
 
-    /// <summary>--init-weight: a with-decoder checkpoint (model weights only, non-strict) or a timm-style encoder file.</summary>
-    internal static void LoadInitWeight(string path, SparkModel model)
+    /// <summary>--init-weight: a with-decoder checkpoint (its encoder, and the decoder where it fits) or an encoder file
+    /// (ours, timm's, torchvision's; <see cref="InitWeight"/>).</summary>
+    internal static void LoadInitWeight(string path, SparkModel model, string arch, Action<string> say)
     {
-        if (!File.Exists(path)) throw new UsageException($"--init-weight {path}: no such file.");
-        var file = SafeTensors.Load(path);
-        if (file.Tensors.Keys.Any(k => k.StartsWith("sparse_encoder.", StringComparison.Ordinal)))
+        var file = InitWeight.Read(path);
+        InitWeight.Load(path, file, model.Encoder, arch, say);
+        if (!file.Tensors.Keys.Any(k => k.StartsWith("sparse_encoder.", StringComparison.Ordinal))) return;
+        var decoder = file.Tensors.Where(kv => !kv.Key.StartsWith("sparse_encoder.", StringComparison.Ordinal) && !kv.Key.StartsWith("optimizer.", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key, kv => kv.Value);                // decoder, densify layers, mask tokens
+        try { model.LoadStateDict(decoder, strict: false); }
+        catch (InvalidOperationException e)
         {
-            var state = file.Tensors.Where(kv => !kv.Key.StartsWith("optimizer.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value);
-            model.LoadStateDict(state, strict: false);
+            throw new InvalidDataException($"--init-weight {path}: the decoder part does not fit this model (--dec-width, --input-size?): {e.Message.ReplaceLineEndings(" ")}", e);
         }
-        else model.Encoder.LoadStateDict(file.Tensors, strict: true);
     }
 
     /// <summary>The fixed images and mask of the per-epoch pictures: the first N test images (train when none), eval transform.</summary>

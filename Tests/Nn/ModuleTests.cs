@@ -108,6 +108,20 @@ public class ModuleTests
     }
 
     [Fact]
+    public void AShapeOneValueLoadsIntoAScalarAsInTorch()
+    {
+        var net = new Net();
+        var state = net.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        state["layer1.0.bn1.num_batches_tracked"] = Tensor.FromArray(new[] { 9L }, [1]);   // torch < 0.4 and some converters
+        net.LoadStateDict(state);
+        Assert.Equal(0, net.StateDict()["layer1.0.bn1.num_batches_tracked"].Rank);
+        Assert.Equal(9L, net.StateDict()["layer1.0.bn1.num_batches_tracked"].Get<long>());
+        state["layer1.0.bn1.num_batches_tracked"] = Tensor.FromArray(new[] { 9L, 9L }, [2]);
+        Assert.Throws<InvalidOperationException>(() => net.LoadStateDict(state));
+        Assert.False(Module.ShapeFits([1], []));                            // only a (1) value into a 0-d target
+    }
+
+    [Fact]
     public void BackwardReachesEveryParameterAndZeroGradClears()
     {
         var net = new Net();
