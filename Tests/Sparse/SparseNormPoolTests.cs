@@ -95,11 +95,11 @@ public class SparseNormPoolTests
         using var ctx = SparseContext.Begin(mask);
         var g = GradGen.Leaf(rng, [c]);
         var b = GradGen.Leaf(rng, [c]);
-        var xf = GradGen.Leaf(rng, [n, c, h, h]);
+        var xf = GradGen.NormLeaf(rng, [n, c, h, h], [1]);
         GradGen.AssertGrads("SparseLayerNorm channels_first", t => SparseOps.LayerNorm(t[0], t[1], t[2], 1e-6, channelsLast: false), xf, g, b);
         var yf = SparseOps.LayerNorm(xf, g, b, 1e-6, channelsLast: false);
         ZeroAtMasked(yf, ctx, "LN channels_first");
-        var xl = GradGen.Leaf(rng, [n, h, h, c]);
+        var xl = GradGen.NormLeaf(rng, [n, h, h, c], [3]);
         GradGen.AssertGrads("SparseLayerNorm channels_last", t => SparseOps.LayerNorm(t[0], t[1], t[2], 1e-6, channelsLast: true), xl, g, b);
         // Channels-last result permuted to NCHW equals the channels-first result on the same values.
         var yl = SparseOps.LayerNorm(xl, g, b, 1e-6, channelsLast: true).Permute(0, 3, 1, 2);
