@@ -247,18 +247,17 @@ public class ConvTests
     [MemberData(nameof(GoldenCases))]
     public void MatchesPyTorchGolden(string file, string name)
     {
-        var g = Golden.Load(file + ".safetensors");
-        using var meta = JsonDocument.Parse(Metadata(file)[name]);
-        var m = meta.RootElement;
-        int[] Ints(string key) => m.GetProperty(key).EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        int groups = m.GetProperty("groups").GetInt32();
-        bool hasBias = m.GetProperty("bias").GetBoolean();
+        var g = Golden.Open(file + ".safetensors", name);
+        int[] Ints(string key) => g.Ints(key);
+        int groups = g.Meta.GetProperty("groups").GetInt32();
+        bool hasBias = g.Bool("bias");
+        Assert.Equal(hasBias, g.Has("bias"));
         foreach (var dt in new[] { DType.Float64, DType.Float32 })
             foreach (var layout in new[] { ActLayout.Contiguous, ActLayout.ChannelsLast })
             {
                 Tensor Load(string key, bool leaf = true)
                 {
-                    var e = g[$"{name}/{key}"];
+                    var e = g[key];
                     var t = Tensor.FromArray(e.Values, e.Shape).To(dt);
                     if (layout == ActLayout.ChannelsLast && e.Shape.Length == 4) t = t.Permute(0, 2, 3, 1).Contiguous().Permute(0, 3, 1, 2);
                     return leaf ? t.RequireGrad() : t;
@@ -271,12 +270,13 @@ public class ConvTests
                     : Functional.ConvTranspose2d(x, w, b, Ints("stride"), Ints("padding"), Ints("output_padding"), groups, Ints("dilation"));
                 double tol = dt == DType.Float64 ? 1e-10 : 1e-4;
                 string what = $"{name} {dt.Name()} {layout}";
-                Near(g[$"{name}/out"].Values, y, tol, what + " out");
+                Near(g["out"].Values, y, tol, what + " out");
                 y.Backward(Load("R", leaf: false));
-                Near(g[$"{name}/grad_x"].Values, x.Grad!, tol, what + " grad_x");
-                Near(g[$"{name}/grad_weight"].Values, w.Grad!, tol, what + " grad_weight");
-                if (b is not null) Near(g[$"{name}/grad_bias"].Values, b.Grad!, tol, what + " grad_bias");
+                Near(g["grad_x"].Values, x.Grad!, tol, what + " grad_x");
+                Near(g["grad_weight"].Values, w.Grad!, tol, what + " grad_weight");
+                if (b is not null) Near(g["grad_bias"].Values, b.Grad!, tol, what + " grad_bias");
             }
+        g.AssertAllRead();
     }
 
     /// <summary>The safetensors header's __metadata__ (case name to JSON hyper-parameters).</summary>

@@ -16,13 +16,7 @@ public class OptimTests
 {
     // ---------------------------------------------------------------- goldens
 
-    public static TheoryData<string, DType> GoldenCases()
-    {
-        var d = new TheoryData<string, DType>();
-        foreach (var c in new[] { "sgd_nesterov", "adamw", "lamb", "lamb_noclip" })
-            foreach (var t in new[] { DType.Float64, DType.Float32 }) d.Add(c, t);
-        return d;
-    }
+    public static TheoryData<string, DType> GoldenCases() => ElementwiseGoldenTests.CasesOf("optimizers.safetensors", "sgd", "adamw", "lamb");
 
     /// <summary>3 steps of each golden case: params after every step to 1e-10 (float64) / 1e-5 (float32) normwise,
     /// and LAMB's pre-clip global grad norm.</summary>
@@ -30,11 +24,11 @@ public class OptimTests
     [MemberData(nameof(GoldenCases))]
     public void OptimizerMatchesGolden(string name, DType dtype)
     {
-        var g = Golden.Load("optimizers.safetensors");
-        var meta = GoldenMeta("optimizers.safetensors", name);
+        var g = Golden.Open("optimizers.safetensors", name);
+        var meta = g.Meta;
         double tol = dtype == DType.Float64 ? 1e-10 : 1e-5;
-        var w = ToTensor(g[$"{name}/weight_0"], dtype).RequireGrad();
-        var b = ToTensor(g[$"{name}/bias_0"], dtype).RequireGrad();
+        var w = ToTensor(g["weight_0"], dtype).RequireGrad();
+        var b = ToTensor(g["bias_0"], dtype).RequireGrad();
         double lr = meta.GetProperty("lr").GetDouble();
         var wds = meta.GetProperty("weight_decay");
         ParamGroup[] groups =
@@ -61,31 +55,21 @@ public class OptimTests
         int steps = meta.GetProperty("steps").GetInt32();
         for (int k = 1; k <= steps; k++)
         {
-            w.Grad = ToTensor(g[$"{name}/grad_weight_{k}"], dtype);
-            b.Grad = ToTensor(g[$"{name}/grad_bias_{k}"], dtype);
+            w.Grad = ToTensor(g[$"grad_weight_{k}"], dtype);
+            b.Grad = ToTensor(g[$"grad_bias_{k}"], dtype);
             opt.Step();
-            AssertNormwise(g[$"{name}/weight_{k}"], w, tol, $"{name} weight step {k} ({dtype.Name()})");
-            AssertNormwise(g[$"{name}/bias_{k}"], b, tol, $"{name} bias step {k} ({dtype.Name()})");
+            AssertNormwise(g[$"weight_{k}"], w, tol, $"{name} weight step {k} ({dtype.Name()})");
+            AssertNormwise(g[$"bias_{k}"], b, tol, $"{name} bias step {k} ({dtype.Name()})");
             if (opt is Lamb lamb)
             {
-                double expected = g[$"{name}/grad_norm_{k}"].Values[0], actual = lamb.GlobalGradNorm!.Item();
+                double expected = g[$"grad_norm_{k}"].Values[0], actual = lamb.GlobalGradNorm!.Item();
                 Assert.True(Math.Abs(actual - expected) <= tol * expected, $"{name} grad norm step {k}: {actual:R} vs {expected:R}");
             }
         }
+        g.AssertAllRead();
     }
 
     private static double Beta(JsonElement meta, int i) => meta.GetProperty("betas")[i].GetDouble();
-
-    /// <summary>__metadata__[case] of a golden file, parsed (Golden.Load skips the metadata).</summary>
-    private static JsonElement GoldenMeta(string file, string caseName)
-    {
-        var bytes = File.ReadAllBytes(Path.Combine(Golden.Dir, file));
-        long n = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        using var header = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-        var json = header.RootElement.GetProperty("__metadata__").GetProperty(caseName).GetString()!;
-        using var meta = JsonDocument.Parse(json);
-        return meta.RootElement.Clone();
-    }
 
     private static Tensor ToTensor(Golden.Entry e, DType dtype) => Tensor.FromArray(e.Values, e.Shape).To(dtype);
 
