@@ -8,13 +8,15 @@ namespace Sparkle.Tests.Sparse;
 internal static class SparseTestUtil
 {
     /// <summary>A random mask with at least one active and (when f·f > 1) usually some masked patches.</summary>
-    public static ActiveMask RandomMask(Random rng, int batch, int f, int minActive = 1)
+    public static ActiveMask RandomMask(Random rng, int batch, int f, int minActive = 1, int minMasked = 0)
     {
         var bits = new bool[batch * f * f];
-        Assert.True(minActive <= bits.Length, $"{minActive} active patches asked of {bits.Length}");
+        Assert.True(minActive + minMasked <= bits.Length, $"{minActive} active and {minMasked} masked patches asked of {bits.Length}");
         double p = 0.3 + 0.5 * rng.NextDouble();
         for (int i = 0; i < bits.Length; i++) bits[i] = rng.NextDouble() < p;
-        foreach (int i in Enumerable.Range(0, bits.Length).OrderBy(_ => rng.Next()).Take(minActive)) bits[i] = true;
+        var order = Enumerable.Range(0, bits.Length).OrderBy(_ => rng.Next()).ToArray();
+        foreach (int i in order.Take(minActive)) bits[i] = true;
+        foreach (int i in order.Skip(minActive).Take(minMasked)) bits[i] = false;
         return new ActiveMask(batch, f, f, bits);
     }
 
