@@ -87,7 +87,6 @@ internal static class ElementwiseRules
         return op switch
         {
             UnaryOp.Neg => Plain("Neg", x, y, static g => g.Neg()),
-            UnaryOp.Scale => Plain("Scale", x, y, g => g * p0),
             UnaryOp.Abs => FromInput("Abs", x, y, static (g, x) => g * (x.Gt(0).To(x.DType) - x.Lt(0).To(x.DType))),
             UnaryOp.Square => FromInput("Square", x, y, static (g, x) => g * x * 2.0),
             UnaryOp.Log => FromInput("Log", x, y, static (g, x) => g / x),
@@ -104,10 +103,11 @@ internal static class ElementwiseRules
             UnaryOp.Exp => FromOutput("Exp", x, y, static (g, y) => g * y),
             UnaryOp.Sqrt => FromOutput("Sqrt", x, y, static (g, y) => g / (y * 2.0)),
             UnaryOp.Rsqrt => FromOutput("Rsqrt", x, y, static (g, y) => g * y.Pow(3) * -0.5),
-            UnaryOp.Reciprocal => FromOutput("Reciprocal", x, y, static (g, y) => g.Neg() * y.Square()),
             UnaryOp.Relu => FromOutput("Relu", x, y, static (g, y) => Tensor.ReluBackward(g, y)),
             UnaryOp.Sigmoid => FromOutput("Sigmoid", x, y, static (g, y) => g * y * (1.0 - y)),
             UnaryOp.Tanh => FromOutput("Tanh", x, y, static (g, y) => g * (1.0 - y.Square())),
+            // Scale and Reciprocal have no rule: they are backend-only ops (in-place Add_ with alpha, ILGPU's Pow(-1)
+            // kernel) that no recorded tensor op emits; a rule for them would be dead, untestable code.
             _ => throw new NotSupportedException($"No gradient rule for the unary op {op}."),
         };
     }

@@ -80,7 +80,9 @@ internal static class SparkStep
     }
 
     /// <summary>One step on the device and on the CPU from identical weights, images and mask: the bisecting tool for a wrong
-    /// device loss at full size (GpuSparkStepTests does the same in CI for a narrow ResNet-18 and ConvNeXt-atto at 64 px on the simulator).</summary>
+    /// device loss at full size. Tests/Gpu/GpuSparkStepTests does the same for a 1/8-width ResNet-18 and ConvNeXt-atto at 64 px
+    /// on ILGPU's CPU accelerator; it has no "Slow" trait, so CI's test command (.ci/run, --filter "Category!=Slow") runs
+    /// it (about 90 s on 2 cores). Nothing in CI runs this tool or a real GPU.</summary>
     public static int Agree(string[] args)
     {
         string arch = args.Length > 0 ? args[0] : "r18";

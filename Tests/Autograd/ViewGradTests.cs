@@ -30,9 +30,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void ViewOfContiguousLeaf(int seed)
+    public void ViewOfContiguousLeaf(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng), Layout.Contiguous);
         var target = Factorisation(rng, x.NumElements);
         var y = x.View(target);
@@ -42,9 +42,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void ReshapeAnyLayout(int seed)
+    public void ReshapeAnyLayout(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         var target = Factorisation(rng, x.NumElements);
         GradGen.AssertGrads($"Reshape {ShapeUtil.Format(x.Shape)} -> ({string.Join(", ", target)})", t => t[0].Reshape(target), x);
@@ -53,9 +53,9 @@ public class ViewGradTests
     /// <summary>Reshape of a transposed leaf cannot be a view: it copies (Clone) and then views; the gradient
     /// must flow back through both steps into the transposed layout.</summary>
     [Property(MaxTest = 40)]
-    public void ReshapeCopyingPathOnPermutedLeaf(int seed)
+    public void ReshapeCopyingPathOnPermutedLeaf(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         int rank = rng.Next(2, 5);
         var baseShape = Enumerable.Range(0, rank).Select(_ => rng.Next(2, 5)).ToArray();
         int last = rank - 1;
@@ -72,9 +72,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void Flatten(int seed)
+    public void Flatten(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         if (x.Rank == 0)
         {
@@ -87,27 +87,27 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void Permute(int seed)
+    public void Permute(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         var perm = Enumerable.Range(0, x.Rank).OrderBy(_ => rng.Next()).Select(d => rng.Next(2) == 0 ? d : d - x.Rank).ToArray();
         GradGen.AssertGrads($"Permute({string.Join(", ", perm)}) of {ShapeUtil.Format(x.Shape)}", t => t[0].Permute(perm), x);
     }
 
     [Property(MaxTest = 40)]
-    public void Transpose(int seed)
+    public void Transpose(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng, 1));
         int d0 = rng.Next(-x.Rank, x.Rank), d1 = rng.Next(-x.Rank, x.Rank);
         GradGen.AssertGrads($"Transpose({d0}, {d1}) of {ShapeUtil.Format(x.Shape)}", t => t[0].Transpose(d0, d1), x);
     }
 
     [Property(MaxTest = 30)]
-    public void T(int seed)
+    public void T(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng, 2, 2));
         GradGen.AssertGrads($"T of {ShapeUtil.Format(x.Shape)}", t => t[0].T, x);
         // Twice is the identity: the gradient is the cotangent itself.
@@ -117,9 +117,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 50)]
-    public void SliceWithStepAndNegativeStart(int seed)
+    public void SliceWithStepAndNegativeStart(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng, 1));
         int d = rng.Next(x.Rank), n = x.Size(d);
         int start = rng.Next(-n, 0);
@@ -131,9 +131,9 @@ public class ViewGradTests
 
     /// <summary>Slice positions that are not selected get exactly zero, selected ones the cotangent.</summary>
     [Property(MaxTest = 30)]
-    public void SliceGradientIsZeroOutsideTheSlice(int seed)
+    public void SliceGradientIsZeroOutsideTheSlice(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         int n = rng.Next(1, 9), start = rng.Next(-n, n), step = rng.Next(1, 4);
         var x = GradGen.Leaf(rng, [n]);
         var y = x.Slice(0, start, n, step);
@@ -147,9 +147,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void Narrow(int seed)
+    public void Narrow(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng, 1));
         int d = rng.Next(x.Rank), n = x.Size(d);
         int start = rng.Next(0, n), length = rng.Next(0, n - start + 1);
@@ -158,9 +158,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void SelectNegativeIndex(int seed)
+    public void SelectNegativeIndex(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng, 1));
         int d = rng.Next(x.Rank), n = x.Size(d);
         int index = rng.Next(-n, 0), dim = rng.Next(2) == 0 ? d : d - x.Rank;
@@ -168,9 +168,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 50)]
-    public void ExpandWithNewLeadingDims(int seed)
+    public void ExpandWithNewLeadingDims(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var target = Shape(rng);
         var xs = TensorGen.BroadcastPartner(rng, target);
         var x = GradGen.Leaf(rng, xs);
@@ -185,9 +185,9 @@ public class ViewGradTests
 
     /// <summary>Expanding sums the gradient over the copies: expanding (n) to (k, n) gives k·1 per element.</summary>
     [Property(MaxTest = 20)]
-    public void ExpandGradientCountsCopies(int seed)
+    public void ExpandGradientCountsCopies(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         int n = rng.Next(1, 5), k = rng.Next(1, 5), m = rng.Next(1, 5);
         var x = GradGen.Leaf(rng, [n, 1]);
         x.Expand(k, n, m).Sum().Backward();
@@ -204,17 +204,17 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void SqueezeAll(int seed)
+    public void SqueezeAll(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, ShapeWithOnes(rng));
         GradGen.AssertGrads($"Squeeze() of {ShapeUtil.Format(x.Shape)}", t => t[0].Squeeze(), x);
     }
 
     [Property(MaxTest = 40)]
-    public void SqueezeOneDim(int seed)
+    public void SqueezeOneDim(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, ShapeWithOnes(rng));
         if (x.Rank == 0) x = GradGen.Leaf(rng, [1]);
         // Any dim: squeezing a dim that is not 1 is a no-op, as in torch.
@@ -223,18 +223,18 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void Unsqueeze(int seed)
+    public void Unsqueeze(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng, 0, 3));
         int d = rng.Next(-x.Rank - 1, x.Rank + 1);
         GradGen.AssertGrads($"Unsqueeze({d}) of {ShapeUtil.Format(x.Shape)}", t => t[0].Unsqueeze(d), x);
     }
 
     [Property(MaxTest = 40)]
-    public void Contiguous(int seed)
+    public void Contiguous(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         var y = x.Contiguous();
         Assert.True(y.IsContiguous);
@@ -243,9 +243,9 @@ public class ViewGradTests
     }
 
     [Property(MaxTest = 40)]
-    public void Clone(int seed)
+    public void Clone(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         Assert.Equal("CloneBackward", x.Clone().GradFnName);
         GradGen.AssertGrads($"Clone of {ShapeUtil.Format(x.Shape)}", t => t[0].Clone(), x);
@@ -254,9 +254,9 @@ public class ViewGradTests
     /// <summary>3-5 random view ops (each valid for the current shape), then either a reduction or a product
     /// with a random tensor, so that each view's backward sees a non-uniform, non-contiguous gradient.</summary>
     [Property(MaxTest = 60)]
-    public void RandomViewChain(int seed)
+    public void RandomViewChain(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         var ops = new List<(string Name, Func<Tensor, Tensor> Op)>();
         var shape = x.ShapeArray();
@@ -346,9 +346,9 @@ public class ViewGradTests
     /// <summary>To(float32) and back: the gradient is the float64 cotangent rounded through float32 (its
     /// backward converts it to float32 and back), and the leaf's gradient is float64 like the leaf.</summary>
     [Property(MaxTest = 30)]
-    public void ToFloat32AndBack(int seed)
+    public void ToFloat32AndBack(long seed)
     {
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         var w = TensorGen.Random(rng, x.ShapeArray(), DType.Float64);
         var y32 = x.To(DType.Float32);
@@ -369,10 +369,10 @@ public class ViewGradTests
     /// <summary>To(device) and back with the fake device (it stores data and has no kernels; To() needs none):
     /// the gradient crosses back to the CPU through both ToDevice nodes.</summary>
     [Property(MaxTest = 20)]
-    public void ToFakeDeviceAndBack(int seed)
+    public void ToFakeDeviceAndBack(long seed)
     {
         var fake = FakeBackend.Instance.Device;
-        var rng = new Random(seed);
+        var rng = new SeededRandom(seed);
         var x = GradGen.Leaf(rng, Shape(rng));
         var remote = x.To(fake);
         Assert.Equal(fake, remote.Device);

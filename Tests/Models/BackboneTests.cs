@@ -84,7 +84,15 @@ public class BackboneTests
         var c = ConvNeXt.Atto(new ModelOptions { Generator = new Generator(2) }).StateDict();
         Assert.All(c["stages.0.0.gamma"].ToDoubleArray(), v => Assert.Equal(1e-6, v, 1e-12));
         Assert.All(c["stages.0.0.pwconv1.bias"].ToDoubleArray(), v => Assert.Equal(0, v));
-        Assert.All(c["stages.0.0.pwconv1.weight"].ToDoubleArray(), v => Assert.InRange(v, -2, 2));
+        // timm ConvNeXt._init_weights: trunc_normal_(std=.02) for every Conv2d and Linear weight, bias 0.
+        Check.NormalInit(c["stages.0.0.pwconv1.weight"].ToDoubleArray(), 0.02, "pwconv1.weight");
+        Check.NormalInit(c["stages.2.0.pwconv2.weight"].ToDoubleArray(), 0.02, "pwconv2.weight");
+        Check.NormalInit(c["stages.1.0.dwconv.weight"].ToDoubleArray(), 0.02, "dwconv.weight");
+        Check.NormalInit(c["downsample_layers.1.1.weight"].ToDoubleArray(), 0.02, "downsample conv weight");
+        Assert.All(c["stages.1.0.dwconv.bias"].ToDoubleArray(), v => Assert.Equal(0, v));
+        // ResNet: kaiming_normal_(fan_out, relu) on every conv, including the stem and downsample 1x1s.
+        Check.NormalInit(sd["conv1.weight"].ToDoubleArray(), Math.Sqrt(2.0 / (64 * 49)), "conv1.weight");
+        Check.NormalInit(sd["layer3.0.downsample.0.weight"].ToDoubleArray(), Math.Sqrt(2.0 / 256), "downsample weight");
     }
 
     [Fact]

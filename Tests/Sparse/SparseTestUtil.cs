@@ -8,13 +8,26 @@ namespace Sparkle.Tests.Sparse;
 internal static class SparseTestUtil
 {
     /// <summary>A random mask with at least one active and (when f·f > 1) usually some masked patches.</summary>
-    public static ActiveMask RandomMask(Random rng, int batch, int f)
+    public static ActiveMask RandomMask(Random rng, int batch, int f, int minActive = 1, int minMasked = 0)
     {
         var bits = new bool[batch * f * f];
+        Assert.True(minActive + minMasked <= bits.Length, $"{minActive} active and {minMasked} masked patches asked of {bits.Length}");
         double p = 0.3 + 0.5 * rng.NextDouble();
         for (int i = 0; i < bits.Length; i++) bits[i] = rng.NextDouble() < p;
-        bits[rng.Next(bits.Length)] = true;
+        var order = Enumerable.Range(0, bits.Length).OrderBy(_ => rng.Next()).ToArray();
+        foreach (int i in order.Take(minActive)) bits[i] = true;
+        foreach (int i in order.Skip(minActive).Take(minMasked)) bits[i] = false;
         return new ActiveMask(batch, f, f, bits);
+    }
+
+    /// <summary>A mask of an (n, ·, h, h) activation with at least <paramref name="sites"/> active sites at resolution h
+    /// (batch statistics need 2); n is raised when the batch has fewer sites than that.</summary>
+    public static ActiveMask MaskWithActiveSites(Random rng, ref int n, int f, int h, int sites = 2)
+    {
+        int perPatch = (h / f) * (h / f);
+        int patches = (sites + perPatch - 1) / perPatch;
+        while (n * f * f < patches) n++;
+        return RandomMask(rng, n, f, patches);
     }
 
     /// <summary>A random (N, C, H, W) activation, NCHW-contiguous or channels-last, values in [-2, 2] everywhere

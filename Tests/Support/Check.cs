@@ -26,4 +26,16 @@ public static class Check
                 $"{what}: element {i} = {v:R}, expected {e:R} (shape {ShapeUtil.Format(actual.Shape)}, dtype {actual.DType.Name()})");
         }
     }
+
+    /// <summary>Values drawn from N(0, std²) (or a truncated normal whose bounds lie beyond 6 std, like trunc_normal_'s
+    /// default [−2, 2] at std 0.02): sample std within 5 % (over 3 standard errors at n ≥ 2000), mean within 4 standard
+    /// errors of 0, nothing beyond 6 std. PyTorch's default conv/linear init (kaiming uniform, a = √5) fails the std.</summary>
+    public static void NormalInit(double[] v, double std, string what)
+    {
+        Assert.True(v.Length >= 2000, $"{what}: {v.Length} values are too few to check a distribution");
+        double mean = v.Average(), sd = Math.Sqrt(v.Select(x => (x - mean) * (x - mean)).Average());
+        Assert.True(Math.Abs(sd / std - 1) <= 0.05, $"{what}: std {sd:G4}, expected {std:G4}");
+        Assert.True(Math.Abs(mean) <= 4 * std / Math.Sqrt(v.Length), $"{what}: mean {mean:G3}");
+        Assert.True(v.Max(Math.Abs) <= 6 * std, $"{what}: |value| up to {v.Max(Math.Abs):G3} (std {std:G3})");
+    }
 }

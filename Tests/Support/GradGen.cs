@@ -41,6 +41,20 @@ public static class GradGen
         return t.RequireGrad();
     }
 
+    /// <summary>A leaf for a normalisation over <paramref name="dims"/>: redrawn until every group it normalises has a
+    /// standard deviation of at least <paramref name="minStd"/>. Two nearly equal values normalise to a function whose
+    /// higher derivatives grow like 1/σ^k, which central differences cannot resolve to 1e-9 (the gradient check needs a
+    /// well-conditioned point, not a different tolerance).</summary>
+    public static Tensor NormLeaf(Random rng, int[] shape, int[] dims, double minStd = 0.25)
+    {
+        while (true)
+        {
+            var t = Leaf(rng, shape);
+            using (GradMode.NoGrad())
+                if (t.NumElements == 0 || t.Var(dims, 0).Min().Item() >= minStd * minStd) return t;
+        }
+    }
+
     /// <summary>Asserts the gradient check passes, with the function's description in the failure.</summary>
     public static void AssertGrads(string what, Func<Tensor[], Tensor> f, params Tensor[] inputs)
     {
