@@ -22,7 +22,9 @@ internal static class InputFiles
         catch (SafeTensorsFormatException e)
         {
             string problem = e.Message.StartsWith(path + ": ", StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message;
-            throw CliError.Input($"{what} {path}: not a readable safetensors file: {problem}", e);
+            // A foreign-weights file that is not safetensors is most likely a torch pickle: say how to convert it.
+            string hint = what == "--init-weight" ? $" {InitWeight.ConvertHint}." : "";
+            throw CliError.Input($"{what} {path}: not a readable safetensors file: {problem}{hint}", e);
         }
     }
 
