@@ -60,6 +60,38 @@ public class SparkPartsTests
         Check.Shape(y, 2, 3, 16, 16);
     }
 
+    /// <summary>The decoder's values against a hand composition from Functional convolutions and train-mode batch norm
+    /// written out with tensor ops (batch mean, biased variance, eps 1e-5): per block ConvTranspose2d(4, 2, 1) + bias,
+    /// conv3x3, BN, ReLU6, conv3x3, BN; the skips added before each block and the last one before the 1x1 head.</summary>
+    [Fact]
+    public void DecoderValuesEqualAHandComposition()
+    {
+        var dec = new LightDecoder(4, 8, DType.Float64, new Generator(4));         // channels 8, 4, 2
+        var sd = dec.StateDict();
+        var g = new Generator(5);
+        var maps = new[] { Tensor.Randn([2, 8, 2, 2], g, DType.Float64), Tensor.Randn([2, 4, 4, 4], g, DType.Float64), Tensor.Randn([2, 2, 8, 8], g, DType.Float64) };
+        var y = dec.Forward(maps);
+        static Tensor Bn(Tensor x, Tensor gamma, Tensor beta)
+        {
+            int c = x.Size(1);
+            var mean = x.Mean([0, 2, 3], keepDim: true);
+            var variance = x.Var([0, 2, 3], correction: 0, keepDim: true);
+            return (x - mean) / (variance + 1e-5).Sqrt() * gamma.Reshape(1, c, 1, 1) + beta.Reshape(1, c, 1, 1);
+        }
+        Tensor? x = null;
+        for (int k = 0; k < 2; k++)
+        {
+            x = x is null ? maps[k] : x + maps[k];
+            string b = $"dec.{k}.";
+            x = Functional.ConvTranspose2d(x, sd[b + "up_sample.weight"], sd[b + "up_sample.bias"], stride: 2, padding: 1);
+            x = Bn(Functional.Conv2d(x, sd[b + "conv.0.weight"], null, padding: 1), sd[b + "conv.1.weight"], sd[b + "conv.1.bias"]).Clamp(0, 6);
+            x = Bn(Functional.Conv2d(x, sd[b + "conv.3.weight"], null, padding: 1), sd[b + "conv.4.weight"], sd[b + "conv.4.bias"]);
+        }
+        var expected = Functional.Conv2d(x! + maps[2], sd["proj.weight"], sd["proj.bias"]);
+        Check.Shape(y, 2, 3, 8, 8);
+        Check.Close(expected.ToDoubleArray(), y, 1e-12, 1e-12, "LightDecoder output");
+    }
+
     [Property(MaxTest = 20)]
     public void PatchifyLayoutAndInverse(long seed)
     {
