@@ -21,7 +21,7 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
     public static void Run(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g)
     {
         int og = g.Og, cg = g.Cg, K = g.K, Q = g.N * g.P, perGroup = og * K;
-        int slices = Slices(Q, (long)g.G * perGroup);
+        int slices = WeightGradSlices.Count(Q, (long)g.G * perGroup);
         var partials = ConvBuffers<T>.Partials.GetArray(slices * g.G * perGroup, out int ps);
         int cols = (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1;
         var (segOff, segLen) = Segments(g, cols);
@@ -103,13 +103,6 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
         return (double)m / ((m + mr - 1) / mr * mr) * n / ((n + nr - 1) / nr * nr);
     }
 
-    /// <summary>About 2048 pixels per slice, at most 16 slices, partial sums under 16 M elements; shape only.</summary>
-    private static int Slices(int pixels, long gradSize)
-    {
-        int s = Math.Clamp(pixels / 2048, 1, 16);
-        while (s > 1 && s * gradSize > (16 << 20)) s--;
-        return s;
-    }
 
     /// <summary>Runs of the (kh, kw, c) order in a slab of <paramref name="cols"/> pixels per row: one per kernel row
     /// (KW·Cg adjacent values) when DW = 1, one per tap otherwise.</summary>
@@ -289,5 +282,18 @@ internal static class SlabWeightGrad<T, TK> where T : unmanaged, INumber<T> wher
             }
             return ref scratch;
         }
+    }
+}
+
+/// <summary>How many slices the weight gradient's pixel sum is cut into (each with its own partial sum, added in slice
+/// order): about 2048 pixels per slice, at most 16, partial sums under 16 M elements. A function of the shape only, so
+/// the result does not depend on the thread count; shared by the GEMM and the direct paths.</summary>
+internal static class WeightGradSlices
+{
+    public static int Count(int pixels, long gradSize)
+    {
+        int s = Math.Clamp(pixels / 2048, 1, 16);
+        while (s > 1 && s * gradSize > (16 << 20)) s--;
+        return s;
     }
 }

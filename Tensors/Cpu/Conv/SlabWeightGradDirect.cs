@@ -23,8 +23,8 @@ internal static class SlabWeightGradDirect<T, TV, TS> where T : unmanaged, INumb
         int og = g.Og, cg = g.Cg, K = g.K, Q = g.N * g.P, G = g.G;
         // Pixel strides of the two slabs: whole register tiles of dy, and neither a multiple of 256 bytes — a tile reads one
         // pixel after another, so with 256 channels (1 KB) every read fell in the same few L1 sets and missed.
-        int ogp = (og + nr - 1) / nr * nr, ldy = Skew<T>(ogp), xs0 = Skew<T>(cg), kTiles = (K + mr - 1) / mr, perGroup = kTiles * mr * ogp, tileSize = mr * nr;
-        int slices = Slices(Q, (long)G * perGroup);
+        int ogp = (og + nr - 1) / nr * nr, ldy = Skew(ogp), xs0 = Skew(cg), kTiles = (K + mr - 1) / mr, perGroup = kTiles * mr * ogp, tileSize = mr * nr;
+        int slices = WeightGradSlices.Count(Q, (long)G * perGroup);
         var partials = ConvBuffers<T>.Partials.GetArray(slices * G * perGroup, out int ps);
         int cols = (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1;
         // Column k = (kh, kw, c) of pixel q lies at slab offset pix(q) + colOff[k].
@@ -129,14 +129,5 @@ internal static class SlabWeightGradDirect<T, TV, TS> where T : unmanaged, INumb
     }
 
     /// <summary><paramref name="n"/>, or one cache line more if n elements are a multiple of 256 bytes.</summary>
-    private static int Skew<TE>(int n) where TE : unmanaged
-        => n * Unsafe.SizeOf<TE>() % 256 == 0 ? n + 64 / Unsafe.SizeOf<TE>() : n;
-
-    /// <summary>About 2048 pixels per slice, at most 16 slices, partial sums under 16 M elements; shape only.</summary>
-    private static int Slices(int pixels, long gradSize)
-    {
-        int s = Math.Clamp(pixels / 2048, 1, 16);
-        while (s > 1 && s * gradSize > (16 << 20)) s--;
-        return s;
-    }
+    private static int Skew(int n) => n * Unsafe.SizeOf<T>() % 256 == 0 ? n + 64 / Unsafe.SizeOf<T>() : n;
 }
