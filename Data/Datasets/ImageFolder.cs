@@ -135,7 +135,7 @@ public sealed class ImageFolder : IImageDataset
         if (_failures.ContainsKey(index)) return false;
         try
         {
-            image = ImageDecoder.DecodeFile(_paths[index]);
+            image = ImageDecoder.DecodeFile(_paths[index], checkStructure: false);   // checked when the folder opened
             return true;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)

@@ -12,11 +12,13 @@ namespace Sparkle.Data;
 public static class ImageDecoder
 {
     /// <summary>Decodes <paramref name="bytes"/>; throws <see cref="InvalidDataException"/> naming <paramref name="name"/>
-    /// when the data is not a decodable image.</summary>
-    public static DecodedImage Decode(byte[] bytes, string name)
+    /// when the data is not a decodable image. <paramref name="checkStructure"/> false skips the
+    /// <see cref="ImageIntegrity"/> pass for bytes already checked (an <see cref="ImageFolder"/> checks every file when it
+    /// opens; repeating the walk and the PNG CRCs on every training read would be the same work again).</summary>
+    public static DecodedImage Decode(byte[] bytes, string name, bool checkStructure = true)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        if (ImageIntegrity.Check(bytes) is { } defect) throw new InvalidDataException($"{name}: {defect}.");
+        if (checkStructure && ImageIntegrity.Check(bytes) is { } defect) throw new InvalidDataException($"{name}: {defect}.");
         ImageResult r;
         try
         {
@@ -57,7 +59,7 @@ public static class ImageDecoder
     }
 
     /// <summary>Reads and decodes a file; I/O and format problems throw with the path in the message.</summary>
-    public static DecodedImage DecodeFile(string path)
+    public static DecodedImage DecodeFile(string path, bool checkStructure = true)
     {
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
@@ -65,6 +67,6 @@ public static class ImageDecoder
         {
             throw new IOException($"{path}: cannot be read ({e.Message}).", e);
         }
-        return Decode(bytes, path);
+        return Decode(bytes, path, checkStructure);
     }
 }
