@@ -103,6 +103,10 @@ public sealed class MpiCommunicator : ICommunicator
     {
         Console.Error.WriteLine($"sparkle [rank {Rank}/{Size}]: {message}");
         Console.Error.Flush();
+        // MPICH's launcher forwards a rank's stderr through its proxy; MPI_Abort tears the job down at once and the line
+        // just written was sometimes lost (exit 1, empty stderr, in ~1 of 3 runs of the rank-count resume test): give the
+        // forwarder a moment. Only the failure path pays it.
+        Thread.Sleep(300);
         MPI_Abort(CommWorld, exitCode);
         Environment.Exit(exitCode);      // MPI_Abort does not return; if it did, do not hang either
     }

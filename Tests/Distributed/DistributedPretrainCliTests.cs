@@ -80,7 +80,7 @@ public class DistributedPretrainCliTests
         var r = MpiLauncher.Run(2, MpiLauncher.Cli, Tiny(data, tmp.Dir("two"), "--resume", Path.Combine(run, WithDecoder)), Limit);
         Assert.False(r.TimedOut, r.Output);
         Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("written by a run of 1 rank(s), this one has 2", r.StdErr);
+        Assert.True(r.StdErr.Contains("written by a run of 1 rank(s), this one has 2", StringComparison.Ordinal), $"exit {r.ExitCode}: {r.Output}");
     }
 
     private static int Count(string text, string what)
