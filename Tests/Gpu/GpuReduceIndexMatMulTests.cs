@@ -37,9 +37,12 @@ public class GpuReduceIndexMatMulTests(IlgpuFixture gpu)
             GpuGen.Agree(cpu.ArgMin(d, true), dev.ArgMin(d, true), gpu.Device, what: $"argmin {what}");
         }
         if (dt == DType.Bool) return;
-        GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a, $"sum {what}");
+        // A sum in another order differs by rounding relative to the sum of magnitudes, not to the (possibly cancelled)
+        // result: seed -863357542581053747 sums 240 float32 values to -0.7787 with 1.8e-5 between the orders.
+        double Scale(Tensor t) => dt.IsFloating() ? Math.Max(1, t.Abs().To(DType.Float64).ToDoubleArray().DefaultIfEmpty(0).Max()) : 1;
+        GpuGen.Agree(cpu.Sum(axes), dev.Sum(axes), gpu.Device, r, a * Scale(cpu.Abs().To(DType.Float64).Sum(axes)), $"sum {what}");
         if (!dt.IsFloating()) return;
-        GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a, $"mean {what}");
+        GpuGen.Agree(cpu.Mean(axes), dev.Mean(axes), gpu.Device, r, a * Scale(cpu.Abs().To(DType.Float64).Mean(axes)), $"mean {what}");
         GpuGen.Agree(cpu.Var(axes), dev.Var(axes), gpu.Device, r, a, $"var {what}");
         GpuGen.Agree(cpu.Var(axes, correction: 0, keepDim: true), dev.Var(axes, correction: 0, keepDim: true), gpu.Device, r, a, $"var0 {what}");
     }
