@@ -8,6 +8,8 @@ namespace Sparkle.Autograd;
 /// it a gradient; then runs nodes whose consumers have all reported (reverse topological order), summing
 /// gradients that meet at a node and accumulating into leaves' Grad. Nodes are released as they finish
 /// unless the graph is retained. Iterative throughout, so deep graphs do not overflow the stack.
+/// With a <see cref="BackwardObserver"/> installed it also counts the edges into each leaf, tells the observer when a
+/// leaf's last edge has been processed (its gradient is final for this backward) and calls it between nodes.
 /// </summary>
 internal static class Engine
 {
@@ -15,13 +17,17 @@ internal static class Engine
     {
         gradient = RootGradient(root, gradient);
         using var _ = GradMode.NoGrad();
+        var observer = BackwardObserver.Current;
         if (root.GradNode is not GradNode rootNode)
         {
             AccumulateLeaf(root, gradient);
+            observer?.LeafGradientFinal(root);
             return;
         }
 
-        var pending = CountConsumers(rootNode);
+        // Edges still to come into each leaf: counted only for an observer (weight sharing gives a leaf several).
+        var leafPending = observer is null ? null : new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        var pending = CountConsumers(rootNode, leafPending);
         var grads = new Dictionary<GradNode, Tensor> { [rootNode] = gradient };
         var ready = new Stack<GradNode>();
         ready.Push(rootNode);
@@ -52,14 +58,18 @@ internal static class Engine
                         grads[next] = grads.TryGetValue(next, out var sum) ? sum.Add(gi) : gi;
                     if (--pending[next] == 0) ready.Push(next);
                 }
-                else if (gi is not null)
+                else
                 {
-                    AccumulateLeaf(edge.Leaf!, gi);
+                    var leaf = edge.Leaf!;
+                    if (gi is not null) AccumulateLeaf(leaf, gi);
+                    // Its last edge, delivered or empty (a node that got no gradient still walks its edges): final.
+                    if (leafPending is not null && --leafPending[leaf] == 0) observer!.LeafGradientFinal(leaf);
                 }
             }
             if (!retainGraph) node.Release();
             // No kernel of this thread runs between nodes: the pool (if on) may recycle arrays of dead tensors here.
             TensorMemory.SafePoint();
+            observer?.BetweenNodes();
         }
         // The forward's activations just died with the graph: make them available to the next step.
         if (!retainGraph) TensorMemory.Reclaim();
@@ -78,8 +88,9 @@ internal static class Engine
         return gradient.To(root.DType);
     }
 
-    /// <summary>For each node under the root, how many edges point at it (its consumers in this graph).</summary>
-    private static Dictionary<GradNode, int> CountConsumers(GradNode root)
+    /// <summary>For each node under the root, how many edges point at it (its consumers in this graph); with
+    /// <paramref name="leafEdges"/>, also how many point at each leaf.</summary>
+    private static Dictionary<GradNode, int> CountConsumers(GradNode root, Dictionary<Tensor, int>? leafEdges)
     {
         if (root.IsReleased)
             throw new InvalidOperationException($"Backward through {root} a second time: the graph was freed by the first Backward(). Pass retainGraph: true to the first call if you need to back-propagate twice.");
@@ -90,7 +101,11 @@ internal static class Engine
         {
             foreach (var edge in stack.Pop().Edges)
             {
-                if (edge.Node is not { } next) continue;
+                if (edge.Node is not { } next)
+                {
+                    if (leafEdges is not null && edge.Leaf is { } leaf) leafEdges[leaf] = leafEdges.GetValueOrDefault(leaf) + 1;
+                    continue;
+                }
                 if (pending.TryGetValue(next, out int n)) pending[next] = n + 1;
                 else { pending[next] = 1; stack.Push(next); }
             }

@@ -92,6 +92,9 @@ public sealed class MpiCommunicator : ICommunicator
     public void AllReduceSum(Span<long> buffer) => Reduce(MemoryMarshal.AsBytes(buffer), buffer.Length, MpiInt64, OpSum);
     public void AllReduceMax(Span<double> buffer) => Reduce(MemoryMarshal.AsBytes(buffer), buffer.Length, MpiDouble, OpMax);
 
+    public ICollectiveRequest StartAllReduceSum(PinnedBuffer<float> buffer, int count) => StartReduce(buffer, count, MpiFloat);
+    public ICollectiveRequest StartAllReduceSum(PinnedBuffer<double> buffer, int count) => StartReduce(buffer, count, MpiDouble);
+
     public void Barrier()
     {
         Enter("MPI_Barrier");
@@ -134,6 +137,52 @@ public sealed class MpiCommunicator : ICommunicator
         Enter("MPI_Allreduce");
         try { Check(MPI_Allreduce(InPlace, ref MemoryMarshal.GetReference(bytes), count, type, op, CommWorld), "MPI_Allreduce"); }
         finally { Leave(); }
+    }
+
+    private MpiRequest StartReduce<T>(PinnedBuffer<T> buffer, int count, int type) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if ((uint)count > (uint)buffer.Length)
+            throw new ArgumentOutOfRangeException(nameof(count), $"{count} elements of a pinned buffer of {buffer.Length}.");
+        int request = RequestNull;
+        if (count > 0) Check(MPI_Iallreduce(InPlace, buffer.Address, count, type, OpSum, CommWorld, out request), "MPI_Iallreduce");
+        return new MpiRequest(this, request, buffer);
+    }
+
+    /// <summary>An MPI_Iallreduce in flight. Holds its buffer until it completes, so the pinned array outlives MPI's use
+    /// of it even if the caller drops it. Wait is guarded by the watchdog like a blocking call.</summary>
+    private sealed class MpiRequest(MpiCommunicator owner, int handle, object buffer) : ICollectiveRequest
+    {
+        private int _handle = handle;
+        private object? _buffer = buffer;
+
+        public bool IsCompleted => _handle == RequestNull;
+
+        public bool Test()
+        {
+            if (IsCompleted) return true;
+            owner.Check(MPI_Test(ref _handle, out int done, StatusIgnore), "MPI_Test (MPI_Iallreduce)");
+            if (done == 0) return false;
+            Complete();
+            return true;
+        }
+
+        public void Wait()
+        {
+            if (IsCompleted) return;
+            owner.Enter("MPI_Wait (MPI_Iallreduce)");
+            try { owner.Check(MPI_Wait(ref _handle, StatusIgnore), "MPI_Wait (MPI_Iallreduce)"); }
+            finally { owner.Leave(); }
+            Complete();
+        }
+
+        private void Complete()
+        {
+            _handle = RequestNull;      // MPI sets it too; a request that completed is never passed to MPI again
+            GC.KeepAlive(_buffer);
+            _buffer = null;
+        }
     }
 
     private void Enter(string call)

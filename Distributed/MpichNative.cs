@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Sparkle.Distributed;
 
 /// <summary>
-/// The dozen MPI calls Sparkle needs, bound directly to MPICH's ABI (libmpich.so.12 / libmpi.so.12: MPICH, Intel MPI,
+/// The fifteen or so MPI calls Sparkle needs, bound directly to MPICH's ABI (libmpich.so.12 / libmpi.so.12: MPICH, Intel MPI,
 /// MVAPICH, Cray MPICH share it). MPICH's handles are plain ints with fixed values (mpi.h), so the binding needs no
 /// header, no shim and no package; buffers go by <c>ref</c> to their first element (pinned for the call, no unsafe).
 /// The library is resolved at the first call only (<see cref="Load"/>), so nothing native is touched unless a
@@ -23,6 +23,9 @@ internal static class MpichNative
     public const int ErrorsReturn = 0x54000001;
     public const int ThreadMultiple = 3;
     public const int Success = 0;
+    public const int RequestNull = 0x2c000000;
+    /// <summary>MPI_STATUS_IGNORE in MPICH: (MPI_Status*)1.</summary>
+    public static readonly nint StatusIgnore = 1;
     /// <summary>MPI_IN_PLACE in MPICH: (void*)-1.</summary>
     public static readonly nint InPlace = -1;
 
@@ -75,6 +78,10 @@ internal static class MpichNative
     [DllImport(Lib)] public static extern int MPI_Abort(int comm, int code);
     [DllImport(Lib)] public static extern int MPI_Bcast(ref byte buffer, int count, int datatype, int root, int comm);
     [DllImport(Lib)] public static extern int MPI_Allreduce(nint sendbuf, ref byte recvbuf, int count, int datatype, int op, int comm);
+    /// <summary>Nonblocking: <paramref name="recvbuf"/> is an address (a pinned array), since MPI writes it after the call.</summary>
+    [DllImport(Lib)] public static extern int MPI_Iallreduce(nint sendbuf, nint recvbuf, int count, int datatype, int op, int comm, out int request);
+    [DllImport(Lib)] public static extern int MPI_Test(ref int request, out int flag, nint status);
+    [DllImport(Lib)] public static extern int MPI_Wait(ref int request, nint status);
     [DllImport(Lib)] public static extern int MPI_Error_string(int code, [Out] byte[] text, out int length);
     [DllImport(Lib)] public static extern int MPI_Get_library_version([Out] byte[] text, out int length);
 }

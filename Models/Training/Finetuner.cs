@@ -141,7 +141,8 @@ public sealed class Finetuner
             // Averaged over the group before the check, so a NaN on one rank stops every rank at this step.
             value = _parallel.MeanLoss(loss.Item());
             if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
-            loss.Backward();
+            // Data parallel: each gradient bucket's all-reduce starts as soon as the backward has finished its gradients.
+            using (_parallel.Backward()) loss.Backward();
         }
         _parallel.AverageGradients();
         if (Options.Clip > 0) GradClipping.ClipGradNorm_(Optimizer.ParamGroups.SelectMany(g => g.Parameters), Options.Clip);

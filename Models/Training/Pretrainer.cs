@@ -46,7 +46,7 @@ public sealed class NonFiniteLossException(long iteration, double loss)
 /// Data parallel (<see cref="Group"/> of N ranks, SPARK.md §5.6): each rank steps on its own part of the global batch
 /// with its own masks (rank r's generator is seeded from (seed, r); rank 0's is the single-process one); parameters
 /// and buffers start from rank 0's; BNs synchronise their statistics; gradients are averaged by a bucketed all-reduce
-/// after the backward; every rank then makes the same optimizer step, so the replicas stay identical. The loss a step
+/// whose buckets start while the backward runs; every rank then makes the same optimizer step, so the replicas stay identical. The loss a step
 /// returns is the mean over the ranks (the same value everywhere, so a NaN stops every rank at the same step).
 /// </summary>
 public sealed class Pretrainer
@@ -88,8 +88,17 @@ public sealed class Pretrainer
     public int LocalBatchSize => _parallel.LocalBatchSize;
 
     /// <summary>Seconds of the last step's gradient all-reduce and of its backward (0 in one process): the cost of
-    /// data parallelism per step, for logs and docs/distributed.md.</summary>
+    /// data parallelism per step, for logs and docs/distributed.md. The all-reduce starts inside the backward
+    /// (<see cref="OverlapAllReduce"/>), so part of it is in the backward's seconds; <see cref="LastAllReduceExposedSeconds"/>
+    /// is the part the step waited for after the backward.</summary>
     public double LastAllReduceSeconds => _parallel.LastAllReduceSeconds;
+    public double LastAllReduceExposedSeconds => _parallel.LastAllReduceExposedSeconds;
+
+    /// <summary>Start the gradient all-reduce during the backward (default); off: after it, synchronously. Same sums.</summary>
+    public bool OverlapAllReduce { get => _parallel.OverlapGradients; set => _parallel.OverlapGradients = value; }
+
+    /// <summary>The gradient all-reduce of a distributed run (null in one process), for its statistics.</summary>
+    public GradientAllReduce? GradientAllReduce => _parallel.Gradients;
     public double LastBackwardSeconds { get; private set; }
 
     private readonly DataParallel _parallel;
@@ -148,15 +157,17 @@ public sealed class Pretrainer
         {
             loss = Model.Loss(images, active);
             long b0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            loss.Backward();
+            // Data parallel: each gradient bucket's all-reduce starts as soon as the backward has finished its gradients.
+            using (_parallel.Backward()) loss.Backward();
             LastBackwardSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(b0).TotalSeconds;
         }
         // The one host read, after backward was queued (a device runs forward and backward without waiting for the host);
         // before the update, so a NaN/Inf loss leaves the weights as they were. Averaged over the group first, so every
         // rank takes the same branch.
         double value = _parallel.MeanLoss(loss.Item());
-        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
+        // Before the NaN check: the collectives the backward started complete on every rank even when the step stops.
         _parallel.AverageGradients();
+        if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
         _gradNormValue = null;
         _gradNorm = Optimizer is not Lamb && Options.Clip > 0 ? GradClipping.ClipGradNorm_(Model.Parameters(), Options.Clip) : null;
         Optimizer.Step();

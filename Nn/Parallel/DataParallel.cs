@@ -6,7 +6,8 @@ namespace Sparkle.Nn.Parallel;
 /// The data-parallel pieces every trainer shares (pre-training, fine-tuning, linear probing; docs/distributed.md):
 /// the global batch split by rank (with the launch error when it does not divide), the model's parameters and buffers
 /// broadcast from rank 0, the loss averaged over the ranks (so a NaN stops every rank at the same step), the bucketed
-/// gradient average after the backward, per-rank random streams, and the same-world-size rule for resuming. With a
+/// gradient average (started while the backward runs, finished after it), per-rank random streams, and the
+/// same-world-size rule for resuming. With a
 /// group of one process every call is an identity, so single-process training is unchanged.
 /// </summary>
 public sealed class DataParallel
@@ -35,13 +36,30 @@ public sealed class DataParallel
     /// <summary>The rank's part of the global batch.</summary>
     public int LocalBatchSize { get; }
 
-    /// <summary>Seconds of the last gradient all-reduce (0 in one process).</summary>
+    /// <summary>Start each gradient bucket's all-reduce during the backward (<see cref="GradientAllReduce.Overlap"/>;
+    /// the default). Off: all of it after the backward, synchronously. The sums are the same either way.</summary>
+    public bool OverlapGradients { get; set; } = true;
+
+    /// <summary>Seconds of the last gradient all-reduce, inside the backward and after it (0 in one process).</summary>
     public double LastAllReduceSeconds => _gradients?.LastSeconds ?? 0;
+
+    /// <summary>Seconds the last step waited for the gradient all-reduce after its backward: the part the backward did
+    /// not hide (all of it without the overlap; 0 in one process).</summary>
+    public double LastAllReduceExposedSeconds => _gradients?.LastExposedSeconds ?? 0;
+
+    /// <summary>The gradient all-reduce (null in one process), for its statistics.</summary>
+    public GradientAllReduce? Gradients => _gradients;
+
+    /// <summary>Wrap the backward in it: the gradient buckets start as the backward finishes them (nothing without a
+    /// group or with <see cref="OverlapGradients"/> off). <see cref="AverageGradients"/> after it completes them.</summary>
+    public Sparkle.Autograd.BackwardObserver.Scope Backward()
+        => _gradients is not null && OverlapGradients ? _gradients.Overlap() : Sparkle.Autograd.BackwardObserver.Use(Sparkle.Autograd.BackwardObserver.Current);
 
     /// <summary>The mean of the ranks' losses: the same value on every rank.</summary>
     public double MeanLoss(double localLoss) => Group.Mean(localLoss);
 
-    /// <summary>Averages the gradients over the ranks (after the backward, before clipping and the step).</summary>
+    /// <summary>Averages the gradients over the ranks (after the backward, before clipping and the step): waits for the
+    /// buckets the backward started inside <see cref="Backward"/>, or does it all now.</summary>
     public void AverageGradients() => _gradients?.Run();
 
     /// <summary>Rank r's generator seed: the run seed itself for rank 0 (so one rank is the single-process run), a

@@ -30,6 +30,13 @@ public interface ICommunicator : IDisposable
     /// <summary>In place: the element-wise maximum over all ranks.</summary>
     void AllReduceMax(Span<double> buffer);
 
+    /// <summary>Starts the in-place sum of <c>buffer[0, count)</c> over all ranks and returns at once (MPI_Iallreduce).
+    /// The buffer is pinned (the library writes it in the background) and must not be touched until the request has
+    /// completed; its sum is the one <see cref="AllReduceSum(Span{float})"/> would give. Nonblocking and blocking
+    /// collectives share one order: every rank must start them, and make its blocking calls, in the same sequence.</summary>
+    ICollectiveRequest StartAllReduceSum(PinnedBuffer<float> buffer, int count);
+    ICollectiveRequest StartAllReduceSum(PinnedBuffer<double> buffer, int count);
+
     void Barrier();
 
     /// <summary>Ends every rank of the group (after <paramref name="message"/> was written by the caller); does not return.</summary>
@@ -54,6 +61,8 @@ public sealed class LocalCommunicator : ICommunicator
     public void AllReduceSum(Span<double> buffer) { }
     public void AllReduceSum(Span<long> buffer) { }
     public void AllReduceMax(Span<double> buffer) { }
+    public ICollectiveRequest StartAllReduceSum(PinnedBuffer<float> buffer, int count) => CompletedRequest.Check(buffer, count);
+    public ICollectiveRequest StartAllReduceSum(PinnedBuffer<double> buffer, int count) => CompletedRequest.Check(buffer, count);
     public void Barrier() { }
     public void Abort(int exitCode, string message) => Environment.Exit(exitCode);
     public void Dispose() { }
