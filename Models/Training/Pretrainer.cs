@@ -29,6 +29,9 @@ public sealed record PretrainOptions
     /// <summary>With a group of more than one rank: synchronise every BN's batch statistics over the group (SPARK.md
     /// §5.6 sbn=True). A single process never syncs.</summary>
     public bool SyncBatchNorm { get; init; } = true;
+    /// <summary>With a group: the size of a gradient all-reduce bucket (DDP's bucket_cap_mb). Smaller buckets start
+    /// earlier in the backward but cost more calls.</summary>
+    public int AllReduceBucketBytes { get; init; } = 8 << 20;
 }
 
 /// <summary>Thrown when a step's loss is NaN or infinite: the run stops and the last good checkpoint stays.</summary>
@@ -58,7 +61,7 @@ public sealed class Pretrainer
         Model = model;
         Options = options;
         ItersPerEpoch = itersPerEpoch;
-        _parallel = new DataParallel(group, model, options.BatchSize);
+        _parallel = new DataParallel(group, model, options.BatchSize, bucketBytes: options.AllReduceBucketBytes);
         _rng = new Generator(RankSeed(options.Seed, Group.Rank));
         foreach (var (_, m) in model.NamedModules())
         {

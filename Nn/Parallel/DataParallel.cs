@@ -18,7 +18,8 @@ public sealed class DataParallel
     /// <param name="model">Replicated: its state is broadcast from rank 0 now.</param>
     /// <param name="globalBatch">The global batch, split evenly among the ranks.</param>
     /// <param name="parameters">The trained parameters whose gradients are averaged (default: all of the model's).</param>
-    public DataParallel(ICommunicator? group, Module model, int globalBatch, IEnumerable<Tensor>? parameters = null)
+    /// <param name="bucketBytes">The gradient all-reduce's bucket size.</param>
+    public DataParallel(ICommunicator? group, Module model, int globalBatch, IEnumerable<Tensor>? parameters = null, int bucketBytes = 8 << 20)
     {
         Group = group ?? LocalCommunicator.Instance;
         if (globalBatch % Group.Size != 0)
@@ -27,7 +28,7 @@ public sealed class DataParallel
         if (Group.Size > 1)
         {
             Group.BroadcastState(model);
-            _gradients = new GradientAllReduce(Group, parameters ?? model.Parameters());
+            _gradients = new GradientAllReduce(Group, parameters ?? model.Parameters(), bucketBytes);
         }
     }
 

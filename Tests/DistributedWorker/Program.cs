@@ -12,7 +12,7 @@ using Sparkle.Tensors;
 // with the rank, and the exit code is non-zero.
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: Sparkle.DistributedWorker collectives|equivalence|finetune-equivalence|die|hang|allreduce-time <output folder> [float32|float64|resnet18|resnet50]");
+    Console.Error.WriteLine("usage: Sparkle.DistributedWorker collectives|equivalence|finetune-equivalence|overlap|die|hang|allreduce-time|overlap-time <output folder> [float32|float64|resnet18|resnet50] [size batch pairs]");
     return 2;
 }
 string mode = args[0], output = args[1];
@@ -38,6 +38,20 @@ using (group)
         {
             var record = FinetuneScenario.Run(DType.Float64, group);
             if (group.Rank == 0) EquivalenceScenario.Save(Path.Combine(output, "finetune-equivalence.safetensors"), record);
+            break;
+        }
+        case "overlap":
+        {
+            var result = OverlapScenario.Run(group);
+            File.WriteAllText(Path.Combine(output, $"overlap-{group.Rank}.json"), JsonSerializer.Serialize(result));
+            break;
+        }
+        case "overlap-time":
+        {
+            int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+            string model = args.Length > 2 ? args[2] : "resnet18";
+            string line = OverlapScenario.Time(group, model, Arg(3, 96), Arg(4, 2), Arg(5, 5));
+            File.WriteAllText(Path.Combine(output, $"overlap-{model}-{group.Rank}.txt"), line);
             break;
         }
         case "die":
