@@ -155,4 +155,18 @@ public class GradientAllReduceOverlapTests
         Assert.Equal(1, allReduce.LastStartedInBackward);
         Assert.Equal(new[] { "start 288", "start 272", "start 272", "start 256" }, group.Events);
     }
+
+    [Fact]
+    public void ASecondBackwardIntoABucketAlreadySentIsRefused()
+    {
+        // Accumulating two backwards inside one overlap scope would add to gradients already packed and sent.
+        var (ps, loss) = Net(useU: true);
+        var allReduce = new GradientAllReduce(new RecordingGroup(), ps, bucketBytes: 2048);
+        using (allReduce.Overlap())
+        {
+            loss().Backward();
+            var e = Assert.Throws<InvalidOperationException>(() => loss().Backward());
+            Assert.Contains("second backward", e.Message, StringComparison.Ordinal);
+        }
+    }
 }
