@@ -142,7 +142,7 @@ public sealed class Finetuner
             value = _parallel.MeanLoss(loss.Item());
             if (!double.IsFinite(value)) throw new NonFiniteLossException(Iteration, value);
             // Data parallel: each gradient bucket's all-reduce starts as soon as the backward has finished its gradients.
-            using (_parallel.Backward()) loss.Backward();
+            using (_parallel.BackwardScope()) loss.Backward();
         }
         _parallel.AverageGradients();
         if (Options.Clip > 0) GradClipping.ClipGradNorm_(Optimizer.ParamGroups.SelectMany(g => g.Parameters), Options.Clip);

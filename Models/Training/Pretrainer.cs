@@ -161,7 +161,7 @@ public sealed class Pretrainer
             loss = Model.Loss(images, active);
             long b0 = System.Diagnostics.Stopwatch.GetTimestamp();
             // Data parallel: each gradient bucket's all-reduce starts as soon as the backward has finished its gradients.
-            using (_parallel.Backward()) loss.Backward();
+            using (_parallel.BackwardScope()) loss.Backward();
             LastBackwardSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(b0).TotalSeconds;
         }
         // The one host read, after backward was queued (a device runs forward and backward without waiting for the host);

@@ -53,14 +53,14 @@ public sealed class DataParallel
 
     /// <summary>Wrap the backward in it: the gradient buckets start as the backward finishes them (nothing without a
     /// group or with <see cref="OverlapGradients"/> off). <see cref="AverageGradients"/> after it completes them.</summary>
-    public Sparkle.Autograd.BackwardObserver.Scope Backward()
+    public Sparkle.Autograd.BackwardObserver.Scope BackwardScope()
         => _gradients is not null && OverlapGradients ? _gradients.Overlap() : Sparkle.Autograd.BackwardObserver.Use(Sparkle.Autograd.BackwardObserver.Current);
 
     /// <summary>The mean of the ranks' losses: the same value on every rank.</summary>
     public double MeanLoss(double localLoss) => Group.Mean(localLoss);
 
     /// <summary>Averages the gradients over the ranks (after the backward, before clipping and the step): waits for the
-    /// buckets the backward started inside <see cref="Backward"/>, or does it all now.</summary>
+    /// buckets the backward started inside <see cref="BackwardScope"/>, or does it all now.</summary>
     public void AverageGradients() => _gradients?.Run();
 
     /// <summary>Rank r's generator seed: the run seed itself for rank 0 (so one rank is the single-process run), a
