@@ -101,8 +101,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Slab: SlabWeightGradDirect<T, Vector256<T>, Simd256<T>>.Run(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g, false); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g, ConvPlan.DepthwiseFourRows(o)); break;
             default: WithKernel(o.GemmKernel, new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
     }
