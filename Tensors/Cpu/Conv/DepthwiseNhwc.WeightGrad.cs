@@ -36,18 +36,17 @@ internal static partial class DepthwiseNhwc<T, TV, TS> where T : unmanaged, INum
             Span<int> tapOff = stackalloc int[blocks * 8];
             for (int ci = 0; ci < tapOff.Length; ci++) tapOff[ci] = (ci < nc ? t.DC[ci] : 0) * cpad;
             int pix = t.CS * cpad, rowSize = slabCols * cpad;
-            // dy is read where it lies when its channels are unit-stride and the chunk is whole vectors (every load
-            // stays inside the chunk's channels of one pixel); otherwise it is copied into a padded slab.
-            bool dyInPlace = dy.SC == 1 && cn % VW == 0;
-            int dyPix = dyInPlace ? dy.SW : cpad, dyRowSize = dyInPlace ? dy.SH : g.OW * cpad;
+            // dy is copied into a padded slab even when it could be read in place (channels-last, whole vectors): read
+            // in place, the kernel took the DRAM misses the sequential copy hides, 1.4x the CPU time (docs/conv.md).
+            int dyPix = cpad, dyRowSize = g.OW * cpad;
             for (int oh0 = 0; oh0 < g.OH; oh0 += band)
             {
                 int oh1 = Math.Min(g.OH, oh0 + band);
                 int slabRows = (oh1 - oh0 - 1) * t.RS + t.DRMax + 1;
                 ref T slab = ref ConvBuffers<T>.Plane.Get(slabRows * slabCols * cpad);
                 Slab.Build(x, n, c0, cn, cpad, t.Row0 + oh0 * t.RS, slabRows, t.Col0, slabCols, g.H, g.W, ref slab);
-                ref T dys = ref dyInPlace ? ref dy.Data[dy.Index(n, c0, oh0, 0)] : ref ConvBuffers<T>.Plane2.Get((oh1 - oh0) * g.OW * cpad);
-                if (!dyInPlace) Slab.Build(dy, n, c0, cn, cpad, oh0, oh1 - oh0, 0, g.OW, g.OH, g.OW, ref dys);
+                ref T dys = ref ConvBuffers<T>.Plane2.Get((oh1 - oh0) * g.OW * cpad);
+                Slab.Build(dy, n, c0, cn, cpad, oh0, oh1 - oh0, 0, g.OW, g.OH, g.OW, ref dys);
                 int ohEnd = oh1 + (pairs > 0 ? delta : 0);
                 for (int oh = oh0; oh < ohEnd; oh++)
                 {
