@@ -109,18 +109,20 @@ public class ConvTests
         CheckCase(rng, k, dt, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
     }
 
-    /// <summary>The depthwise kernels at 256 bits (Avx2, Avx512) and at 128 (V128, Scalar), each forced.</summary>
-    [Property(MaxTest = 20)]
+    /// <summary>The depthwise kernels at 256 bits (Avx2: 2-row blocks; Avx512: 4-row blocks channels-last) and at 128
+    /// (V128, Scalar), each forced.</summary>
+    [Property(MaxTest = 24)]
     public void DepthwiseMatchesReferenceLoops(long seed)
     {
         var rng = new SeededRandom(seed);
         var k = ConvCase.Random(rng, maxHW: 14, depthwise: true) with { Og = 1 };
-        var path = rng.Next(2) == 0 ? KernelPath.Direct256 : KernelPath.Direct128;
+        var path = rng.Next(3) switch { 0 => KernelPath.Direct256, 1 => KernelPath.Direct512, _ => KernelPath.Direct128 };
         CheckCase(rng, k, rng.Next(2) == 0 ? DType.Float32 : DType.Float64, Layouts[rng.Next(Layouts.Length)], rng.Next(2) == 0, Cpu(path));
     }
 
-    /// <summary>The depthwise kernels compute each output lane with the same taps in the same order at both widths:
-    /// the 128-bit kernels give the 256-bit kernels' bits, forward and input gradient, both layouts. (The weight
+    /// <summary>The depthwise kernels compute each output lane with the same taps in the same order at both widths and
+    /// both register-block heights: the 128-bit kernels and the Avx512 family's (4-row blocks channels-last) give the
+    /// Avx2 family's bits, forward and input gradient, both layouts. (The weight
     /// gradient sums over pixels in vector lanes when it vectorises along rows, so its order follows the width; the
     /// reference test checks it at both.)</summary>
     [Property(MaxTest = 12)]
@@ -142,10 +144,12 @@ public class ConvTests
             y.Backward(dy);
             return (yBits, ElementwiseReference.Bits(x.Grad!));
         }
-        var (wide, narrow) = (Run(KernelPath.Direct256), Run(KernelPath.Direct128));
+        var (wide, narrow, tall) = (Run(KernelPath.Direct256), Run(KernelPath.Direct128), Run(KernelPath.Direct512));
         string what = $"{k} {dt.Name()} x:{layout}";
         Assert.True(wide.Y.SequenceEqual(narrow.Y), what + " forward");
         Assert.True(wide.Dx.SequenceEqual(narrow.Dx), what + " grad input");
+        Assert.True(wide.Y.SequenceEqual(tall.Y), what + " forward, 4-row blocks");
+        Assert.True(wide.Dx.SequenceEqual(tall.Dx), what + " grad input, 4-row blocks");
     }
 
     /// <summary>Sizes past one k block (K = 360 > 256), one A block (150 > 144 rows), several pixel chunks, groups.</summary>
@@ -175,6 +179,20 @@ public class ConvTests
         CheckCase(rng, new ConvCase(2, 1, 3, 16, 45, 38, 7, 7, 2, 2, 3, 3, 1, 1, false), DType.Float32, layout, false);
         CheckCase(rng, new ConvCase(2, 12, 1, 1, 40, 37, 7, 7, 1, 1, 3, 3, 1, 1, true), DType.Float32, layout, layout == ActLayout.ChannelsLast);
         CheckCase(rng, new ConvCase(1, 10, 1, 1, 33, 30, 3, 3, 2, 2, 1, 1, 1, 1, true), DType.Float64, layout, false);
+    }
+
+    /// <summary>The channels-last depthwise kernel over three bands (24 rows; 12 at stride 2), a last band
+    /// and a last block of fewer rows, two channel chunks (64 + 6: a partial vector), stride 1 and 2, at both block
+    /// heights (Avx512: 4 rows, Avx2: 2) and 128 bits.</summary>
+    [Theory]
+    [InlineData(KernelPath.Direct512)]
+    [InlineData(KernelPath.Direct256)]
+    [InlineData(KernelPath.Direct128)]
+    public void DepthwiseChannelsLastBandsMatchReference(KernelPath path)
+    {
+        var rng = new Random(13);
+        CheckCase(rng, new ConvCase(1, 70, 1, 1, 59, 21, 7, 7, 1, 1, 3, 3, 1, 1, true), DType.Float32, ActLayout.ChannelsLast, true, Cpu(path));
+        CheckCase(rng, new ConvCase(1, 70, 1, 1, 61, 19, 7, 7, 2, 2, 3, 3, 1, 1, false), DType.Float64, ActLayout.ChannelsLast, false, Cpu(path));
     }
 
     [Property(MaxTest = 30)]

@@ -44,8 +44,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g, false); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g, ConvPlan.DepthwiseFourRows(o)); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new ForwardNhwc(xa, wv, bias, ya, g)); break;
             default: WithKernel(o.GemmKernel, new ForwardNchw(xa, wv, bias, ya, g)); break;
         }
@@ -74,8 +74,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g, false); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g, ConvPlan.DepthwiseFourRows(o)); break;
             case ConvAlgorithm.Im2ColNhwc: WithKernel(o.GemmKernel, new BackwardInputNhwc(dya, wv, dxa, g)); break;
             default: WithKernel(o.GemmKernel, new BackwardInputNchw(dya, wv, dxa, g)); break;
         }
@@ -101,8 +101,8 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Slab: SlabWeightGradDirect<T, Vector256<T>, Simd256<T>>.Run(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g); break;
-            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g); break;
+            case ConvAlgorithm.DepthwiseNhwc when plan.Width == SimdWidth.V128: DepthwiseNhwc<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g, false); break;
+            case ConvAlgorithm.DepthwiseNhwc: DepthwiseNhwc<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g, ConvPlan.DepthwiseFourRows(o)); break;
             default: WithKernel(o.GemmKernel, new BackwardWeightSlab(dya, xa, dwa, g)); break;
         }
     }

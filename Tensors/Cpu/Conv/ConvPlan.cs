@@ -85,6 +85,11 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
         return channelsLast ? new(ConvAlgorithm.DepthwiseNhwc, true, false, width) : new(ConvAlgorithm.DepthwiseNchw, false, false, width);
     }
 
+    /// <summary>The channels-last depthwise kernel's register block: 4 output rows x 4 pixels (16 accumulators) in the
+    /// Avx512 family, whose hosts have 32 vector registers for Vector256 code too, else 2 x 4 (AVX2's 16). The bits are
+    /// the same either way (each output meets its taps in the same order).</summary>
+    internal static bool DepthwiseFourRows(CpuKernelOptions o) => o.ResolvedIsa == CpuIsa.Avx512;
+
     /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
     private static bool IsDepthwise(ConvGeometry g, CpuKernelOptions o) => g.IsDepthwise && g.Og == 1 && o.ConvDirect;
 

@@ -57,6 +57,22 @@ internal sealed class DepthwiseTaps
         return t;
     }
 
+    /// <summary>The distinct source rows of a block of <paramref name="rows"/> output rows (i .. i + rows − 1), relative
+    /// to i·RS, ascending, and for each the tap row serving each output row of the block (Ri[k·rows + r], or −1): the
+    /// generalisation of <see cref="Pairs"/> the channels-last kernels run at 2 or 4 rows. Every output row meets its
+    /// taps in ascending kernel row order at any block height, so the height does not change any sum.</summary>
+    public (int[] Rho, int[] Ri) RowSets(int rows)
+    {
+        var rhos = new SortedSet<int>();
+        foreach (int d in DR)
+            for (int r = 0; r < rows; r++) rhos.Add(r * RS + d);
+        int[] rho = [.. rhos];
+        var ri = new int[rho.Length * rows];
+        for (int k = 0; k < rho.Length; k++)
+            for (int r = 0; r < rows; r++) ri[k * rows + r] = Array.IndexOf(DR, rho[k] - r * RS);
+        return (rho, ri);
+    }
+
     private void BuildPairs()
     {
         var rhos = new SortedSet<int>();
