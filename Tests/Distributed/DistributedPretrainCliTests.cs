@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Sparkle.Cli;
+using Sparkle.Nn.Parallel;
 using Sparkle.Nn.Serialization;
 using Sparkle.Tests.Cli;
 using Xunit;
@@ -132,15 +133,40 @@ public class DistributedPretrainCliTests
     public void ResumingWithAnotherNumberOfRanksIsSaidOnceAndEndsTheJob()
     {
         using var tmp = new CliTemp();
-        string data = tmp.ImageFolder(), run = tmp.Dir("run"), two = tmp.Dir("two");
-        var one = Program.Run(["pretrain", .. Tiny(data, run, "--stop-at", "1").Skip(1).Where(a => a != "--distributed")], TextWriter.Null, TextWriter.Null);
-        Assert.Equal(0, one);
-        var r = MpiLauncher.Run(2, MpiLauncher.Cli, Tiny(data, two, "--resume", Path.Combine(run, WithDecoder)), TimeSpan.FromSeconds(60));
+        string data = tmp.ImageFolder(), two = tmp.Dir("two");
+        var r = MpiLauncher.Run(2, MpiLauncher.Cli, Tiny(data, two, "--resume", OneProcessCheckpoint(tmp, data)), TimeSpan.FromSeconds(60));
         Assert.False(r.TimedOut, r.Output);
         Assert.True(r.ExitCode == 2, r.Output);
         Assert.True(Count(r.StdErr, "written by a run of 1 rank(s), this one has 2") == 1, r.Output);
+        Assert.Contains("Resume it on 1 rank(s), without --distributed.", r.StdErr, StringComparison.Ordinal);
         Assert.DoesNotContain("MPI_Abort", r.Output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(two), "the run folder was made: the check came after the launch");
+    }
+
+    /// <summary>The same check in one process, for a checkpoint of 2 ranks (no MPI needed).</summary>
+    [Fact]
+    public void OneProcessResumingATwoRankCheckpointIsSaidBeforeAnyWork()
+    {
+        using var tmp = new CliTemp();
+        string data = tmp.ImageFolder(), two = tmp.Dir("two"), checkpoint = OneProcessCheckpoint(tmp, data);
+        var file = SafeTensors.Load(checkpoint);
+        SafeTensors.Save(checkpoint, file.Tensors, new Dictionary<string, string>(file.Metadata) { [DataParallel.WorldSizeKey] = "2" });
+        var errors = new StringWriter();
+        Assert.Equal(ExitCodes.Usage, Program.Run(Alone(Tiny(data, two, "--resume", checkpoint)), TextWriter.Null, errors));
+        Assert.Contains($"sparkle pretrain: --resume {checkpoint}: written by a run of 2 rank(s), this one has 1", errors.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Resume it on 2 rank(s) (mpiexec -n 2).", errors.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(two), "the run folder was made: the check came after the launch");
+    }
+
+    /// <summary>A distributed command line without --distributed: one process.</summary>
+    private static string[] Alone(string[] args) => args.Where(a => a != "--distributed").ToArray();
+
+    /// <summary>The with-decoder checkpoint of a one-process run stopped at iteration 1.</summary>
+    private static string OneProcessCheckpoint(CliTemp tmp, string data)
+    {
+        string run = tmp.Dir("one");
+        Assert.Equal(0, Program.Run(Alone(Tiny(data, run, "--stop-at", "1")), TextWriter.Null, TextWriter.Null));
+        return Path.Combine(run, WithDecoder);
     }
 
     private static int Count(string text, string what)
