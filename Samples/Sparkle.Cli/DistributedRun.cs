@@ -8,8 +8,8 @@ namespace Sparkle.Cli;
 /// How a command runs as one rank of `mpiexec -n N sparkle ... --distributed` (docs/distributed.md): MPI is loaded only
 /// here, only when asked; every rank runs the same command on its part of the global batch and rank 0 alone writes.
 /// Failures: a bad launch every rank sees alike (a batch not divisible by N, a --resume checkpoint of another N) is
-/// said once, by rank 0, and every rank ends normally (exit 2, no MPI_Abort); anything else on one rank is printed with its rank and aborts the job (MPI_Abort), since its peers
-/// would otherwise wait for it in the next collective.
+/// said once, by rank 0, and every rank ends normally (exit 2, no MPI_Abort); anything else on one rank is printed with
+/// its rank and aborts the job (MPI_Abort), since its peers would otherwise wait for it in the next collective.
 /// </summary>
 internal static class DistributedRun
 {
