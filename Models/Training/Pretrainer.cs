@@ -189,7 +189,7 @@ public sealed class Pretrainer
             ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
             ["rng_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture),
             ["rng_offset"] = state.Offset.ToString(CultureInfo.InvariantCulture),
-            ["world_size"] = Group.Size.ToString(CultureInfo.InvariantCulture),
+            [DataParallel.WorldSizeKey] = Group.Size.ToString(CultureInfo.InvariantCulture),
         };
         SparkCheckpoint.SaveWithDecoder(path, Model, Optimizer, meta);
     }
@@ -201,8 +201,8 @@ public sealed class Pretrainer
         string Need(string key) => meta.TryGetValue(key, out var v) ? v
             : throw new InvalidDataException($"{path}: not a resumable checkpoint (no '{key}' in its metadata).");
         Iteration = long.Parse(Need("iteration"), CultureInfo.InvariantCulture);
-        int world = meta.TryGetValue("world_size", out var w) ? int.Parse(w, CultureInfo.InvariantCulture) : 1;
-        _parallel.CheckResumedWorldSize(world, path);
+        _parallel.CheckResumedWorldSize(DataParallel.SavedWorldSize(meta)
+            ?? throw new InvalidDataException($"{path}: '{DataParallel.WorldSizeKey}' in its metadata is not a number of ranks."), path);
         // The checkpoint holds rank 0's generator; every rank draws the same amount per step (the same shapes), so rank
         // r continues its own stream at rank 0's offset.
         ulong seed = ulong.Parse(Need("rng_seed"), CultureInfo.InvariantCulture);

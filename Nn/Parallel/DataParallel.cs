@@ -67,11 +67,24 @@ public sealed class DataParallel
     /// distinct, fixed stream for the others.</summary>
     public static ulong RankSeed(ulong seed, int rank) => rank == 0 ? seed : unchecked(seed + 0x9E3779B97F4A7C15UL * (ulong)rank);
 
-    /// <summary>Refuses a checkpoint of another world size: the sampler splits each epoch by rank, so only the same N
-    /// resumes exactly.</summary>
+    /// <summary>The checkpoint metadata key of the world size that wrote it (absent: one process).</summary>
+    public const string WorldSizeKey = "world_size";
+
+    /// <summary>The world size a checkpoint's metadata records (1 when it records none: a single-process run); null
+    /// when the value is not a positive number.</summary>
+    public static int? SavedWorldSize(IReadOnlyDictionary<string, string> metadata) =>
+        !metadata.TryGetValue(WorldSizeKey, out var w) ? 1
+        : int.TryParse(w, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n : null;
+
+    /// <summary>Why a checkpoint of <paramref name="savedWorldSize"/> ranks cannot resume on <paramref name="worldSize"/>
+    /// (null: it can). The sampler splits each epoch by rank, so only the same N resumes exactly.</summary>
+    public static string? ResumedWorldSizeError(int savedWorldSize, int worldSize, string path) => savedWorldSize == worldSize ? null
+        : $"{path}: written by a run of {savedWorldSize} rank(s), this one has {worldSize}: an exact resume needs the same number of ranks (the sampler splits each epoch by rank).";
+
+    /// <summary>Refuses a checkpoint of another world size (<see cref="ResumedWorldSizeError"/>). The CLI refuses it
+    /// earlier, at launch (docs/distributed.md); this is the check for every other caller.</summary>
     public void CheckResumedWorldSize(int savedWorldSize, string path)
     {
-        if (savedWorldSize != Group.Size)
-            throw new InvalidDataException($"{path}: written by a run of {savedWorldSize} rank(s), this one has {Group.Size}: an exact resume needs the same number of ranks (the sampler splits each epoch by rank).");
+        if (ResumedWorldSizeError(savedWorldSize, Group.Size, path) is { } error) throw new InvalidDataException(error);
     }
 }

@@ -48,7 +48,7 @@ public static class PretrainCommand
     {
         return DistributedRun.Launch(o.Distributed, "pretrain", o.BatchSize,
             group => Run(o with { Threads = DistributedRun.Threads(o, o.ThreadsGiven, group) }, console, errors ?? Console.Error, cancel, group),
-            () => new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 });
+            () => new PretrainResult(o.Output, [], 0, 0, false, false, false, 0) { FailureExit = 2 }, resume: o.Resume);
     }
 
     /// <summary>The run as rank <c>group.Rank</c> of <c>group.Size</c>: every rank trains on its part of each global
