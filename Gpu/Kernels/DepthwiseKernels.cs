@@ -115,7 +115,30 @@ public static class DepthwiseKernels
             int tapRow = tapBase + ky * a.KW * lanes + myLane;
             // wK holds the tap kx = j − K of output K (zero before the row starts).
             T w0 = zero, w1 = zero, w2 = zero, w3 = zero;
-            for (int j = 0; j < a.KW + Run - 1; j++)
+            // Window column j feeds output K with tap j − K where 0 <= j − K < KW. Three loops over j so the steady
+            // middle (all four outputs, j = 3 .. KW−1) has no conditions; the ramp (j < 3) and the drain (j >= KW) test
+            // each output (uniform branches: j is the same in every thread).
+            int j = 0;
+            for (; j < Run - 1; j++)
+            {
+                w3 = w2; w2 = w1; w1 = w0;
+                w0 = j < a.KW ? shared[tapRow + j * lanes] : zero;
+                T v = shared[rowBase + j * lanes];
+                if (j < a.KW) acc0 = e.Add(acc0, e.Mul(v, w0));
+                if (j >= 1 && j - 1 < a.KW) acc1 = e.Add(acc1, e.Mul(v, w1));
+                if (j >= 2 && j - 2 < a.KW) acc2 = e.Add(acc2, e.Mul(v, w2));
+            }
+            for (; j < a.KW; j++)
+            {
+                w3 = w2; w2 = w1; w1 = w0;
+                w0 = shared[tapRow + j * lanes];
+                T v = shared[rowBase + j * lanes];
+                acc0 = e.Add(acc0, e.Mul(v, w0));
+                acc1 = e.Add(acc1, e.Mul(v, w1));
+                acc2 = e.Add(acc2, e.Mul(v, w2));
+                acc3 = e.Add(acc3, e.Mul(v, w3));
+            }
+            for (; j < a.KW + Run - 1; j++)
             {
                 w3 = w2; w2 = w1; w1 = w0;
                 w0 = j < a.KW ? shared[tapRow + j * lanes] : zero;
