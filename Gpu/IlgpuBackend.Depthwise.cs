@@ -22,6 +22,12 @@ public sealed partial class IlgpuBackend
     /// gradient 32 lanes x up to 14 tap jobs over tiles of up to 8 x 16 pixels). Tests set it.</summary>
     public (int Lanes, int Cols, int Rows)? DepthwiseGroup { get; set; }
 
+    /// <summary>The depthwise weight gradient splits its reduction into more parts (at most 256) until its grid has at least
+    /// this many blocks (default 512, ~4 per SM of an H100): with C/32 channel blocks and one tap-job group, the
+    /// ConvWeightGradChunk parts alone would leave most SMs idle. The parts depend on the geometry and the settings only, so
+    /// results stay reproducible. Tests set 1 to keep a single part.</summary>
+    public int DepthwiseWeightGradMinBlocks { get; set; } = 512;
+
     private const int DepthwiseSharedBudget = 48 * 1024;
 
     /// <summary>The tiled depthwise plan for a depthwise pass, or null where the geometry or the shared memory rules it out.</summary>
@@ -82,6 +88,10 @@ public sealed partial class IlgpuBackend
             long maxParts = Math.Clamp(MaxConvWeightPartials / weights, 1, MaxConvWeightParts);
             long perPart = Math.Max(1, ((long)ConvWeightGradChunk + rows * tileW - 1) / (rows * tileW));
             if ((tiles + perPart - 1) / perPart > maxParts) perPart = (tiles + maxParts - 1) / maxParts;
+            // Few channel blocks (C/32) leave the grid small: split further, up to DepthwiseWeightGradMinBlocks blocks.
+            long others = (long)((c + lanes - 1) / lanes) * ((jobs + jobLanes - 1) / jobLanes);
+            long want = Math.Min(maxParts, Math.Max(1, (DepthwiseWeightGradMinBlocks + others - 1) / others));
+            if ((tiles + perPart - 1) / perPart < want) perPart = Math.Max(1, (tiles + want - 1) / want);
             perPart = Math.Min(perPart, Math.Max(tiles, 1));
             int parts = (int)((tiles + perPart - 1) / perPart);
             return new DwTile(lanes, cols, rows, jobLanes, Math.Max(parts, 1), (int)perPart, (int)bytes);

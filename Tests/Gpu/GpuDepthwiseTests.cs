@@ -85,12 +85,13 @@ public class GpuDepthwiseTests(IlgpuFixture gpu, ITestOutputHelper output)
         }
 
         var expected = Run(xBase.Backend, Device.Cpu);
-        var saved = (be.DepthwiseGroup, be.ConvWeightGradChunk);
+        var saved = (be.DepthwiseGroup, be.ConvWeightGradChunk, be.DepthwiseWeightGradMinBlocks);
         var profile = new KernelProfile();
         GpuConvPlan[] plans;
         try
         {
-            (be.DepthwiseGroup, be.ConvWeightGradChunk) = (Tiles[tile], chunk);
+            // chunk 7: split into parts of one tile; 4096: one part (no minimum grid), dw written directly.
+            (be.DepthwiseGroup, be.ConvWeightGradChunk, be.DepthwiseWeightGradMinBlocks) = (Tiles[tile], chunk, chunk == 7 ? 512 : 1);
             plans = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight }
                 .Select(pass => be.PlanConv(pass, dt, xs, ws, ys, p, channelsLast)).ToArray();
             be.Profile = profile;
@@ -102,7 +103,7 @@ public class GpuDepthwiseTests(IlgpuFixture gpu, ITestOutputHelper output)
             Close(expected.Dw, actual.Dw, tol, $"{what} weight gradient");
             output.WriteLine($"{what}:\n  {string.Join("\n  ", plans.Select(pl => pl.ToString()))}");
         }
-        finally { be.Profile = null; (be.DepthwiseGroup, be.ConvWeightGradChunk) = saved; }
+        finally { be.Profile = null; (be.DepthwiseGroup, be.ConvWeightGradChunk, be.DepthwiseWeightGradMinBlocks) = saved; }
 
         // The rule: tiled with column stride and dilation 1; the input gradient also needs row stride 1.
         bool rows = c.SW == 1 && c.DW == 1;
@@ -110,6 +111,7 @@ public class GpuDepthwiseTests(IlgpuFixture gpu, ITestOutputHelper output)
         Assert.Equal(rows && c.SH == 1 ? GpuConvKernel.DepthwiseTiled : GpuConvKernel.Depthwise, plans[1].Kernel);
         Assert.Equal(rows ? GpuConvKernel.DepthwiseTiled : GpuConvKernel.Depthwise, plans[2].Kernel);
         if (chunk == 7) Assert.True(plans[2].Parts > 1, $"split not forced: {plans[2]}");
+        else if (rows) Assert.Equal(1, plans[2].Parts);
         if (Tiles[tile] is { } g && rows) Assert.Equal((g.Item1, 4 * g.Item2, g.Item3), (plans[0].Tx, plans[0].TileCols, plans[0].TileRows));
         var launches = new Dictionary<string, int>();
         foreach (var plan in plans)
@@ -246,5 +248,57 @@ public class GpuDepthwiseTests(IlgpuFixture gpu, ITestOutputHelper output)
         double scale = Math.Max(1, ev.Max(Math.Abs));
         Assert.Equal(gpu.Device, actual.Device);
         Check.Close(ev, actual.To(Device.Cpu), tol, tol * scale, what);
+    }
+}
+
+/// <summary>The depthwise kernels with the tiles a GPU gets (channels-last: 32 channel lanes x 2 column lanes x 4 rows,
+/// 256 threads; the weight gradient 32 lanes x 14 tap jobs over pixel tiles; NCHW: 8 column lanes x 8-16 rows) on
+/// the warp-32 simulator, whose groups allow them: 40 channels (a full and a partial block of 32), 8x9 and 5x11 maps,
+/// against the CPU, float32.</summary>
+[Collection(Tf32SimulatorCollection.Name)]
+public class GpuDepthwiseGpuTileTests(Tf32SimulatorFixture sim, ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(8, 9, true)]
+    [InlineData(5, 11, false)]
+    public void GpuSizedTilesAgreeWithTheCpu(int h, int w, bool channelsLast)
+    {
+        var be = sim.Backend;
+        var dev = be.Device;
+        const int n = 2, c = 40;
+        var p = new Conv2dParams(1, 1, 3, 3, 1, 1, c);
+        var rng = new Random(h * 100 + w);
+        int[] xs = [n, c, h, w], ws = [c, 1, 7, 7];
+        var xBase = TensorGen.Random(rng, channelsLast ? [n, h, w, c] : xs, DType.Float32);
+        var dyBase = TensorGen.Random(rng, channelsLast ? [n, h, w, c] : xs, DType.Float32);
+        var wt = TensorGen.Random(rng, ws, DType.Float32);
+        var b = TensorGen.Random(rng, [c], DType.Float32);
+        Tensor Act(Tensor t) => channelsLast ? t.Permute(0, 3, 1, 2) : t;
+        Tensor Empty(Device d) => Act(channelsLast ? Tensor.Empty([n, h, w, c], DType.Float32, d) : Tensor.Empty(xs, DType.Float32, d));
+        (Tensor, Tensor, Tensor) Run(IBackend backend, Device d)
+        {
+            var (x, dy, wd, bd) = (Act(xBase.To(d)), Act(dyBase.To(d)), wt.To(d), b.To(d));
+            var (y, dx, dw) = (Empty(d), Empty(d), Tensor.Empty(ws, DType.Float32, d));
+            backend.Conv2dForward(x, wd, bd, y, p);
+            backend.Conv2dBackwardInput(dy, wd, dx, p);
+            backend.Conv2dBackwardWeight(dy, x, dw, p);
+            return (y, dx, dw);
+        }
+        var plans = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight }
+            .Select(pass => be.PlanConv(pass, DType.Float32, xs, ws, xs, p, channelsLast)).ToArray();
+        foreach (var plan in plans) output.WriteLine(plan.ToString());
+        Assert.All(plans, pl => Assert.Equal(GpuConvKernel.DepthwiseTiled, pl.Kernel));
+        // NCHW: 16 rows, halved while half of them would cover the map (5 rows: 8).
+        Assert.Equal(channelsLast ? (32, 8, 4) : (1, 32, 8), (plans[0].Tx, plans[0].TileCols, plans[0].TileRows));
+        Assert.Equal(32 * 14, plans[2].Tx * plans[2].Ty);
+        Assert.True(plans[2].Parts > 1, plans[2].ToString());                     // the minimum grid splits it
+        var e = Run(xBase.Backend, Device.Cpu);
+        var a = Run(be, dev);
+        foreach (var (ex, ac, what) in new[] { (e.Item1, a.Item1, "output"), (e.Item2, a.Item2, "input gradient"), (e.Item3, a.Item3, "weight gradient") })
+        {
+            var ev = ex.ToDoubleArray();
+            double scale = Math.Max(1, ev.Max(Math.Abs));
+            Check.Close(ev, ac.To(Device.Cpu), 1e-5, 1e-5 * scale, what);
+        }
     }
 }
