@@ -258,6 +258,26 @@ public class GpuDepthwiseTests(IlgpuFixture gpu, ITestOutputHelper output)
 [Collection(Tf32SimulatorCollection.Name)]
 public class GpuDepthwiseGpuTileTests(Tf32SimulatorFixture sim, ITestOutputHelper output)
 {
+    /// <summary>The plans a GPU-sized group gives ConvNeXt-T's depthwise layers at 224 px, batch 64, channels-last (no
+    /// launch): the numbers docs/gpu.md quotes.</summary>
+    [Fact]
+    public void PlansOfConvNeXtLayersWithGpuGroups()
+    {
+        var be = sim.Backend;
+        foreach (var (ch, px) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            foreach (var pass in new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight })
+            {
+                var plan = be.PlanConv(pass, DType.Float32, [64, ch, px, px], [ch, 1, 7, 7], [64, ch, px, px], new Conv2dParams(1, 1, 3, 3, 1, 1, ch), channelsLast: true);
+                output.WriteLine($"{ch}@{px}: {plan}");
+                Assert.Equal(GpuConvKernel.DepthwiseTiled, plan.Kernel);
+            }
+        var p = new Conv2dParams(1, 1, 3, 3, 1, 1, 96);
+        var fwd = be.PlanConv(GpuConvPass.Forward, DType.Float32, [64, 96, 56, 56], [96, 1, 7, 7], [64, 96, 56, 56], p, channelsLast: true);
+        Assert.Equal((32, 8, 8, 4, 24192), (fwd.Tx, fwd.Ty, fwd.TileCols, fwd.TileRows, fwd.SharedBytes));
+        var dw = be.PlanConv(GpuConvPass.BackwardWeight, DType.Float32, [64, 96, 56, 56], [96, 1, 7, 7], [64, 96, 56, 56], p, channelsLast: true);
+        Assert.Equal((32, 14, 16, 4, 171), (dw.Tx, dw.Ty, dw.TileCols, dw.TileRows, dw.Parts));
+    }
+
     [Theory]
     [InlineData(8, 9, true)]
     [InlineData(5, 11, false)]
