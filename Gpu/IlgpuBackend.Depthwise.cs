@@ -36,6 +36,7 @@ public sealed partial class IlgpuBackend
         if (!TiledDepthwise || a.SW != 1 || a.DW != 1 || (pass == GpuConvPass.BackwardInput && a.SH != 1)) return null;
         var d = DepthwiseTile(pass, a, dtype == DType.Float64 ? 8 : 4);
         if (d is not { } t) return null;
+        if ((a.C + t.Lanes - 1) / t.Lanes > 65535 || (pass != GpuConvPass.BackwardWeight && a.N > 65535)) return null;   // grid y, z
         long threads = (long)t.Lanes * (pass == GpuConvPass.BackwardWeight ? t.JobLanes : t.Cols * t.Rows);
         return new GpuConvPlan(pass, GpuConvKernel.DepthwiseTiled, groups, m, n, k, t.Lanes, (int)(threads / t.Lanes), DepthwiseKernels.Run,
             t.Parts, t.TilesPerPart, 1, groups * m * n * k, t.Rows, DepthwiseKernels.Run * t.Cols, t.SharedBytes);
@@ -168,8 +169,7 @@ public sealed partial class IlgpuBackend
         int tileW = DepthwiseKernels.Run * d.Cols;
         long tiles = (long)((d.OutH + d.Rows - 1) / d.Rows) * ((d.OutW + tileW - 1) / tileW);
         int threads = d.Lanes * d.Cols * d.Rows, blocksC = (d.C + d.Lanes - 1) / d.Lanes;
-        if (tiles > int.MaxValue || blocksC > 65535 || d.N > 65535)
-            throw new NotSupportedException($"Depthwise conv grid ({tiles}, {blocksC}, {d.N}) is too large.");
+        if (tiles > int.MaxValue) throw new NotSupportedException($"Depthwise conv grid x {tiles} is too large.");
         var config = new KernelConfig(new Index3D((int)tiles, blocksC, d.N), new Index3D(threads, 1, 1),
             SharedMemoryConfig.RequestDynamic<T>(DepthwiseKernels.CorrelateShared(d)));
         lock (_gate) Timed(plan.LaunchName, tiles * blocksC * d.N * threads, Detail(a, plan), () => kernel(config, input, w, bias, output, d));
