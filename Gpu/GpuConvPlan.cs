@@ -17,6 +17,11 @@ public enum GpuConvKernel
     /// <summary>Depthwise (one input and one output channel per group): the per-element kernels, whose sums are only
     /// KH·KW (forward, input gradient) or N·OH·OW split into parts (weight gradient) long.</summary>
     Depthwise,
+    /// <summary>Depthwise on the shared-memory kernels of <c>DepthwiseKernels</c>: a block stages an input window (tile +
+    /// halo) and its taps once, each thread computes 4 adjacent outputs (forward, stride-1 input gradient with the flipped
+    /// kernel) or 4 adjacent taps (weight gradient, partials per part of whole pixel tiles + the finish). Column stride
+    /// and dilation 1; other geometries keep <see cref="Depthwise"/>.</summary>
+    DepthwiseTiled,
 }
 
 /// <summary>
@@ -27,10 +32,13 @@ public enum GpuConvKernel
 /// are then those of the largest phase). Macs: the multiply-adds of the GEMMs the kernel runs (Σ over groups and phases
 /// of M·N·K, zero taps in the padding included; the direct kernels' all-taps product). The passes run exactly this plan.
 /// A <see cref="GpuConvKernel.Tf32"/> plan has the tiled plan's GEMMs, phases and split on 128x128 tiles of 256 threads
-/// (8 warps; Tx = Ty = 16 and Micro = 8: each lane holds 64 accumulators).
+/// (8 warps; Tx = Ty = 16 and Micro = 8: each lane holds 64 accumulators). A <see cref="GpuConvKernel.DepthwiseTiled"/>
+/// plan: Tx channel lanes, Ty thread rows per lane (column lanes x rows; the weight gradient's tap-job lanes), Micro = 4
+/// outputs or taps per thread, TileRows x TileCols output pixels per block (per staged tile for the weight gradient),
+/// SharedBytes of dynamic shared memory, and Chunk = pixel tiles per part of the weight gradient.
 /// </summary>
 public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Groups, long M, long N, long K,
-    int Tx, int Ty, int Micro, int Parts, int Chunk, int Phases, long Macs)
+    int Tx, int Ty, int Micro, int Parts, int Chunk, int Phases, long Macs, int TileRows = 0, int TileCols = 0, int SharedBytes = 0)
 {
     /// <summary>Block tile rows (M) and columns (N) of the tiled kernel; 0 for the direct kernels.</summary>
     public int TileM => Tiled ? Micro * Ty : 0;
@@ -44,7 +52,7 @@ public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Gro
     public int Launches => Parts > 1 ? 2 : 1;
 
     /// <summary>The name the pass's main launch has in <see cref="IlgpuBackend.Profile"/>, e.g. "Conv2dBackwardWeight(tiled split)".</summary>
-    public string LaunchName => $"Conv2d{Pass}({Kernel switch { GpuConvKernel.TiledGemm => "tiled", GpuConvKernel.Tf32 => "tf32", GpuConvKernel.Depthwise => "depthwise", _ => "direct" }}{(Parts > 1 ? " split" : "")})";
+    public string LaunchName => $"Conv2d{Pass}({Kernel switch { GpuConvKernel.TiledGemm => "tiled", GpuConvKernel.Tf32 => "tf32", GpuConvKernel.Depthwise => "depthwise", GpuConvKernel.DepthwiseTiled => "depthwise-tiled", _ => "direct" }}{(Parts > 1 ? " split" : "")})";
 
     /// <summary>The split weight gradient's finishing launch in the profile.</summary>
     public const string FinishLaunchName = "Conv2dBackwardWeight(finish)";
@@ -52,6 +60,10 @@ public sealed record GpuConvPlan(GpuConvPass Pass, GpuConvKernel Kernel, int Gro
     public override string ToString()
     {
         string split = (Parts > 1 ? $", split-K {Parts} parts of {Chunk} + finish" : "") + (Phases > 1 ? $", {Phases} stride phases" : "");
+        if (Kernel == GpuConvKernel.DepthwiseTiled)
+            return $"{Pass}: depthwise tiled, {Groups} channels, {TileRows}x{TileCols} pixel tiles x {Tx} channels, {Tx * Ty} threads, {Micro} "
+                + $"{(Pass == GpuConvPass.BackwardWeight ? "taps" : "outputs")} per thread, {SharedBytes} B shared"
+                + (Parts > 1 ? $", split {Parts} parts of {Chunk} tiles + finish" : "");
         if (Kernel == GpuConvKernel.Tf32)
             return $"{Pass}: TF32 tensor-core implicit GEMM (mma.sync m16n8k8), {Groups} x ({M} x {N}, K {K}), {TileM}x{TileN} tiles, {Tx * Ty} threads{split}";
         return Kernel == GpuConvKernel.TiledGemm

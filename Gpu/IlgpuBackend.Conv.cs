@@ -77,8 +77,16 @@ public sealed partial class IlgpuBackend
     /// (C/groups = O/groups = 1) or direct per-element kernels. The weight gradient splits its N·OH·OW reduction by
     /// <see cref="ConvWeightGradChunk"/> (at most 256 parts and 16M partial elements), for every kernel. On CUDA the first
     /// float32 plan may run the TF32 self-check.</summary>
-    public GpuConvPlan PlanConv(GpuConvPass pass, DType dtype, ReadOnlySpan<int> input, ReadOnlySpan<int> weight, ReadOnlySpan<int> output, in Conv2dParams p)
-        => Plan(pass, Geometry(input, weight, output, p), p.Groups, dtype);
+    /// <remarks>A depthwise pass with column stride and dilation 1 (stride 1 on both axes for the input gradient) runs
+    /// the shared-memory kernels (<see cref="GpuConvKernel.DepthwiseTiled"/>) where <see cref="TiledDepthwise"/> is on and
+    /// its tile fits; their tile depends on the layout: <paramref name="channelsLast"/> = the pass's x (or, for the input
+    /// gradient, dx) is channels-last.</remarks>
+    public GpuConvPlan PlanConv(GpuConvPass pass, DType dtype, ReadOnlySpan<int> input, ReadOnlySpan<int> weight, ReadOnlySpan<int> output, in Conv2dParams p, bool channelsLast = false)
+    {
+        var a = Geometry(input, weight, output, p);
+        a.ChannelsLast = channelsLast ? 1 : 0;
+        return Plan(pass, a, p.Groups, dtype);
+    }
 
     private GpuConvPlan Plan(GpuConvPass pass, in ConvArgs a, int groups, DType dtype)
     {
@@ -123,6 +131,7 @@ public sealed partial class IlgpuBackend
         bool tf32 = tiled && dtype == DType.Float32 && UseTf32;
         var kernel = tf32 ? GpuConvKernel.Tf32 : tiled ? GpuConvKernel.TiledGemm : a.Cg == 1 && a.Og == 1 ? GpuConvKernel.Depthwise : GpuConvKernel.Direct;
         if (tf32) (tx, ty, micro) = (Tf32Gemm.BN / Tf32Micro, Tf32Gemm.BM / Tf32Micro, Tf32Micro);
+        if (kernel == GpuConvKernel.Depthwise && DepthwisePlan(pass, a, groups, dtype, m, n, k) is { } dw) return dw;
         if (tiled && phased) return new GpuConvPlan(pass, kernel, groups, m, pn, pk, tx, ty, micro, parts, chunk, phases, pmacs);
         return new GpuConvPlan(pass, kernel, groups, m, n, k, tx, ty, micro, parts, chunk, 1, groups * m * n * k);
     }
@@ -134,6 +143,7 @@ public sealed partial class IlgpuBackend
         if (y.NumElements == 0) return;
         var plan = Plan(GpuConvPass.Forward, a, p.Groups, DTypeOf<T>());
         if (plan.Kernel == GpuConvKernel.Tf32) { Tf32ConvForward(x, w, b, y, a, plan); return; }
+        if (plan.Kernel == GpuConvKernel.DepthwiseTiled) { DepthwiseForward<T, TE>(x, w, b, y, a, plan); return; }
         var (xv, wv, yv) = (View<T>(x), View<T>(w), View<T>(y));
         var bv = b is null ? wv : View<T>(b);                     // unread when HasBias = 0; any view of T will do
         if (plan.Kernel == GpuConvKernel.TiledGemm)
@@ -153,6 +163,7 @@ public sealed partial class IlgpuBackend
         if (dx.NumElements == 0) return;
         var plan = Plan(GpuConvPass.BackwardInput, a, p.Groups, DTypeOf<T>());
         if (plan.Kernel == GpuConvKernel.Tf32) { Tf32ConvBackwardInput(dy, w, dx, a, plan); return; }
+        if (plan.Kernel == GpuConvKernel.DepthwiseTiled) { DepthwiseBackwardInput<T, TE>(dy, w, dx, a, plan); return; }
         var (yv, wv, xv) = (View<T>(dy), View<T>(w), View<T>(dx));
         if (plan.Kernel == GpuConvKernel.TiledGemm)
         {
@@ -168,13 +179,15 @@ public sealed partial class IlgpuBackend
     private void ConvBackwardWeight<T, TE>(Tensor dy, Tensor x, Tensor dw, in Conv2dParams p) where T : unmanaged where TE : struct, IElement<T>
     {
         var a = Args(x, dw, dy, p, written: null);
+        a.ChannelsLast = ChannelsLastOrder(x);                     // the depthwise plan's tile follows x's layout
         int weights = dw.NumElements;
         if (weights == 0) return;
         var plan = Plan(GpuConvPass.BackwardWeight, a, p.Groups, DTypeOf<T>());
         var (yv, xv, wv) = (View<T>(dy), View<T>(x), View<T>(dw));
         using var partials = plan.Parts > 1 ? New<T>(dw.DType, plan.Parts * weights, zeroed: false) : null;
         var dst = partials is null ? wv : partials.View;
-        if (plan.Tiled)
+        if (plan.Kernel == GpuConvKernel.DepthwiseTiled) DepthwiseBackwardWeight<T, TE>(dy, x, dst, a, plan);
+        else if (plan.Tiled)
         {
             var wa = new ConvWeightGradArgs
             {
@@ -228,9 +241,11 @@ public sealed partial class IlgpuBackend
         (a.WOff, a.WsO, a.WsC, a.WsH, a.WsW) = (w.Offset, w.Stride(0), w.Stride(1), w.Stride(2), w.Stride(3));
         (a.YOff, a.YsN, a.YsC, a.YsH, a.YsW) = (y.Offset, y.Stride(0), y.Stride(1), y.Stride(2), y.Stride(3));
         // Walk the written activation in its memory order: consecutive threads then store to consecutive addresses.
-        if (written is not null) a.ChannelsLast = written.Size(1) > 1 && written.Stride(1) == 1 && !(written.Size(3) > 1 && written.Stride(3) == 1) ? 1 : 0;
+        if (written is not null) a.ChannelsLast = ChannelsLastOrder(written);
         return a;
     }
+
+    private static int ChannelsLastOrder(Tensor t) => t.Size(1) > 1 && t.Stride(1) == 1 && !(t.Size(3) > 1 && t.Stride(3) == 1) ? 1 : 0;
 
     /// <summary>The shapes and the stride/padding/dilation of one convolution, checked against each other.</summary>
     private static ConvArgs Geometry(ReadOnlySpan<int> x, ReadOnlySpan<int> w, ReadOnlySpan<int> y, in Conv2dParams p)

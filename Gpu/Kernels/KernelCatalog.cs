@@ -76,6 +76,8 @@ public static class KernelCatalog
             yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.ForwardWide), t, e);
             yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardInputWide), t, e);
             yield return Get(typeof(TiledConvKernel), nameof(TiledConvKernel.BackwardWeightWide), t, e);
+            yield return Get(typeof(DepthwiseKernels), nameof(DepthwiseKernels.Correlate), t, e);
+            yield return Get(typeof(DepthwiseKernels), nameof(DepthwiseKernels.WeightGrad), t, e);
         }
         foreach (var (t, e) in Elements)
             yield return Get(typeof(GroupReduceKernel), nameof(GroupReduceKernel.Reduce), t, e);

@@ -9,6 +9,7 @@ if (args.Length > 0 && args[0] == "spark") return Sparkle.GpuCheck.SparkStep.Run
 if (args.Length > 0 && args[0] == "spark-agree") return Sparkle.GpuCheck.SparkStep.Agree(args[1..]);
 if (args.Length > 0 && args[0] is "tf32" or "tf32-sim") return Sparkle.GpuCheck.Tf32Check.Start(args);   // Tf32Check.cs
 if (args.Length > 0 && args[0] == "conv") return Sparkle.GpuCheck.ConvCheck.Run(args[1..]);   // every SparK convolution, device vs CPU (ConvCheck.cs)
+if (args.Length > 0 && args[0] == "depthwise") return Sparkle.GpuCheck.DepthwiseCheck.Run(args[1..]);   // ConvNeXt's 7x7 depthwise: tiled vs per-element (DepthwiseCheck.cs)
 var kind = args.Length > 0 ? Enum.Parse<DeviceKind>(args[0], ignoreCase: true) : DeviceKind.Cuda;
 var sw = Stopwatch.StartNew();
 using var gpu = IlgpuBackend.Create(kind, 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared script for a GPU session (issues 8, 16). Run from the repository root on the GPU machine with the
 # builds of Samples/GpuCheck/publish.sh carried (run's carry: publish/gpucheck and publish/cli). Each step runs under its
-# own time limit (the limits sum to 478 s), so one slow or failing step does not eat the session; everything goes to
+# own time limit (the limits sum to 505 s), so one slow or failing step does not eat the session; everything goes to
 # $OUT/gpu-session.log, and a summary table with the Sparkle/PyTorch ratios ends it (docs/gpu.md, "The GPU session script").
 #
 #   Samples/GpuCheck/gpu-session.sh                                    # on the GPU machine
@@ -44,6 +44,10 @@ run 60 env SPARKLE_TF32=0 "$CHECK" conv "$GK" "$CONV"
 run 35 "$CHECK" conv "$GK" "$CONV"
 if [ "$GK" = cuda ]; then TF32MODE=tf32; else TF32MODE=tf32-sim; fi   # tf32: cuda:0 at real sizes; tf32-sim: the warp-32 simulator
 run 20 "$CHECK" "$TF32MODE"
+# ConvNeXt's 7x7 depthwise convs (b64, channels-last): the shared-memory kernels beside the per-element ones, and cuDNN.
+if [ "$SIZES" = full ]; then DWSMALL=(); else DWSMALL=(--small); fi
+run 15 "$CHECK" depthwise "$GK" "$CONV"
+run 12 "$PY" Samples/GpuCheck/torch/depthwise.py --device "$PYDEV" ${DWSMALL[@]+"${DWSMALL[@]}"}
 
 # 2. Timing: the real training step (forward, backward, LAMB) of `sparkle bench` beside PyTorch's official masked-dense
 #    SparK step, same model/size/batch/decoder width 768; TF32 on (the default) for all three models, then exact FP32.
@@ -71,7 +75,7 @@ import re, sys
 text = open(sys.argv[1]).read()
 print("== summary")
 for cmd, body in re.findall(r"^== (.*?) \(limit \d+s\)\n(.*?)^== exit", text, re.S | re.M):
-    if "bench" in cmd or "spark_step.py" in cmd: continue
+    if "bench" in cmd or "spark_step.py" in cmd or "depthwise.py" in cmd: continue
     passes, fails = len(re.findall(r"^PASS", body, re.M)), len(re.findall(r"^FAIL", body, re.M))
     print(f"  {cmd[:70]:<70} PASS {passes:>4}  FAIL {fails:>3}")
 timeouts = len(re.findall(r"TIMED OUT", text))

@@ -23,7 +23,8 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
     public enum Kind { Conv, Transpose }
 
     /// <summary>Default: the plan as the backend's settings give it; Tiled: every pass tiled (TiledConvMinOutChannels 1,
-    /// a non-square 2x4 thread group for float32) and the weight gradient split in chunks of 7; Direct: tiling off, chunks of 5.</summary>
+    /// a non-square 2x4 thread group for float32) and the weight gradient split in chunks of 7; Direct: tiling off (the
+    /// GEMM tiles and the depthwise tiles: the per-element kernels), chunks of 5.</summary>
     public enum Mode { Default, Tiled, Direct }
 
     public sealed record Case(string Name, Kind Kind, int C, int Hw, int O, int K, int Stride, int Pad, int Dilation, int Groups, bool Bias)
@@ -71,14 +72,14 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var c = Table.Single(t => t.Name == name);
         var dt = dtype == "f64" ? DType.Float64 : DType.Float32;
         var be = gpu.Backend;
-        var saved = (be.TiledConv, be.TiledConvMinOutChannels, be.ConvWeightGradChunk, be.MatMulGroup);
+        var saved = (be.TiledConv, be.TiledConvMinOutChannels, be.ConvWeightGradChunk, be.MatMulGroup, be.TiledDepthwise);
         try
         {
             if (mode == Mode.Tiled) (be.TiledConvMinOutChannels, be.ConvWeightGradChunk, be.MatMulGroup) = (1, 7, dt == DType.Float32 ? (2, 4) : null);
-            if (mode == Mode.Direct) (be.TiledConv, be.ConvWeightGradChunk) = (false, 5);
+            if (mode == Mode.Direct) (be.TiledConv, be.ConvWeightGradChunk, be.TiledDepthwise) = (false, 5, false);
             var plans = Agree(c, dt, dt == DType.Float64 ? 1e-12 : 2e-5, channelsLast);
             if (mode == Mode.Tiled) Assert.All(plans, p => Assert.Equal(GpuConvKernel.TiledGemm, p.Kernel));
-            if (mode == Mode.Direct) Assert.All(plans, p => Assert.NotEqual(GpuConvKernel.TiledGemm, p.Kernel));
+            if (mode == Mode.Direct) Assert.All(plans, p => Assert.True(p.Kernel is GpuConvKernel.Direct or GpuConvKernel.Depthwise, p.ToString()));
             if (mode != Mode.Default) Assert.True(plans[2].Parts > 1, $"split-K not forced: {plans[2]}");
             if (mode == Mode.Default)
             {
@@ -87,10 +88,11 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
                 Assert.Equal(og >= 16, plans[0].Kernel == GpuConvKernel.TiledGemm);
                 Assert.Equal(cg >= 16, plans[1].Kernel == GpuConvKernel.TiledGemm);
                 Assert.Equal(og >= 16, plans[2].Kernel == GpuConvKernel.TiledGemm);
-                if (c.Groups == c.C && c.Groups == c.O) Assert.All(plans, p => Assert.Equal(GpuConvKernel.Depthwise, p.Kernel));
+                // Depthwise at stride 1: the shared-memory depthwise kernels (GpuDepthwiseTests covers them in depth).
+                if (c.Groups == c.C && c.Groups == c.O) Assert.All(plans, p => Assert.Equal(GpuConvKernel.DepthwiseTiled, p.Kernel));
             }
         }
-        finally { (be.TiledConv, be.TiledConvMinOutChannels, be.ConvWeightGradChunk, be.MatMulGroup) = saved; }
+        finally { (be.TiledConv, be.TiledConvMinOutChannels, be.ConvWeightGradChunk, be.MatMulGroup, be.TiledDepthwise) = saved; }
     }
 
     /// <summary>Runs the case on both devices and compares; returns the conv's three plans (forward, input gradient,
@@ -139,7 +141,7 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         var (cx, cy) = c.Kind == Kind.Conv ? (e.Gx.ShapeArray(), e.Y.ShapeArray()) : (e.Y.ShapeArray(), e.Gx.ShapeArray());
         var p = new Conv2dParams(c.Stride, c.Stride, c.Pad, c.Pad, c.Dilation, c.Dilation, c.Groups);
         var plans = new[] { GpuConvPass.Forward, GpuConvPass.BackwardInput, GpuConvPass.BackwardWeight }
-            .Select(pass => gpu.Backend.PlanConv(pass, dtype, cx, wShape, cy, p)).ToArray();
+            .Select(pass => gpu.Backend.PlanConv(pass, dtype, cx, wShape, cy, p, cl)).ToArray();
         var expected = new Dictionary<string, int>();
         foreach (var plan in plans)
         {
@@ -253,7 +255,9 @@ public class GpuConvTests(IlgpuFixture gpu, ITestOutputHelper output)
         Assert.Equal(2, r18.Launches);
         var dw = be.PlanConv(GpuConvPass.Forward, DType.Float32, [32, 96, 24, 24], [96, 1, 7, 7], [32, 96, 24, 24], new Conv2dParams(1, 1, 3, 3, 1, 1, 96));
         output.WriteLine(dw.ToString());
-        Assert.Equal(GpuConvKernel.Depthwise, dw.Kernel);
+        Assert.Equal(GpuConvKernel.DepthwiseTiled, dw.Kernel);
+        var dw2 = be.PlanConv(GpuConvPass.Forward, DType.Float32, [32, 96, 24, 24], [96, 1, 7, 7], [32, 96, 12, 12], new Conv2dParams(2, 2, 3, 3, 1, 1, 96));
+        Assert.Equal(GpuConvKernel.Depthwise, dw2.Kernel);                  // stride 2: the per-element depthwise kernel
         var stem = be.PlanConv(GpuConvPass.BackwardInput, DType.Float32, [32, 3, 96, 96], [64, 3, 7, 7], [32, 64, 48, 48], new Conv2dParams(2, 2, 3, 3, 1, 1, 1));
         output.WriteLine(stem.ToString());
         Assert.Equal(GpuConvKernel.Direct, stem.Kernel);                    // 3 input channels: a 16-row tile would be mostly empty
