@@ -108,6 +108,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     {
         if (!WinogradApplies(g)) return false;
         if (o.ConvWinograd is { } forced) return forced;
+        if (o.ConvBatched == true) return false;                // a forced batched path wins over the rule
         return o.ConvDirect && o.ResolvedIsa != CpuIsa.Scalar && g.C >= WinogradMinChannels && g.O >= WinogradMinChannels;
     }
 
