@@ -35,8 +35,8 @@ public sealed record CpuKernelOptions
     /// false = never, null = the rule.</summary>
     public bool? ConvPointwise { get; init; }
 
-    /// <summary>The Winograd F(2x2, 3x3) convolution (3x3, stride 1, one group): true = wherever it applies, false =
-    /// never, null = the rule (<see cref="Conv.ConvPlan.UseWinograd"/>: vector families, many channels).</summary>
+    /// <summary>The Winograd F(2x2, 3x3) convolution (3x3, stride 1, one group): true = wherever it applies; false or
+    /// null = never (no rule picks it yet: not faster than the direct kernels where measured, <see cref="Conv.ConvPlan.UseWinograd"/>).</summary>
     public bool? ConvWinograd { get; init; }
 
     /// <summary>Largest column matrix of one batched-convolution chunk (or transformed tiles of one Winograd chunk) in

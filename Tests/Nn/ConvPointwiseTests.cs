@@ -143,8 +143,7 @@ public class ConvPointwiseTests
     /// <summary>The rule: ResNet-50's 1x1 convs at 56/28/14 (stride 1 and the stride-2 downsample) take the pointwise
     /// path; its 7x7 stage (small map, large weights) stays batched; padded or grouped 1x1 do not qualify; the 3x3 at
     /// 14x14 with 256 channels runs its input gradient batched (P = 196), its forward and weight gradient on the slab
-    /// kernels (the weight gradient's batched limit is 144 pixels). Winograd, which takes 3x3 stride-1 convolutions with
-    /// many channels before these rules, is off here (its rule: ConvWinogradTests).</summary>
+    /// kernels (the weight gradient's batched limit is 144 pixels).</summary>
     [Theory]
     [InlineData(64, 256, 1, 1, 0, 1, 56, "Pointwise", "Pointwise")]
     [InlineData(256, 512, 1, 2, 0, 1, 56, "Pointwise", "Pointwise")]
@@ -164,7 +163,7 @@ public class ConvPointwiseTests
         var x = Tensor.Empty([1, cin, h, h]); // the plan reads layouts from the tensors, sizes from g
         var y = Tensor.Empty([1, cout, oh, oh]);
         // The plan is a pure function of its inputs: the rule of the AVX2 family (where it was measured), on any host.
-        var avx2 = new CpuKernelOptions { Isa = CpuIsa.Avx2, ConvWinograd = false };
+        var avx2 = new CpuKernelOptions { Isa = CpuIsa.Avx2 };
         Assert.Equal(forward, ConvPlan.Forward(g, x, y, avx2).Algorithm.ToString());
         Assert.Equal(backward, ConvPlan.BackwardInput(g, y, x, avx2).Algorithm.ToString());
         Assert.Equal(weightGrad ?? backward, ConvPlan.BackwardWeight(g, y, x, avx2).Algorithm.ToString());
@@ -172,7 +171,7 @@ public class ConvPointwiseTests
         // family has no slab kernels: the packed im2col GEMM with the scalar micro-kernel.
         foreach (var (isa, width) in new[] { (CpuIsa.Avx512, "Vector512"), (CpuIsa.Avx2, "Vector256"), (CpuIsa.V128, "Vector128") })
         {
-            var o = new CpuKernelOptions { Isa = isa, ConvWinograd = false };
+            var o = new CpuKernelOptions { Isa = isa };
             var (f, bi) = (ConvPlan.Forward(g, x, y, o), ConvPlan.BackwardInput(g, y, x, o));
             Assert.Equal(forward, f.Algorithm.ToString());
             Assert.Equal(backward, bi.Algorithm.ToString());

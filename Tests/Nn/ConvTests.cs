@@ -88,8 +88,6 @@ public class ConvTests
     internal static CpuBackend Cpu(KernelPath path) => CpuBackend.WithOptions(new CpuKernelOptions
     {
         ConvDirect = path is KernelPath.Default or KernelPath.Direct256 or KernelPath.Direct128 or KernelPath.Direct512,
-        // The direct paths name the slab/depthwise kernels: Winograd (tested in ConvWinogradTests) stays off there.
-        ConvWinograd = path is KernelPath.Direct256 or KernelPath.Direct128 or KernelPath.Direct512 ? false : null,
         Isa = path switch
         {
             KernelPath.Gemm256 or KernelPath.Direct256 => CpuIsa.Avx2,

@@ -82,22 +82,22 @@ public class ConvWinogradTests
         Threads.AssertSameOnOneAndTwo(() => ConvOutputs(Winograd(CpuIsa.Auto, budget).Adopt(x0), w0, b0, dy, 1, 1, 1));
     }
 
-    /// <summary>The rule: 3x3 stride-1 convolutions with many channels (the SparK decoder, ResNet's 3x3 stages) in the
-    /// vector families; not small channel counts, strides, groups, other kernels, or the scalar family.</summary>
+    /// <summary>The plan: Winograd only when asked, and only where it applies (3x3, stride 1, one group, padding <= 2).</summary>
     [Theory]
-    [InlineData(768, 768, 3, 1, 1, 6, 1, CpuIsa.Auto, true)]
-    [InlineData(768, 384, 3, 1, 1, 6, 1, CpuIsa.Auto, true)]
-    [InlineData(96, 96, 3, 1, 1, 48, 1, CpuIsa.Auto, true)]
-    [InlineData(64, 64, 3, 1, 1, 56, 1, CpuIsa.V128, true)]
-    [InlineData(48, 48, 3, 1, 1, 96, 1, CpuIsa.Auto, false)]
-    [InlineData(256, 256, 3, 2, 1, 14, 1, CpuIsa.Auto, false)]
-    [InlineData(256, 256, 3, 1, 1, 14, 2, CpuIsa.Auto, false)]
-    [InlineData(768, 768, 4, 2, 1, 6, 1, CpuIsa.Auto, false)]
-    [InlineData(256, 256, 3, 1, 1, 14, 1, CpuIsa.Scalar, false)]
-    public void PlanPicksWinogradFor3x3WithManyChannels(int cin, int cout, int k, int s, int p, int h, int groups, CpuIsa isa, bool winograd)
+    [InlineData(768, 768, 3, 1, 1, 6, 1, true, true)]
+    [InlineData(768, 768, 3, 1, 1, 6, 1, null, false)]
+    [InlineData(64, 64, 3, 1, 1, 56, 1, false, false)]
+    [InlineData(256, 256, 3, 2, 1, 14, 1, true, false)]
+    [InlineData(256, 256, 3, 1, 1, 14, 2, true, false)]
+    [InlineData(768, 768, 4, 2, 1, 6, 1, true, false)]
+    [InlineData(64, 64, 3, 1, 3, 14, 1, true, false)]
+    public void PlanPicksWinogradOnlyWhenAskedWhereItApplies(int cin, int cout, int k, int s, int p, int h, int groups, bool? asked, bool winograd)
     {
         int oh = (h + 2 * p - k) / s + 1;
         var g = new ConvGeometry([32, cin, h, h], [cout, cin / groups, k, k], [32, cout, oh, oh], new Conv2dParams(s, s, p, p, 1, 1, groups));
-        Assert.Equal(winograd, ConvPlan.UseWinograd(g, new CpuKernelOptions { Isa = isa }));
+        var o = new CpuKernelOptions { ConvWinograd = asked };
+        Assert.Equal(winograd, ConvPlan.UseWinograd(g, o));
+        var (x, y) = (Tensor.Empty([1, cin, h, h]), Tensor.Empty([1, cout, oh, oh]));
+        Assert.Equal(winograd, ConvPlan.Forward(g, x, y, o).Algorithm == ConvAlgorithm.Winograd);
     }
 }

@@ -100,19 +100,13 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// <summary>The transforms' vector width; the GEMMs run the family's micro-kernel.</summary>
     private static SimdWidth WinogradWidth(CpuKernelOptions o) => o.Width == SimdWidth.Scalar ? SimdWidth.V128 : o.Width;
 
-    /// <summary>Winograd F(2x2, 3x3) where it applies (3x3, stride 1, one group) with at least
-    /// <see cref="WinogradMinChannels"/> input and output channels, in the vector families: there its 16 GEMMs with K = C
-    /// run near the GEMM's peak, and the tile transforms (memory bound, ~16 loads and stores per input or output value)
-    /// cost less than the 2.25x of multiply-adds saved. Measured in docs/conv.md.</summary>
+    /// <summary>Winograd F(2x2, 3x3) where it applies (3x3, stride 1, one group), only when the options ask for it: on
+    /// the measured AVX-512 host (docs/conv.md) its 16 GEMMs per chunk run at ~50 % of the FMA peak against the direct
+    /// kernels' 70-97 %, which eats the 2.25x fewer multiply-adds (SparK decoder c768@6: 42 vs 39 ms forward; c64@56:
+    /// slower). It becomes the rule's choice once its GEMMs (U packed once per call, V written as packed A panels) are
+    /// fast; until then no rule picks it.</summary>
     internal static bool UseWinograd(ConvGeometry g, CpuKernelOptions o)
-    {
-        if (!WinogradApplies(g)) return false;
-        if (o.ConvWinograd is { } forced) return forced;
-        if (o.ConvBatched == true) return false;                // a forced batched path wins over the rule
-        return o.ConvDirect && o.ResolvedIsa != CpuIsa.Scalar && g.C >= WinogradMinChannels && g.O >= WinogradMinChannels;
-    }
-
-    internal const int WinogradMinChannels = 64;
+        => o.ConvWinograd == true && WinogradApplies(g);
 
     /// <summary>3x3, stride 1, no dilation, one group, padding at most 2 (so the input gradient is again a padded
     /// convolution).</summary>

@@ -12,7 +12,9 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// d, so the 36 multiply-adds per output channel pair and tile become 16 — the work moves into 16 GEMMs
 /// M_ξ (tiles x O) = V_ξ (tiles x C) · U_ξ (C x O), one per element ξ of the 4x4 transformed tile, which run on
 /// <see cref="Blas.Gemm{T}"/> at its speed (2.25x fewer FLOPs than the direct kernels at a similar FLOP rate when C and
-/// O are large: the SparK decoder, ResNet's 3x3 stages; docs/conv.md).
+/// O are large: the SparK decoder, ResNet's 3x3 stages). Measured (docs/conv.md) its GEMMs run at about half the FMA
+/// peak while the direct kernels run at 70-97 %, so it is not faster yet and runs only when asked
+/// (<see cref="CpuKernelOptions.ConvWinograd"/>).
 /// <list type="bullet">
 /// <item>forward: V from x, U from W, y = output transform of M (+ bias);</item>
 /// <item>input gradient: the same with dy as input and the flipped, transposed weights (stride 1: dx is the
@@ -33,13 +35,13 @@ internal static class WinogradConv<T, TV, TS> where T : unmanaged, INumber<T> wh
     public static void Forward(Act<T> x, WeightView<T> w, Vec<T>? bias, Act<T> y, ConvGeometry g, CpuKernelOptions o)
     {
         var u = TransformWeights(w, g.C, g.O, flipped: false, out int us);
-        Run(x, g.N, g.C, g.H, g.W, g.PH, g.PW, y, g.O, g.OH, g.OW, u, us, bias, o);
+        Run(x, g.N, g.C, g.H, g.W, g.PH, g.PW, y, g.O, g.OH, g.OW, new StridedMatrix<T>(u, us, g.O, 1), bias, o);
     }
 
     public static void BackwardInput(Act<T> dy, WeightView<T> w, Act<T> dx, ConvGeometry g, CpuKernelOptions o)
     {
         var u = TransformWeights(w, g.O, g.C, flipped: true, out int us);
-        Run(dy, g.N, g.O, g.OH, g.OW, 2 - g.PH, 2 - g.PW, dx, g.C, g.H, g.W, u, us, null, o);
+        Run(dy, g.N, g.O, g.OH, g.OW, 2 - g.PH, 2 - g.PW, dx, g.C, g.H, g.W, new StridedMatrix<T>(u, us, g.C, 1), null, o);
     }
 
     public static void BackwardWeight(Act<T> dy, Act<T> x, Act<T> dw, ConvGeometry g, CpuKernelOptions o)
@@ -75,7 +77,7 @@ internal static class WinogradConv<T, TV, TS> where T : unmanaged, INumber<T> wh
     private const int TileGrain = 8;
 
     /// <summary>At least this many tiles per chunk: the GEMMs' m (and the reuse of each packed U panel).</summary>
-    internal const int MinTilesPerChunk = 256;
+    internal const int MinTilesPerChunk = 512;
 
     /// <summary>The 2x2 output tiles of a batch, numbered image by image, row by row.</summary>
     private readonly record struct Tiling(int N, int OH, int OW)
@@ -106,7 +108,7 @@ internal static class WinogradConv<T, TV, TS> where T : unmanaged, INumber<T> wh
     /// <summary>The convolution of <paramref name="x"/> (N, cin, h, w; padding ph, pw) into <paramref name="y"/>
     /// (N, cout, oh, ow) with the transformed weights u[ξ][ci][co].</summary>
     private static void Run(Act<T> x, int n, int cin, int h, int w, int ph, int pw, Act<T> y, int cout, int oh, int ow,
-        T[] u, int us, Vec<T>? bias, CpuKernelOptions o)
+        StridedMatrix<T> u, Vec<T>? bias, CpuKernelOptions o)
     {
         var tiling = new Tiling(n, oh, ow);
         int per = TilesPerChunk(tiling.Count, Math.Max(cin, cout), o.ConvBatchedChunkBytes);
@@ -117,7 +119,7 @@ internal static class WinogradConv<T, TV, TS> where T : unmanaged, INumber<T> wh
             int tiles = Math.Min(per, tiling.Count - t0), first = t0;
             IntraOpPool.ForRange(tiles, TileGrain, (a, b) => InputTiles(x, cin, h, w, ph, pw, tiling, first + a, first + b, v, vs, tiles, a));
             IntraOpPool.For(16, xi => Blas.Gemm(tiles, cout, cin,
-                new StridedMatrix<T>(v, vs + xi * tiles * cin, cin, 1), new StridedMatrix<T>(u, us + xi * cin * cout, cout, 1),
+                new StridedMatrix<T>(v, vs + xi * tiles * cin, cin, 1), u with { Offset = u.Offset + xi * cin * cout },
                 m, ms + xi * tiles * cout, cout, accumulate: false, o.GemmKernel, serial: true));
             IntraOpPool.ForRange(tiles, TileGrain, (a, b) => OutputTiles(m, ms, tiles, a, y, cout, tiling, first + a, first + b, bias));
         }
