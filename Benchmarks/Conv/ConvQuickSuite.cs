@@ -100,6 +100,7 @@ public sealed class ConvQuickSuite : IQuickSuite
         Reps = filters.TryGetValue("reps", out var r) ? int.Parse(r) : 7;
         // algo=im2col: the packed-GEMM path (no direct kernels) instead of the slab/depthwise kernels, for comparison.
         // algo=batched / algo=slab: force the batched im2col+GEMM path on / off (default: ConvPlan's rule).
+        // winograd=1 / winograd=0: force Winograd F(2x2, 3x3) on / off where it applies (default: the rule).
         // pointwise=0: 1x1 convs on the path they took before PointwiseConv (the baseline for comparisons).
         // The choice is a CpuKernelOptions value; registered as the CPU backend for the suite, every tensor it makes runs with it.
         filters.TryGetValue("algo", out var algo);
@@ -108,6 +109,7 @@ public sealed class ConvQuickSuite : IQuickSuite
             ConvDirect = algo != "im2col",
             ConvBatched = algo switch { "batched" => true, "slab" or "im2col" => false, _ => null },
             ConvPointwise = filters.TryGetValue("pointwise", out var pw) ? pw == "1" : null,
+            ConvWinograd = filters.TryGetValue("winograd", out var wg) ? wg == "1" : null,
         };
         Backends.Register(CpuBackend.WithOptions(options));
         filters.TryGetValue("set", out var set);

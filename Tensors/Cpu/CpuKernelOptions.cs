@@ -35,7 +35,12 @@ public sealed record CpuKernelOptions
     /// false = never, null = the rule.</summary>
     public bool? ConvPointwise { get; init; }
 
-    /// <summary>Largest column matrix of one batched-convolution chunk in bytes; 0 = the default budget. Tests shrink it
+    /// <summary>The Winograd F(2x2, 3x3) convolution (3x3, stride 1, one group): true = wherever it applies; false or
+    /// null = never (no rule picks it yet: not faster than the direct kernels where measured, <see cref="Conv.ConvPlan.UseWinograd"/>).</summary>
+    public bool? ConvWinograd { get; init; }
+
+    /// <summary>Largest column matrix of one batched-convolution chunk (or transformed tiles of one Winograd chunk) in
+    /// bytes; 0 = the default budget. Tests shrink it
     /// to cut small batches into several chunks.</summary>
     public long ConvBatchedChunkBytes { get; init; }
 

@@ -31,6 +31,13 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             return;
         }
         var plan = ConvPlan.Forward(g, x, y, o);
+        if (plan.Algorithm == ConvAlgorithm.Winograd && g.O > 1 && !ConvLayout.IsDenseChannelsLast(y))
+        {
+            var tmp = ConvLayout.Empty(y, y.Shape, channelsLast: true);
+            Forward(x, w, b, tmp, p, o);
+            y.Backend.Copy(tmp, y);
+            return;
+        }
         if (plan.CopyInput) x = plan.ChannelsLast ? ConvLayout.ToChannelsLast(x) : x.Detach().Contiguous();
         var xa = Act<T>.Of(x);
         var ya = Act<T>.Of(y);
@@ -41,6 +48,9 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Slab when plan.Width == SimdWidth.V128: SlabConv<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Slab: SlabConv<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.Forward(xa, wv, bias, ya, g, o); break;
+            case ConvAlgorithm.Winograd when plan.Width == SimdWidth.V512: WinogradConv<T, Vector512<T>, Simd512<T>>.Forward(xa, wv, bias, ya, g, o); break;
+            case ConvAlgorithm.Winograd when plan.Width == SimdWidth.V128: WinogradConv<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g, o); break;
+            case ConvAlgorithm.Winograd: WinogradConv<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.Forward(xa, wv, bias, ya, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.Forward(xa, wv, bias, ya, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.Forward(xa, wv, bias, ya, g); break;
@@ -61,6 +71,13 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             return;
         }
         var plan = ConvPlan.BackwardInput(g, dy, dx, o);
+        if (plan.Algorithm == ConvAlgorithm.Winograd && g.C > 1 && !ConvLayout.IsDenseChannelsLast(dx))
+        {
+            var tmp = ConvLayout.Empty(dx, dx.Shape, channelsLast: true);
+            BackwardInput(dy, w, tmp, p, o);
+            dx.Backend.Copy(tmp, dx);
+            return;
+        }
         if (plan.CopyInput) dy = plan.ChannelsLast ? ConvLayout.ToChannelsLast(dy) : dy.Detach().Contiguous();
         var dya = Act<T>.Of(dy);
         var dxa = Act<T>.Of(dx);
@@ -71,6 +88,9 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             case ConvAlgorithm.Slab when plan.Width == SimdWidth.V128: SlabConv<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Slab: SlabConv<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardInput(dya, wv, dxa, g, o); break;
+            case ConvAlgorithm.Winograd when plan.Width == SimdWidth.V512: WinogradConv<T, Vector512<T>, Simd512<T>>.BackwardInput(dya, wv, dxa, g, o); break;
+            case ConvAlgorithm.Winograd when plan.Width == SimdWidth.V128: WinogradConv<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g, o); break;
+            case ConvAlgorithm.Winograd: WinogradConv<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardInput(dya, wv, dxa, g, o.GemmKernel); break;
             case ConvAlgorithm.DepthwiseNchw when plan.Width == SimdWidth.V128: DepthwiseNchw<T, Vector128<T>, Simd128<T>>.BackwardInput(dya, wv, dxa, g); break;
             case ConvAlgorithm.DepthwiseNchw: DepthwiseNchw<T, Vector256<T>, Simd256<T>>.BackwardInput(dya, wv, dxa, g); break;
@@ -90,11 +110,19 @@ internal static class ConvCpu<T> where T : unmanaged, INumber<T>
             dw.Backend.Fill(dw, 0);
             return;
         }
-        var (dya, xa, dwa) = (Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw));
         var plan = ConvPlan.BackwardWeight(g, dy, x, o);
+        if (plan.Algorithm == ConvAlgorithm.Winograd)
+        {
+            if (!ConvLayout.UnitC(x)) x = ConvLayout.ToChannelsLast(x);
+            if (!ConvLayout.UnitC(dy)) dy = ConvLayout.ToChannelsLast(dy);
+        }
+        var (dya, xa, dwa) = (Act<T>.Of(dy), Act<T>.Of(x), Act<T>.Of(dw));
         switch (plan.Algorithm)
         {
             case ConvAlgorithm.Batched: BatchedConv<T>.BackwardWeight(dya, xa, dwa, g, o); break;
+            case ConvAlgorithm.Winograd when plan.Width == SimdWidth.V512: WinogradConv<T, Vector512<T>, Simd512<T>>.BackwardWeight(dya, xa, dwa, g, o); break;
+            case ConvAlgorithm.Winograd when plan.Width == SimdWidth.V128: WinogradConv<T, Vector128<T>, Simd128<T>>.BackwardWeight(dya, xa, dwa, g, o); break;
+            case ConvAlgorithm.Winograd: WinogradConv<T, Vector256<T>, Simd256<T>>.BackwardWeight(dya, xa, dwa, g, o); break;
             case ConvAlgorithm.Pointwise: PointwiseConv<T>.BackwardWeight(dya, xa, dwa, g, o.GemmKernel); break;
             case ConvAlgorithm.Slab when plan.Width == SimdWidth.V512: SlabWeightGradDirect<T, Vector512<T>, Simd512<T>>.Run(dya, xa, dwa, g); break;
             case ConvAlgorithm.Slab when plan.Width == SimdWidth.V128: SlabWeightGradDirect<T, Vector128<T>, Simd128<T>>.Run(dya, xa, dwa, g); break;

@@ -22,6 +22,9 @@ internal enum ConvAlgorithm
     /// <summary>Explicit im2col of a chunk of images + one GEMM over all their pixels (small maps, many channels): the
     /// weights are reused across the batch instead of streamed once per image. All three passes.</summary>
     Batched,
+    /// <summary>Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with many channels: transforms of the tiles + 16
+    /// GEMMs, 2.25x fewer multiply-adds (<see cref="WinogradConv{T, TV, TS}"/>). All three passes.</summary>
+    Winograd,
 }
 
 /// <summary>What a pass will run: the algorithm, whether the activation it reads must first be copied into
@@ -40,6 +43,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan Forward(ConvGeometry g, Tensor x, Tensor y, CpuKernelOptions o)
     {
         if (IsDepthwise(g, o)) return Depthwise(ConvLayout.IsDenseChannelsLast(y), o);
+        if (UseWinograd(g, o)) return Winograd(x, o);
         if (UseBatched(g, o)) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(y), false, o.Width);
         if (UsePointwise(g, o) && IsDense(y)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(y), false, o.Width);
         if (SlabWidth(o) is var sw and not SimdWidth.Scalar) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(y), false, sw);
@@ -51,6 +55,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardInput(ConvGeometry g, Tensor dy, Tensor dx, CpuKernelOptions o)
     {
         if (IsDepthwise(g, o)) return Depthwise(ConvLayout.IsDenseChannelsLast(dx), o);
+        if (UseWinograd(g, o)) return Winograd(dy, o);
         if (UseBatched(g, o, BackwardBatchedMaxPixels(g, o))) return new(ConvAlgorithm.Batched, ConvLayout.IsDenseChannelsLast(dx), false, o.Width);
         if (UsePointwise(g, o) && IsDense(dx)) return new(ConvAlgorithm.Pointwise, ConvLayout.IsDenseChannelsLast(dx), false, o.Width);
         if (SlabWidth(o) is var sw and not SimdWidth.Scalar) return new(ConvAlgorithm.Slab, ConvLayout.IsDenseChannelsLast(dx), false, sw);
@@ -63,6 +68,7 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     public static ConvPlan BackwardWeight(ConvGeometry g, Tensor dy, Tensor x, CpuKernelOptions o)
     {
         if (IsDepthwise(g, o)) return Depthwise(g.C > 1 && ConvLayout.UnitC(x) && !ConvLayout.UnitW(x), o);
+        if (UseWinograd(g, o)) return new(ConvAlgorithm.Winograd, true, !ConvLayout.UnitC(x) || !ConvLayout.UnitC(dy), WinogradWidth(o));
         if (UseBatched(g, o, UsePointwise(g, o) ? BatchedMaxPixels : BatchedMaxPixelsWeightGrad)) return new(ConvAlgorithm.Batched, ConvLayout.UnitC(x), false, o.Width);
         if (UsePointwise(g, o)) return new(ConvAlgorithm.Pointwise, ConvLayout.UnitC(x), false, o.Width);
         if (SlabWidth(o) is var sw and not SimdWidth.Scalar) return new(ConvAlgorithm.Slab, ConvLayout.UnitC(x), false, sw);
@@ -89,6 +95,29 @@ internal readonly record struct ConvPlan(ConvAlgorithm Algorithm, bool ChannelsL
     /// Avx512 family, whose hosts have 32 vector registers for Vector256 code too, else 2 x 4 (AVX2's 16). The bits are
     /// the same either way (each output meets its taps in the same order).</summary>
     internal static bool DepthwiseFourRows(CpuKernelOptions o) => o.ResolvedIsa == CpuIsa.Avx512;
+
+    /// <summary>Winograd reads and writes vectors along C, so it runs channels-last whatever the tensors' layout: an
+    /// activation it reads channels-first is copied channels-last first, and a channels-first result is written
+    /// channels-last and copied into place (one pass over each: small next to the GEMMs where the rule picks it).</summary>
+    private static ConvPlan Winograd(Tensor input, CpuKernelOptions o)
+        => new(ConvAlgorithm.Winograd, true, !ConvLayout.UnitC(input), WinogradWidth(o));
+
+    /// <summary>The transforms' vector width; the GEMMs run the family's micro-kernel.</summary>
+    private static SimdWidth WinogradWidth(CpuKernelOptions o) => o.Width == SimdWidth.Scalar ? SimdWidth.V128 : o.Width;
+
+    /// <summary>Winograd F(2x2, 3x3) where it applies (3x3, stride 1, one group), only when the options ask for it: on
+    /// the measured AVX-512 host (docs/conv.md) its 16 GEMMs per chunk run at ~50 % of the FMA peak against the direct
+    /// kernels' 70-97 %, which eats the 2.25x fewer multiply-adds (SparK decoder c768@6: 42 vs 39 ms forward; c64@56:
+    /// slower). It becomes the rule's choice once its GEMMs (U packed once per call, V written as packed A panels) are
+    /// fast; until then no rule picks it.</summary>
+    internal static bool UseWinograd(ConvGeometry g, CpuKernelOptions o)
+        => o.ConvWinograd == true && WinogradApplies(g);
+
+    /// <summary>3x3, stride 1, no dilation, one group, padding at most 2 (so the input gradient is again a padded
+    /// convolution).</summary>
+    internal static bool WinogradApplies(ConvGeometry g)
+        => g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 && g.G == 1 && g.PH <= 2 && g.PW <= 2
+           && g.OH == g.H + 2 * g.PH - 2 && g.OW == g.W + 2 * g.PW - 2;
 
     /// <summary>One input and one output channel per group: the depthwise kernels.</summary>
     private static bool IsDepthwise(ConvGeometry g, CpuKernelOptions o) => g.IsDepthwise && g.Og == 1 && o.ConvDirect;
