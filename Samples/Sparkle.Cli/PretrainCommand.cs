@@ -202,6 +202,7 @@ public static class PretrainCommand
                     ["lr"] = trainer.LastLr, ["wd"] = trainer.LastWd, ["grad_norm"] = trainer.LastGradNorm, ["images_per_s"] = ips,
                     ["eta_s"] = eta, ["allreduce_s"] = group.Size > 1 ? trainer.LastAllReduceSeconds : null,
                     ["backward_s"] = group.Size > 1 ? trainer.LastBackwardSeconds : null,
+                    ["allreduce_exposed_s"] = group.Size > 1 ? trainer.LastAllReduceExposedSeconds : null,
                 });
                 Say(string.Create(CultureInfo.InvariantCulture,
                     $"ep {batch.Epoch + 1}/{o.Epochs} step {batch.Iteration + 1}/{ipe}  loss {mean:F4}  lr {trainer.LastLr:E2}  wd {trainer.LastWd:F3}  |g| {trainer.LastGradNorm:F3}  {ips:F1} img/s  ETA {Fmt.Duration(eta ?? double.NaN)}"));
