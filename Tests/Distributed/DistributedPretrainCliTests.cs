@@ -110,6 +110,12 @@ public class DistributedPretrainCliTests
         Assert.Equal(s.Epochs * s.ItersPerEpoch, StepLosses(output).Length);
         Assert.Equal(s.Epochs, EpochLosses(output).Length);
         Assert.Equal("done", log[^1].GetProperty("type").GetString());
+        // Step lines carry the all-reduce's time and the part of it the backward did not hide (<= the whole).
+        foreach (var step in log.Where(e => e.GetProperty("type").GetString() == "step"))
+        {
+            double all = step.GetProperty("allreduce_s").GetDouble(), exposed = step.GetProperty("allreduce_exposed_s").GetDouble();
+            Assert.True(exposed >= 0 && exposed <= all, $"allreduce_exposed_s {exposed} vs allreduce_s {all}");
+        }
         var meta = SafeTensors.ReadHeader(Path.Combine(output, WithDecoder)).Metadata;
         Assert.Equal((s.Epochs * s.ItersPerEpoch).ToString(CultureInfo.InvariantCulture), meta["iteration"]);
         Assert.Equal("2", meta["world_size"]);
