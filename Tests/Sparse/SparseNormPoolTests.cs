@@ -43,9 +43,25 @@ public class SparseNormPoolTests
         string what = $"n{n} c{c} h{h} f{f} cl={cl} affine={affine} training={training}";
         ZeroAtMasked(res[0][0]!, ctx, what);
         string[] names = ["output", "grad input", "grad weight", "grad bias", "running_mean", "running_var"];
+        // Train-mode BN's input gradient is (dy − mean dy − x̂·mean(dy·x̂)) / σ. With two active values per channel it is
+        // zero but for the eps term (x̂ = ±σ/√(σ² + eps)), a cancellation; there the float32 rounding of x (offset by 3)
+        // relative to σ, amplified by that cancellation, sets the error (seed -6725714282384311499: σ = 0.019, dx = ±3.12,
+        // 1.6e-4 apart between the two sum orders). So channels with σ < 0.05 widen the bound by (0.05/σ)²; σ from the
+        // running variance's update (momentum 0.1, unbiased).
+        double gradTol = 1e-4;
+        if (training)
+        {
+            var (rvNew, rvOld) = (res[1][5]!.ToDoubleArray(), rv0.ToDoubleArray());
+            double minSigma = Enumerable.Range(0, c).Min(i => Math.Sqrt(Math.Max((rvNew[i] - 0.9 * rvOld[i]) / 0.1, 1e-12)));
+            gradTol = 1e-4 * Math.Max(1, Math.Pow(0.05 / minSigma, 2));
+        }
         for (int i = 0; i < names.Length; i++)
-            if (res[1][i] is { } e) Near(e, res[0][i]!, 1e-4, $"{what} {names[i]}", floor: 1);
+            if (res[1][i] is { } e) Near(e, res[0][i]!, i == 1 ? gradTol : 1e-4, $"{what} {names[i]}", floor: 1);
     }
+
+    /// <summary>The seed that found the conditioning bound above (two active sites per channel, close values).</summary>
+    [Fact]
+    public void BatchNormMatchesMaskedStatisticsWithNearlyEqualSites() => BatchNormMatchesMaskedStatistics(-6725714282384311499);
 
     [Property(MaxTest = 10)]
     public void BatchNormGradCheck(long seed)
