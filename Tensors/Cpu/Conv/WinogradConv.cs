@@ -22,10 +22,11 @@ namespace Sparkle.Tensors.Cpu.Conv;
 /// <item>weight gradient: dU_ξ (C x O) = Σ_tiles V_ξᵀ · dM_ξ with dM = A dy Aᵀ (the adjoint of the output transform),
 /// then dW = Gᵀ dU G.</item>
 /// </list>
-/// The images are cut into equal chunks whose transformed tiles fit <see cref="ChunkBudgetBytes"/>; per chunk the
-/// transforms run over the pool by (image, tile row), each element written by one item, and the 16 GEMMs run in
-/// parallel, each on one thread, so results do not depend on the thread count. The transforms' constants are 0, ±1 and
-/// ±½: float64 stays at rounding level, float32 within a few ulps of the sums' magnitude (tests: 1e-12 / 1e-5).
+/// The batch's tiles are cut into equal chunks (<see cref="TilesPerChunk"/>: ~<see cref="ChunkBudgetBytes"/>, at least
+/// <see cref="MinTilesPerChunk"/> tiles); per chunk the transforms run over the pool by ranges of tiles, each element
+/// written by one item, and the 16 GEMMs run in parallel, each on one thread, so results do not depend on the thread
+/// count. The transforms' constants are 0, ±1 and ±½: float64 stays at rounding level, float32 within a few ulps of the
+/// sums' magnitude (tests: 1e-12 / 3e-5).
 /// </summary>
 internal static class WinogradConv<T, TV, TS> where T : unmanaged, INumber<T> where TV : struct where TS : ISimdOps<T, TV>
 {
@@ -106,7 +107,8 @@ internal static class WinogradConv<T, TV, TS> where T : unmanaged, INumber<T> wh
     }
 
     /// <summary>The convolution of <paramref name="x"/> (N, cin, h, w; padding ph, pw) into <paramref name="y"/>
-    /// (N, cout, oh, ow) with the transformed weights u[ξ][ci][co].</summary>
+    /// (N, cout, oh, ow) with the transformed weights: <paramref name="u"/> is U_0 as a cin x cout matrix, U_ξ lies
+    /// ξ·cin·cout further on.</summary>
     private static void Run(Act<T> x, int n, int cin, int h, int w, int ph, int pw, Act<T> y, int cout, int oh, int ow,
         StridedMatrix<T> u, Vec<T>? bias, CpuKernelOptions o)
     {
